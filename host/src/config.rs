@@ -1,0 +1,312 @@
+//! `config.toml`: the one file a self-hoster edits.
+//!
+//! Secrets are never written in plain text here by convention: a secret value is either a
+//! literal (for local experiments) or `{ env = "NAME" }`, resolved when the file is loaded.
+//! Resolved secrets live in [`Secret`], whose `Debug` never shows the value.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL providers call, without a trailing slash. Providers that sign the URL
+    /// (Twilio) sign this one, not whatever Host header arrives.
+    pub public_url: String,
+    /// Webhook and API bodies larger than this are refused with `413`.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (created if missing).
+    pub url: String,
+    /// Read connections; SQLite always has a single writer besides these.
+    pub max_connections: u32,
+    /// Webhooks committed together in one transaction at most (group commit).
+    pub max_batch: usize,
+    /// How long live events are kept for `Last-Event-ID` resumption, in hours.
+    pub live_event_retention_hours: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://switchboard.db".into(), max_connections: 8, max_batch: 256, live_event_retention_hours: 72 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Where `<plugin>.wasm` files are found; relative to the config file.
+    pub dir: PathBuf,
+    /// Where compiled plugin code is cached between restarts; relative to the config file.
+    pub cache_dir: PathBuf,
+    /// Linear memory a plugin may use in one call.
+    pub memory_limit_mb: u64,
+    /// Wall-clock limit of one `verify`/`parse` call, including time spent in host functions.
+    pub call_timeout_ms: u64,
+    /// Wall-clock limit of one `send` call, which waits on the provider.
+    pub send_timeout_ms: u64,
+    /// Default timeout of one outbound HTTP request made by a plugin.
+    pub http_timeout_ms: u64,
+    /// Plugin instances that can run at the same time (pooling allocator slots).
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: "target/plugins".into(),
+            cache_dir: "target/plugin-cache".into(),
+            memory_limit_mb: 64,
+            call_timeout_ms: 1000,
+            send_timeout_ms: 15_000,
+            http_timeout_ms: 10_000,
+            max_concurrent_instances: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter, capped at `max_backoff_ms`.
+    pub base_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How often the worker looks for due retries when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// A claimed message not finished within this lease is picked up again (crash recovery).
+    pub lease_ms: u64,
+    /// Sends in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_backoff_ms: 1000,
+            max_backoff_ms: 300_000,
+            poll_interval_ms: 500,
+            lease_ms: 60_000,
+            concurrency: 16,
+        }
+    }
+}
+
+/// One channel instance: a plugin plus its settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The instance name, used in `/webhooks/{id}`.
+    pub id: String,
+    /// Plugin file name without `.wasm`, looked up in `plugins.dir`.
+    pub plugin: String,
+    /// Hosts the plugin may call, e.g. `graph.facebook.com` or `127.0.0.1:9000`.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+/// Where a secret's value comes from.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    Literal(String),
+    Env { env: String },
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Literal(_) => f.write_str("<literal>"),
+            Self::Env { env } => write!(f, "env:{env}"),
+        }
+    }
+}
+
+impl SecretSource {
+    /// The value, or `None` when the environment variable is not set.
+    pub fn resolve(&self) -> Option<Secret> {
+        match self {
+            Self::Literal(value) => Some(Secret(value.clone())),
+            Self::Env { env } => std::env::var(env).ok().map(Secret),
+        }
+    }
+}
+
+/// A resolved secret. `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Config {
+    /// Load and validate a config file. Relative paths in it are made relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config = Self::parse(&text).map_err(|error| match error {
+            ConfigError::Parse { source, .. } => ConfigError::Parse { path: path.into(), source },
+            other => other,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.plugins.dir = base.join(&config.plugins.dir);
+        config.plugins.cache_dir = base.join(&config.plugins.cache_dir);
+        if let Some(file) = config.database.url.strip_prefix("sqlite://") {
+            if !file.starts_with('/') && !file.starts_with(':') {
+                config.database.url = format!("sqlite://{}", base.join(file).display());
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parse and validate config text (paths are taken as they are).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Self =
+            toml::from_str(text).map_err(|source| ConfigError::Parse { path: PathBuf::new(), source: Box::new(source) })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for channel in &self.channels {
+            let valid_id = !channel.id.is_empty()
+                && channel.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_id {
+                return Err(ConfigError::Invalid(format!(
+                    "channel id `{}` must be non-empty and use only letters, digits, `-` and `_`",
+                    channel.id
+                )));
+            }
+            if !seen.insert(channel.id.as_str()) {
+                return Err(ConfigError::Invalid(format!("channel id `{}` is used twice", channel.id)));
+            }
+        }
+        if self.plugins.memory_limit_mb == 0 || self.plugins.call_timeout_ms == 0 {
+            return Err(ConfigError::Invalid("plugins.memory_limit_mb and plugins.call_timeout_ms must be > 0".into()));
+        }
+        Ok(())
+    }
+}
+
+impl ChannelConfig {
+    /// Config values as strings, the form plugins read them in.
+    pub fn config_strings(&self) -> BTreeMap<String, String> {
+        self.config
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+        [server]
+        listen = "127.0.0.1:0"
+        public_url = "https://switchboard.example.com"
+
+        [[channels]]
+        id = "wa-main"
+        plugin = "whatsapp"
+        allowed_hosts = ["graph.facebook.com"]
+        config = { phone_number_id = "1065", retries = 3 }
+        secrets = { app_secret = "literal-secret", access_token = { env = "SB_TEST_UNSET_TOKEN_VAR" } }
+    "#;
+
+    #[test]
+    fn parses_channels_and_secret_sources() {
+        let config = Config::parse(SAMPLE).unwrap();
+        let channel = &config.channels[0];
+        assert_eq!(channel.id, "wa-main");
+        assert_eq!(channel.config_strings()["retries"], "3");
+        assert_eq!(channel.secrets["app_secret"].resolve().unwrap().expose(), "literal-secret");
+        assert!(channel.secrets["access_token"].resolve().is_none());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config::parse(SAMPLE).unwrap();
+        let shown = format!("{config:?} {:?}", config.channels[0].secrets["app_secret"].resolve());
+        assert!(!shown.contains("literal-secret"), "{shown}");
+    }
+
+    #[test]
+    fn rejects_duplicate_and_bad_channel_ids() {
+        let twice = "[[channels]]\nid='a'\nplugin='p'\n[[channels]]\nid='a'\nplugin='p'\n";
+        assert!(matches!(Config::parse(twice), Err(ConfigError::Invalid(_))));
+        let bad = "[[channels]]\nid='a/b'\nplugin='p'\n";
+        assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))));
+        assert!(matches!(Config::parse("[server]\nnope = 1\n"), Err(ConfigError::Parse { .. })));
+    }
+}

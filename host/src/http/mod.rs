@@ -1,0 +1,94 @@
+//! HTTP: provider webhooks in, the REST API and live stream out, health checks.
+
+mod api;
+mod auth;
+mod error;
+mod events;
+mod health;
+mod openapi;
+mod webhooks;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+use crate::config::{Secret, ServerConfig};
+use crate::outbox::OutboxSignal;
+use crate::plugins::Channels;
+use crate::realtime::LiveFeed;
+use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub channels: Arc<Channels>,
+    pub live: LiveFeed,
+    pub outbox: OutboxSignal,
+    pub server: Arc<ServerConfig>,
+    pub admin_token: Option<Arc<Secret>>,
+    /// Turns true when the gateway shuts down; long-lived responses (live streams) end then.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The id that follows one request through logs (from `x-request-id`, or assigned here).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.server.max_body_bytes;
+    let api = Router::new()
+        .route("/conversations", get(api::list_conversations))
+        .route("/conversations/{id}", get(api::get_conversation))
+        .route("/conversations/{id}/messages", get(api::conversation_messages).post(api::reply))
+        .route("/contacts/{id}", get(api::get_contact))
+        .route("/channels", get(api::list_channels))
+        .route("/events", get(events::stream))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(|| async { ApiError::not_found("no_such_endpoint", "no such API endpoint") });
+    Router::new()
+        .route("/webhooks/{channel_id}", get(webhooks::receive).post(webhooks::receive))
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::not_found("not_found", "no such page") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(attach_request_id))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(SequentialRequestId::default()))
+        .with_state(state)
+}
+
+/// Make the request id available to handlers as an extension.
+async fn attach_request_id(mut request: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    request.extensions_mut().insert(RequestId(id));
+    next.run(request).await
+}
+
+/// Request ids unique within this process run: a per-process prefix plus a counter (cheaper
+/// than a UUID and just as useful for following one request through the logs).
+#[derive(Clone, Default)]
+struct SequentialRequestId {
+    counter: Arc<AtomicU64>,
+}
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let value = format!("{:x}-{n}", std::process::id());
+        HeaderValue::from_str(&value).ok().map(tower_http::request_id::RequestId::new)
+    }
+}

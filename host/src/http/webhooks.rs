@@ -1,0 +1,109 @@
+//! `GET`/`POST /webhooks/{channel_id}`: provider webhooks in, 2xx out only once stored.
+//!
+//! The path is: find the channel → plugin `verify` (handshake or signature) → plugin `parse`
+//! → normalise identities → group-commit store → answer. Every refusal is a JSON 4xx. When
+//! something on our side fails (a plugin trap, the database), the answer is `503` with
+//! `Retry-After`, so the provider redelivers and nothing it believes delivered is lost.
+
+use super::error::ApiError;
+use super::{AppState, RequestId};
+use crate::plugins::{PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
+use crate::store::ingest::IngestRequest;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+
+#[utoipa::path(
+    post,
+    path = "/webhooks/{channel_id}",
+    tag = "webhooks",
+    params(("channel_id" = String, Path, description = "The channel instance's id in config.toml")),
+    request_body(content = Vec<u8>, description = "The provider's payload, exactly as sent", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Verified and durably stored (or a handshake answered)"),
+        (status = 400, description = "Malformed payload", body = super::error::ErrorBody),
+        (status = 401, description = "Missing or wrong signature", body = super::error::ErrorBody),
+        (status = 403, description = "Handshake token mismatch", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown channel", body = super::error::ErrorBody),
+        (status = 413, description = "Body too large", body = super::error::ErrorBody),
+        (status = 503, description = "Temporarily unable to store; the provider should retry", body = super::error::ErrorBody),
+    )
+)]
+pub async fn receive(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Path(channel_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(channel) = state.channels.get(&channel_id).cloned() else {
+        return Err(ApiError::not_found("unknown_channel", format!("no channel `{channel_id}` is configured")));
+    };
+    let body = body?;
+    let path_and_query = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or(uri.path());
+    let request = WebhookRequest {
+        method: method.as_str().to_string(),
+        url: format!("{}{}", state.server.public_url.trim_end_matches('/'), path_and_query),
+        query: uri
+            .query()
+            .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+            .unwrap_or_default(),
+        headers: headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let outcome = channel.handle_webhook(request).await.map_err(|error| {
+        tracing::error!(channel = channel_id, request_id = %request_id.0, %error, "plugin failed on a webhook");
+        ApiError::unavailable("plugin_failed", format!("channel `{channel_id}` could not process the webhook; retry later"))
+    })?;
+    match outcome {
+        WebhookOutcome::Respond(response) => Ok(plugin_response(response)),
+        WebhookOutcome::Reject(rejection) => {
+            let (status, code) = match rejection.kind {
+                RejectionKind::Unauthorized => (StatusCode::UNAUTHORIZED, "bad_signature"),
+                RejectionKind::Forbidden => (StatusCode::FORBIDDEN, "handshake_rejected"),
+                RejectionKind::BadRequest => (StatusCode::BAD_REQUEST, "malformed_payload"),
+            };
+            tracing::info!(channel = channel_id, request_id = %request_id.0, status = status.as_u16(), reason = rejection.message, "webhook refused");
+            Err(ApiError::new(status, code, rejection.message))
+        }
+        WebhookOutcome::Events { mut events, response } => {
+            crate::identity::normalize_events(&mut events);
+            let event_count = events.len();
+            let report = state
+                .store
+                .ingest(IngestRequest { channel_id: channel_id.clone(), request_id: request_id.0.clone(), raw_body: body.to_vec(), events })
+                .await?;
+            tracing::debug!(channel = channel_id, request_id = %request_id.0, event_count, ?report, "webhook stored");
+            Ok(match response {
+                Some(response) => plugin_response(response),
+                None => Json(serde_json::json!({
+                    "status": "stored",
+                    "events": event_count,
+                    "new_messages": report.new_messages,
+                    "duplicates": report.duplicates,
+                }))
+                .into_response(),
+            })
+        }
+    }
+}
+
+/// The plugin's own answer (a handshake echo, TwiML). Headers that do not parse are dropped.
+fn plugin_response(response: PluginResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+    let mut out = (status, response.body).into_response();
+    for (name, value) in response.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            out.headers_mut().insert(name, value);
+        }
+    }
+    out
+}

@@ -1,0 +1,103 @@
+//! # Switchboard
+//!
+//! A self-hosted omnichannel messaging gateway. One message's way through the host, and the
+//! module that handles each step:
+//!
+//! 1. [`http`] receives the provider's webhook (size cap, channel lookup);
+//! 2. [`plugins`] runs the channel's sandboxed plugin to verify and parse it;
+//! 3. [`identity`] normalises who sent it, so channels link to one contact;
+//! 4. [`store`] commits the message, contact, conversation and live event in one transaction,
+//!    and only then does [`http`] answer 2xx;
+//! 5. [`realtime`] pushes it to agents' live streams; replies leave through [`outbox`].
+
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod model;
+pub mod outbox;
+pub mod plugins;
+pub mod realtime;
+pub mod store;
+
+use anyhow::Context;
+use config::{Config, Secret};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running gateway.
+pub struct Gateway {
+    /// The address actually bound (useful with port 0).
+    pub local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    /// Stop accepting connections, end live streams, and wait for in-flight requests.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.server.await.context("server task panicked")?.context("server failed")
+    }
+}
+
+/// Open the store, load every channel's plugin, start the background workers and listen.
+pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Result<Gateway> {
+    let store = store::Store::open(&config.database.url, config.database.max_connections, config.database.max_batch)
+        .await
+        .with_context(|| format!("opening database {}", config.database.url))?;
+    let channels = Arc::new(plugins::Channels::load(&config.plugins, &config.channels).await?);
+    for (id, channel) in channels.iter() {
+        store
+            .upsert_channel(id, &channel.context.plugin_name, &channel.info())
+            .await
+            .with_context(|| format!("recording channel {id}"))?;
+    }
+    let live = realtime::LiveFeed::start(store.clone()).await.context("starting the live feed")?;
+    let outbox_signal = outbox::OutboxSignal::default();
+    outbox::start(store.clone(), channels.clone(), config.outbox.clone(), outbox_signal.clone());
+    start_live_event_pruning(store.clone(), config.database.live_event_retention_hours);
+    if admin_token.is_none() {
+        tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");
+    }
+    let (shutdown, mut shutdown_signal) = watch::channel(false);
+    let state = http::AppState {
+        store,
+        channels,
+        live,
+        outbox: outbox_signal,
+        server: Arc::new(config.server.clone()),
+        admin_token: admin_token.map(Arc::new),
+        shutdown: shutdown.subscribe(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let local_addr = listener.local_addr()?;
+    let app = http::router(state);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_signal.wait_for(|stopping| *stopping).await;
+            })
+            .await
+    });
+    tracing::info!(%local_addr, "switchboard listening");
+    Ok(Gateway { local_addr, shutdown, server })
+}
+
+fn start_live_event_pruning(store: store::Store, retention_hours: u64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let cutoff = clock::now_ms() - (retention_hours as i64) * 3_600_000;
+            if let Err(error) = store.prune_live_events(cutoff).await {
+                tracing::warn!(%error, "pruning live events failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,240 @@
+//! The host's own types for what flows through it: events from plugins, outbound messages,
+//! delivery states. Plugins speak the versioned WIT types; `plugins::convert` maps each WIT
+//! version onto these, so the rest of the host never depends on a contract version.
+
+use serde::{Deserialize, Serialize};
+
+/// Delivery progress of an outbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Accepted by us, waiting in the outbox.
+    Pending,
+    /// The provider queued it.
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => Self::Pending,
+            "queued" => Self::Queued,
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Position on the one-way path pending → queued → sent → delivered → read. A status
+    /// may only replace one of lower rank. `failed` ranks just above `sent`: a message can fail
+    /// before delivery, but a failure report never undoes a delivery or a read.
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Pending => 0,
+            Self::Queued => 1,
+            Self::Sent => 2,
+            Self::Failed => 3,
+            Self::Delivered => 4,
+            Self::Read => 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+}
+
+/// A person or account on a provider, as a plugin reported it (not yet normalised).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Party {
+    pub id: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+}
+
+/// Media kept by reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attachment {
+    pub kind: String,
+    pub reference: String,
+    pub url: Option<String>,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+    pub caption: Option<String>,
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    pub external_id: String,
+    pub sender: Party,
+    pub recipient: Option<String>,
+    pub kind: String,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub reply_to: Option<String>,
+    pub timestamp_ms: i64,
+    pub echo: bool,
+    pub extra: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProviderError {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub external_id: String,
+    pub status: DeliveryStatus,
+    pub timestamp_ms: i64,
+    pub recipient: Option<String>,
+    pub error: Option<ProviderError>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watermark {
+    pub recipient: String,
+    pub status: DeliveryStatus,
+    pub watermark_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentUpdate {
+    pub party: Party,
+    pub opted_in: bool,
+    pub keyword: String,
+}
+
+/// One thing a webhook reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Message(InboundMessage),
+    Status(StatusUpdate),
+    Watermark(Watermark),
+    Profile(Party),
+    Consent(ConsentUpdate),
+}
+
+/// What an agent asked to send. Stored as JSON in the outbox, so it survives restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboundContent {
+    Text { text: String },
+    Media { kind: String, url: String, caption: Option<String>, filename: Option<String>, mime_type: Option<String> },
+    Template { name: String, language: String, #[serde(default)] parameters: Vec<String> },
+}
+
+impl OutboundContent {
+    /// The message kind stored for this content.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Media { kind, .. } => kind,
+            Self::Template { .. } => "template",
+        }
+    }
+
+    /// The text shown in the inbox for this content.
+    pub fn preview_text(&self) -> Option<String> {
+        match self {
+            Self::Text { text } => Some(text.clone()),
+            Self::Media { caption, .. } => caption.clone(),
+            Self::Template { name, parameters, .. } => Some(format!("[template {name}] {}", parameters.join(" "))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    pub message_id: String,
+    pub recipient: Party,
+    pub content: OutboundContent,
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendReceipt {
+    pub external_id: String,
+    pub status: DeliveryStatus,
+}
+
+/// Why a send failed, as the plugin classified it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendFailure {
+    pub kind: String,
+    pub code: Option<String>,
+    pub message: String,
+    pub retryable: bool,
+    pub retry_after_ms: Option<u64>,
+}
+
+/// Name, version and capabilities a plugin declares.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub capabilities: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_ranks_only_move_forward() {
+        use DeliveryStatus::*;
+        let path = [Pending, Queued, Sent, Delivered, Read];
+        for pair in path.windows(2) {
+            assert!(pair[0].rank() < pair[1].rank(), "{pair:?}");
+        }
+        assert!(Failed.rank() > Sent.rank());
+        assert!(Failed.rank() < Delivered.rank());
+        for status in [Pending, Queued, Sent, Delivered, Read, Failed] {
+            assert_eq!(DeliveryStatus::parse(status.as_str()), Some(status));
+        }
+    }
+
+    #[test]
+    fn outbound_content_json_shape() {
+        let content: OutboundContent = serde_json::from_str(r#"{"type":"text","text":"hi"}"#).unwrap();
+        assert_eq!(content, OutboundContent::Text { text: "hi".into() });
+        let template: OutboundContent =
+            serde_json::from_str(r#"{"type":"template","name":"order_update","language":"en_US"}"#).unwrap();
+        assert_eq!(template.kind(), "template");
+    }
+}

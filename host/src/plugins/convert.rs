@@ -1,0 +1,195 @@
+//! Mapping between the `switchboard:channel@0.1.0` types and the host's own [`crate::model`].
+
+use super::bindings::v0_1_0::switchboard::channel::types as wit;
+use crate::model;
+
+pub fn delivery_status(status: wit::DeliveryStatus) -> model::DeliveryStatus {
+    match status {
+        wit::DeliveryStatus::Queued => model::DeliveryStatus::Queued,
+        wit::DeliveryStatus::Sent => model::DeliveryStatus::Sent,
+        wit::DeliveryStatus::Delivered => model::DeliveryStatus::Delivered,
+        wit::DeliveryStatus::Read => model::DeliveryStatus::Read,
+        wit::DeliveryStatus::Failed => model::DeliveryStatus::Failed,
+    }
+}
+
+fn party(party: wit::Party) -> model::Party {
+    model::Party {
+        id: party.id,
+        phone: party.phone,
+        email: party.email,
+        display_name: party.display_name,
+        username: party.username,
+    }
+}
+
+fn party_to_wit(party: &model::Party) -> wit::Party {
+    wit::Party {
+        id: party.id.clone(),
+        phone: party.phone.clone(),
+        email: party.email.clone(),
+        display_name: party.display_name.clone(),
+        username: party.username.clone(),
+    }
+}
+
+fn media_kind(kind: wit::MediaKind) -> &'static str {
+    match kind {
+        wit::MediaKind::Image => "image",
+        wit::MediaKind::Audio => "audio",
+        wit::MediaKind::Video => "video",
+        wit::MediaKind::Document => "document",
+        wit::MediaKind::Sticker => "sticker",
+        wit::MediaKind::File => "file",
+    }
+}
+
+fn media_kind_to_wit(kind: &str) -> wit::MediaKind {
+    match kind {
+        "image" => wit::MediaKind::Image,
+        "audio" => wit::MediaKind::Audio,
+        "video" => wit::MediaKind::Video,
+        "document" => wit::MediaKind::Document,
+        "sticker" => wit::MediaKind::Sticker,
+        _ => wit::MediaKind::File,
+    }
+}
+
+fn message_kind(kind: wit::MessageKind) -> &'static str {
+    use wit::MessageKind as K;
+    match kind {
+        K::Text => "text",
+        K::Image => "image",
+        K::Audio => "audio",
+        K::Video => "video",
+        K::Document => "document",
+        K::Sticker => "sticker",
+        K::Location => "location",
+        K::Contacts => "contacts",
+        K::Interactive => "interactive",
+        K::Postback => "postback",
+        K::Reaction => "reaction",
+        K::Unsupported => "unsupported",
+    }
+}
+
+fn millis(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// One event from the plugin. Extra JSON that does not parse is kept as a string rather than lost.
+pub fn event(event: wit::Event) -> model::Event {
+    match event {
+        wit::Event::Message(message) => model::Event::Message(model::InboundMessage {
+            external_id: message.external_id,
+            sender: party(message.sender),
+            recipient: message.recipient,
+            kind: message_kind(message.kind).to_string(),
+            text: message.text,
+            attachments: message
+                .attachments
+                .into_iter()
+                .map(|a| model::Attachment {
+                    kind: media_kind(a.kind).to_string(),
+                    reference: a.reference,
+                    url: a.url,
+                    mime_type: a.mime_type,
+                    filename: a.filename,
+                    caption: a.caption,
+                    sha256: a.sha256,
+                })
+                .collect(),
+            reply_to: message.reply_to,
+            timestamp_ms: millis(message.timestamp_ms),
+            echo: message.echo,
+            extra: message.extra_json.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))),
+        }),
+        wit::Event::Status(status) => model::Event::Status(model::StatusUpdate {
+            external_id: status.external_id,
+            status: delivery_status(status.status),
+            timestamp_ms: millis(status.timestamp_ms),
+            recipient: status.recipient,
+            error: status.error.map(|e| model::ProviderError { code: e.code, message: e.message, retryable: e.retryable }),
+        }),
+        wit::Event::Watermark(mark) => model::Event::Watermark(model::Watermark {
+            recipient: mark.recipient,
+            status: delivery_status(mark.status),
+            watermark_ms: millis(mark.watermark_ms),
+        }),
+        wit::Event::Profile(p) => model::Event::Profile(party(p)),
+        wit::Event::Consent(consent) => model::Event::Consent(model::ConsentUpdate {
+            party: party(consent.party),
+            opted_in: consent.opted_in,
+            keyword: consent.keyword,
+        }),
+    }
+}
+
+pub fn outbound(message: &model::OutboundMessage) -> wit::OutboundMessage {
+    let content = match &message.content {
+        model::OutboundContent::Text { text } => wit::OutboundContent::Text(text.clone()),
+        model::OutboundContent::Media { kind, url, caption, filename, mime_type } => {
+            wit::OutboundContent::Media(wit::OutboundMedia {
+                kind: media_kind_to_wit(kind),
+                url: url.clone(),
+                caption: caption.clone(),
+                filename: filename.clone(),
+                mime_type: mime_type.clone(),
+            })
+        }
+        model::OutboundContent::Template { name, language, parameters } => wit::OutboundContent::Template(wit::Template {
+            name: name.clone(),
+            language: language.clone(),
+            parameters: parameters.clone(),
+        }),
+    };
+    wit::OutboundMessage {
+        message_id: message.message_id.clone(),
+        recipient: party_to_wit(&message.recipient),
+        content,
+        reply_to: message.reply_to.clone(),
+    }
+}
+
+pub fn send_failure(error: wit::SendError) -> model::SendFailure {
+    let kind = match error.kind {
+        wit::SendErrorKind::RateLimited => "rate_limited",
+        wit::SendErrorKind::Unavailable => "unavailable",
+        wit::SendErrorKind::Unauthorized => "unauthorized",
+        wit::SendErrorKind::InvalidRecipient => "invalid_recipient",
+        wit::SendErrorKind::WindowClosed => "window_closed",
+        wit::SendErrorKind::OptedOut => "opted_out",
+        wit::SendErrorKind::InvalidRequest => "invalid_request",
+        wit::SendErrorKind::Unsupported => "unsupported",
+        wit::SendErrorKind::Other => "other",
+    };
+    model::SendFailure {
+        kind: kind.to_string(),
+        code: error.code,
+        message: error.message,
+        retryable: error.retryable,
+        retry_after_ms: error.retry_after_ms,
+    }
+}
+
+pub fn plugin_info(info: wit::PluginInfo) -> model::PluginInfo {
+    let flags = [
+        (wit::Capabilities::TEXT, "text"),
+        (wit::Capabilities::MEDIA, "media"),
+        (wit::Capabilities::TEMPLATES, "templates"),
+        (wit::Capabilities::TYPING_INDICATOR, "typing_indicator"),
+        (wit::Capabilities::READ_RECEIPTS, "read_receipts"),
+        (wit::Capabilities::REACTIONS, "reactions"),
+        (wit::Capabilities::REPLIES, "replies"),
+    ];
+    model::PluginInfo {
+        name: info.name,
+        version: info.version,
+        description: info.description,
+        capabilities: flags
+            .iter()
+            .filter(|(flag, _)| info.capabilities.contains(*flag))
+            .map(|(_, name)| name.to_string())
+            .collect(),
+    }
+}

@@ -1,0 +1,353 @@
+//! The plugin runtime: loads channel plugins (WebAssembly components) and calls them under
+//! limits.
+//!
+//! Each plugin is compiled once and pre-instantiated ([`ChannelPre`]); every call gets a
+//! fresh instance from the pooling allocator, so no state leaks between webhooks and a trap
+//! poisons nothing. A call that traps, runs past its time limit or exceeds its memory cap
+//! fails with a [`PluginError`]; the host and other channels carry on.
+//!
+//! A channel holds its plugin behind a lock of `Arc`: a call clones the `Arc` and keeps
+//! using the build it started with, so [`ChannelPlugin::swap`] can install a new build while
+//! calls are in flight.
+
+mod allowed_hosts;
+mod bindings;
+mod convert;
+mod engine;
+mod sandbox;
+
+pub use allowed_hosts::AllowedHosts;
+pub use sandbox::ChannelContext;
+
+use crate::config::{ChannelConfig, PluginsConfig};
+use crate::model::{self, PluginInfo};
+use anyhow::Context;
+use bindings::v0_1_0::switchboard::channel::types as wit;
+use bindings::v0_1_0::{Channel, ChannelPre};
+use sandbox::CallState;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+/// Why a plugin call failed (as opposed to the plugin answering with an error of its own).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {plugin} trapped: {message}")]
+    Trapped { plugin: String, message: String },
+    #[error("plugin {plugin} exceeded its time limit of {limit_ms} ms")]
+    TimedOut { plugin: String, limit_ms: u128 },
+    #[error("plugin {plugin} exceeded its memory limit of {limit_mb} MiB")]
+    MemoryExceeded { plugin: String, limit_mb: u64 },
+}
+
+impl PluginError {
+    /// Short label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Trapped { .. } => "trap",
+            Self::TimedOut { .. } => "timeout",
+            Self::MemoryExceeded { .. } => "memory",
+        }
+    }
+}
+
+/// A webhook request as handed to a plugin.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    pub method: String,
+    pub url: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A response a plugin asks the host to give.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    Unauthorized,
+    Forbidden,
+    BadRequest,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub message: String,
+}
+
+/// What a plugin made of a webhook request, from `verify` and then `parse`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookOutcome {
+    /// Answer with this response; nothing to store (a handshake).
+    Respond(PluginResponse),
+    /// Refuse the request.
+    Reject(Rejection),
+    /// Authentic, with these events to store and this response to give once they are stored.
+    Events { events: Vec<model::Event>, response: Option<PluginResponse> },
+}
+
+/// One compiled build of a plugin, ready to instantiate.
+pub struct LoadedPlugin {
+    pub info: PluginInfo,
+    pub path: PathBuf,
+    pre: ChannelPre<CallState>,
+}
+
+impl LoadedPlugin {
+    fn label(&self) -> String {
+        format!("{}@{}", self.info.name, self.info.version)
+    }
+}
+
+/// The engine, linker and limits shared by every plugin.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    settings: PluginsConfig,
+    http: reqwest::Client,
+}
+
+impl PluginRuntime {
+    pub fn new(settings: &PluginsConfig) -> anyhow::Result<Arc<Self>> {
+        let engine = engine::build_engine(settings)?;
+        engine::start_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        Channel::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(anyhow::Error::from)
+            .context("linking the switchboard:channel imports")?;
+        let http = reqwest::Client::builder()
+            // Redirects could lead a plugin past its allowlist: a redirect is returned to it as a response.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the outbound HTTP client")?;
+        Ok(Arc::new(Self { engine, linker, settings: settings.clone(), http }))
+    }
+
+    fn memory_limit_bytes(&self) -> usize {
+        usize::try_from(self.settings.memory_limit_mb * 1024 * 1024).unwrap_or(usize::MAX)
+    }
+
+    /// Compile (or load from cache) and pre-instantiate the component at `path`, then ask it
+    /// for its metadata.
+    pub async fn load(&self, path: &Path, channel: &Arc<ChannelContext>) -> anyhow::Result<LoadedPlugin> {
+        let wasm = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+        let component = self.compile(&wasm, path)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("plugin {} needs imports this host does not provide", path.display()))?;
+        let pre = ChannelPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
+            format!("plugin {} does not export switchboard:channel/plugin@0.1.0", path.display())
+        })?;
+        let mut loaded = LoadedPlugin {
+            info: PluginInfo { name: path.display().to_string(), version: "?".into(), description: String::new(), capabilities: vec![] },
+            path: path.to_path_buf(),
+            pre,
+        };
+        let timeout = Duration::from_millis(self.settings.call_timeout_ms);
+        let info = self
+            .call(&loaded, channel, timeout, async |store, instance| {
+                instance.switchboard_channel_plugin().call_metadata(store).await
+            })
+            .await
+            .with_context(|| format!("asking plugin {} for its metadata", path.display()))?;
+        loaded.info = convert::plugin_info(info);
+        Ok(loaded)
+    }
+
+    fn compile(&self, wasm: &[u8], path: &Path) -> anyhow::Result<Component> {
+        engine::load_component(&self.engine, wasm, &self.settings.cache_dir)
+            .with_context(|| format!("compiling plugin {}", path.display()))
+    }
+
+    /// Run `body` against a fresh instance of `plugin` with the time and memory limits applied.
+    async fn call<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        channel: &Arc<ChannelContext>,
+        timeout: Duration,
+        body: impl AsyncFnOnce(&mut Store<CallState>, &Channel) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let mut store = Store::new(&self.engine, CallState::new(channel.clone(), self.memory_limit_bytes()));
+        store.limiter(|state| &mut state.limits);
+        let deadline = Instant::now() + timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            body(&mut store, &instance).await
+        };
+        // The epoch deadline stops runaway guest code; this outer timeout also covers time
+        // spent waiting in host functions (outbound HTTP).
+        let result = match tokio::time::timeout(timeout + engine::EPOCH_TICK * 4, run).await {
+            Ok(result) => result,
+            Err(_) => {
+                return Err(PluginError::TimedOut { plugin: plugin.label(), limit_ms: timeout.as_millis() });
+            }
+        };
+        result.map_err(|error| {
+            if store.data().limits.exceeded {
+                PluginError::MemoryExceeded { plugin: plugin.label(), limit_mb: self.settings.memory_limit_mb }
+            } else if Instant::now() >= deadline && matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+                PluginError::TimedOut { plugin: plugin.label(), limit_ms: timeout.as_millis() }
+            } else {
+                PluginError::Trapped { plugin: plugin.label(), message: format!("{error:#}") }
+            }
+        })
+    }
+}
+
+/// A configured channel instance and the plugin build currently serving it.
+pub struct ChannelPlugin {
+    pub context: Arc<ChannelContext>,
+    current: RwLock<Arc<LoadedPlugin>>,
+    runtime: Arc<PluginRuntime>,
+}
+
+impl ChannelPlugin {
+    /// Load the plugin for one channel instance from `config.toml`.
+    pub async fn load(runtime: &Arc<PluginRuntime>, channel: &ChannelConfig) -> anyhow::Result<Self> {
+        let allowed_hosts = AllowedHosts::parse(&channel.allowed_hosts).with_context(|| format!("channel {}", channel.id))?;
+        let mut secrets = BTreeMap::new();
+        for (key, source) in &channel.secrets {
+            match source.resolve() {
+                Some(secret) => {
+                    secrets.insert(key.clone(), secret);
+                }
+                None => tracing::warn!(channel = channel.id, secret = key, source = ?source, "secret is not set; requests needing it will be refused"),
+            }
+        }
+        let context = Arc::new(ChannelContext {
+            channel_id: channel.id.clone(),
+            plugin_name: channel.plugin.clone(),
+            config: channel.config_strings(),
+            secrets,
+            allowed_hosts,
+            http: runtime.http.clone(),
+            http_timeout: Duration::from_millis(runtime.settings.http_timeout_ms),
+        });
+        let path = runtime.settings.dir.join(format!("{}.wasm", channel.plugin));
+        let loaded = runtime.load(&path, &context).await.with_context(|| format!("loading channel {}", channel.id))?;
+        tracing::info!(channel = channel.id, plugin = loaded.label(), capabilities = ?loaded.info.capabilities, "channel loaded");
+        Ok(Self { context, current: RwLock::new(Arc::new(loaded)), runtime: runtime.clone() })
+    }
+
+    fn current(&self) -> Arc<LoadedPlugin> {
+        self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Name, version and capabilities of the build now serving this channel.
+    pub fn info(&self) -> PluginInfo {
+        self.current().info.clone()
+    }
+
+    /// Install a new build; calls already running finish on the old one.
+    pub fn swap(&self, plugin: LoadedPlugin) {
+        *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(plugin);
+    }
+
+    /// Verify a webhook request and, when authentic, parse it — in one instance.
+    pub async fn handle_webhook(&self, request: WebhookRequest) -> Result<WebhookOutcome, PluginError> {
+        let plugin = self.current();
+        let request = wit::IncomingRequest {
+            method: request.method,
+            url: request.url,
+            query: request.query,
+            headers: request.headers,
+            body: request.body,
+        };
+        let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
+        self.runtime
+            .call(&plugin, &self.context, timeout, async |store, instance| {
+                let exports = instance.switchboard_channel_plugin();
+                match exports.call_verify(&mut *store, &request).await? {
+                    wit::Verdict::Respond(response) => Ok(WebhookOutcome::Respond(response_from_wit(response))),
+                    wit::Verdict::Reject(rejection) => Ok(WebhookOutcome::Reject(rejection_from_wit(rejection))),
+                    wit::Verdict::Accept => Ok(match exports.call_parse(&mut *store, &request).await? {
+                        Ok(parsed) => WebhookOutcome::Events {
+                            events: parsed.events.into_iter().map(convert::event).collect(),
+                            response: parsed.response.map(response_from_wit),
+                        },
+                        Err(rejection) => WebhookOutcome::Reject(rejection_from_wit(rejection)),
+                    }),
+                }
+            })
+            .await
+    }
+
+    /// Ask the plugin to deliver one message.
+    pub async fn send(&self, message: &model::OutboundMessage) -> Result<Result<model::SendReceipt, model::SendFailure>, PluginError> {
+        let plugin = self.current();
+        let message = convert::outbound(message);
+        let timeout = Duration::from_millis(self.runtime.settings.send_timeout_ms);
+        let result = self
+            .runtime
+            .call(&plugin, &self.context, timeout, async |store, instance| {
+                instance.switchboard_channel_plugin().call_send(store, &message).await
+            })
+            .await?;
+        Ok(result
+            .map(|receipt| model::SendReceipt { external_id: receipt.external_id, status: convert::delivery_status(receipt.status) })
+            .map_err(convert::send_failure))
+    }
+}
+
+fn response_from_wit(response: wit::HttpResponse) -> PluginResponse {
+    PluginResponse { status: response.status, headers: response.headers, body: response.body }
+}
+
+fn rejection_from_wit(rejection: wit::Rejection) -> Rejection {
+    let kind = match rejection.kind {
+        wit::RejectionKind::Unauthorized => RejectionKind::Unauthorized,
+        wit::RejectionKind::Forbidden => RejectionKind::Forbidden,
+        wit::RejectionKind::BadRequest => RejectionKind::BadRequest,
+    };
+    Rejection { kind, message: rejection.message }
+}
+
+/// Every configured channel, by id.
+pub struct Channels {
+    pub runtime: Arc<PluginRuntime>,
+    by_id: HashMap<String, Arc<ChannelPlugin>>,
+}
+
+impl Channels {
+    /// Load every channel in the config. Any failure is fatal: a half-configured gateway
+    /// would silently drop a channel's webhooks.
+    pub async fn load(settings: &PluginsConfig, channels: &[ChannelConfig]) -> anyhow::Result<Self> {
+        let runtime = PluginRuntime::new(settings)?;
+        let mut by_id = HashMap::new();
+        for channel in channels {
+            let plugin = ChannelPlugin::load(&runtime, channel).await?;
+            by_id.insert(channel.id.clone(), Arc::new(plugin));
+        }
+        Ok(Self { runtime, by_id })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<ChannelPlugin>> {
+        self.by_id.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<ChannelPlugin>)> {
+        self.by_id.iter()
+    }
+}

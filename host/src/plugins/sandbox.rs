@@ -1,0 +1,201 @@
+//! What a plugin can touch during one call: the per-call store state and the host functions
+//! behind the WIT imports.
+//!
+//! Policy enforced here: a plugin sees only its own instance's config and secrets; it gets
+//! WASI with no files, no environment, no arguments and no sockets; its memory is capped; its
+//! only way out is [`outbound-http`](super::bindings), checked against `allowed_hosts`.
+
+use super::allowed_hosts::AllowedHosts;
+use super::bindings::v0_1_0::switchboard::channel::{clock, config, crypto, logging, outbound_http, types};
+use crate::config::Secret;
+use hmac::{Hmac, Mac};
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Result};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Largest response body a plugin's outbound request may read.
+const MAX_OUTBOUND_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Longest log line a plugin may write; longer lines are cut.
+const MAX_LOG_LINE: usize = 2048;
+
+/// Everything about a channel instance that its plugin calls share.
+#[derive(Debug)]
+pub struct ChannelContext {
+    pub channel_id: String,
+    pub plugin_name: String,
+    pub config: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, Secret>,
+    pub allowed_hosts: AllowedHosts,
+    pub http: reqwest::Client,
+    pub http_timeout: Duration,
+}
+
+/// The data of one plugin call's store.
+pub struct CallState {
+    pub channel: Arc<ChannelContext>,
+    pub limits: MemoryCap,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl CallState {
+    pub fn new(channel: Arc<ChannelContext>, memory_limit_bytes: usize) -> Self {
+        // Deny-all WASI: no preopened dirs, env or args are added, and sockets are off.
+        let wasi = WasiCtxBuilder::new().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+        Self { channel, limits: MemoryCap::new(memory_limit_bytes), wasi, table: ResourceTable::new() }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps linear memory growth and remembers whether the cap was hit, so a failed call can be
+/// reported as "memory limit exceeded" rather than a bare trap.
+pub struct MemoryCap {
+    limit_bytes: usize,
+    pub exceeded: bool,
+}
+
+impl MemoryCap {
+    fn new(limit_bytes: usize) -> Self {
+        Self { limit_bytes, exceeded: false }
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+        if desired > self.limit_bytes {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl types::Host for CallState {}
+
+impl config::Host for CallState {
+    fn get(&mut self, key: String) -> Result<Option<String>> {
+        Ok(self.channel.config.get(&key).cloned())
+    }
+
+    fn secret(&mut self, key: String) -> Result<Option<String>> {
+        Ok(self.channel.secrets.get(&key).map(|secret| secret.expose().to_string()))
+    }
+}
+
+impl crypto::Host for CallState {
+    fn hmac_sha256(&mut self, key: Vec<u8>, data: Vec<u8>) -> Result<Vec<u8>> {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).map_err(wasmtime::Error::msg)?;
+        mac.update(&data);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
+    fn hmac_sha1(&mut self, key: Vec<u8>, data: Vec<u8>) -> Result<Vec<u8>> {
+        let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(&key).map_err(wasmtime::Error::msg)?;
+        mac.update(&data);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
+    fn sha256(&mut self, data: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(sha2::Sha256::digest(&data).to_vec())
+    }
+}
+
+impl logging::Host for CallState {
+    fn log(&mut self, level: logging::Level, mut message: String) -> Result<()> {
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let channel = self.channel.channel_id.as_str();
+        let plugin = self.channel.plugin_name.as_str();
+        match level {
+            logging::Level::Trace => tracing::trace!(target: "plugin", channel, plugin, "{message}"),
+            logging::Level::Debug => tracing::debug!(target: "plugin", channel, plugin, "{message}"),
+            logging::Level::Info => tracing::info!(target: "plugin", channel, plugin, "{message}"),
+            logging::Level::Warn => tracing::warn!(target: "plugin", channel, plugin, "{message}"),
+            logging::Level::Error => tracing::error!(target: "plugin", channel, plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl clock::Host for CallState {
+    fn now_ms(&mut self) -> Result<u64> {
+        Ok(crate::clock::now_ms() as u64)
+    }
+}
+
+impl outbound_http::Host for CallState {
+    async fn send(&mut self, request: outbound_http::Request) -> std::result::Result<types::HttpResponse, outbound_http::Error> {
+        send_outbound(&self.channel, request).await
+    }
+}
+
+/// Perform a plugin's outbound request, if its host is allowed.
+async fn send_outbound(
+    channel: &ChannelContext,
+    request: outbound_http::Request,
+) -> std::result::Result<types::HttpResponse, outbound_http::Error> {
+    use outbound_http::Error;
+    let url = reqwest::Url::parse(&request.url).map_err(|e| Error::InvalidRequest(format!("bad URL: {e}")))?;
+    if !channel.allowed_hosts.allows(&url) {
+        let host = url.host_str().unwrap_or_default().to_string();
+        let target = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
+        tracing::warn!(channel = channel.channel_id, plugin = channel.plugin_name, target, "outbound request denied");
+        return Err(Error::Denied(target));
+    }
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| Error::InvalidRequest(format!("bad method `{}`", request.method)))?;
+    let timeout = request
+        .timeout_ms
+        .map(|ms| Duration::from_millis(ms.into()).min(channel.http_timeout))
+        .unwrap_or(channel.http_timeout);
+    let mut builder = channel.http.request(method, url).timeout(timeout).body(request.body);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let mut response = builder.send().await.map_err(|error| classify_reqwest_error(&error))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| classify_reqwest_error(&error))? {
+        if body.len() + chunk.len() > MAX_OUTBOUND_RESPONSE_BYTES {
+            return Err(Error::Connection(format!("response body exceeds {MAX_OUTBOUND_RESPONSE_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(types::HttpResponse { status, headers, body })
+}
+
+fn classify_reqwest_error(error: &reqwest::Error) -> outbound_http::Error {
+    if error.is_timeout() {
+        outbound_http::Error::Timeout
+    } else if error.is_builder() {
+        outbound_http::Error::InvalidRequest(error.to_string())
+    } else {
+        outbound_http::Error::Connection(error.to_string())
+    }
+}

@@ -1,0 +1,419 @@
+//! Webhook ingest: one webhook's effects in one transaction, many webhooks per commit.
+//!
+//! Handlers submit an [`IngestRequest`] and wait. A single writer task takes every request
+//! queued at that moment (up to `max_batch`), applies each inside its own savepoint, and
+//! commits them together (group commit): one fsync covers the whole batch, and each handler
+//! answers 2xx only after the commit that holds its webhook. A webhook whose statements fail
+//! is rolled back to its savepoint alone; the rest of the batch still commits.
+//!
+//! Deduplication is the database's job: `UNIQUE (channel_id, external_id)` on `messages`.
+
+use super::live::append_message_event;
+use super::views;
+use super::StoreError;
+use crate::model::{ConsentUpdate, DeliveryStatus, Direction, Event, InboundMessage, Party, StatusUpdate, Watermark};
+use sqlx::{Acquire, Row, SqliteConnection, SqlitePool};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// One verified webhook's events, ready to store.
+#[derive(Debug)]
+pub struct IngestRequest {
+    pub channel_id: String,
+    pub request_id: String,
+    /// The raw body, kept in the webhook log.
+    pub raw_body: Vec<u8>,
+    /// Events with parties already normalised by [`crate::identity`].
+    pub events: Vec<Event>,
+}
+
+/// What storing one webhook did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub webhook_event_id: i64,
+    /// Messages stored for the first time.
+    pub new_messages: u32,
+    /// Messages already stored from an earlier delivery.
+    pub duplicates: u32,
+    /// Outbound messages whose status moved forward.
+    pub status_changes: u32,
+    /// Status reports that were stale or named unknown messages.
+    pub ignored_statuses: u32,
+}
+
+struct Job {
+    request: IngestRequest,
+    reply: oneshot::Sender<Result<IngestReport, StoreError>>,
+}
+
+/// Handle to the group-commit writer task.
+#[derive(Clone)]
+pub struct IngestQueue {
+    sender: mpsc::Sender<Job>,
+}
+
+impl IngestQueue {
+    pub fn start(pool: SqlitePool, max_batch: usize, committed: Arc<Notify>) -> Self {
+        let (sender, receiver) = mpsc::channel(max_batch.max(1) * 4);
+        tokio::spawn(run_writer(pool, receiver, max_batch.max(1), committed));
+        Self { sender }
+    }
+
+    pub async fn submit(&self, request: IngestRequest) -> Result<IngestReport, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.send(Job { request, reply }).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+async fn run_writer(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>, max_batch: usize, committed: Arc<Notify>) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while receiver.recv_many(&mut batch, max_batch).await > 0 {
+        let results = commit_batch(&pool, &batch).await;
+        let wrote_events = results.iter().any(|result| result.is_ok());
+        for (job, result) in batch.drain(..).zip(results) {
+            // The handler may have gone away (client hung up); the data is committed regardless.
+            let _ = job.reply.send(result);
+        }
+        if wrote_events {
+            committed.notify_waiters();
+        }
+    }
+}
+
+/// Apply every job in one transaction; returns one result per job, in order.
+async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Vec<Result<IngestReport, StoreError>> {
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(error) => return jobs.iter().map(|_| Err(StoreError::Database(clone_error(&error)))).collect(),
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let result = async {
+            let mut savepoint = (&mut *tx).begin().await?;
+            match apply(&mut savepoint, &job.request).await {
+                Ok(report) => {
+                    savepoint.commit().await?;
+                    Ok(report)
+                }
+                Err(error) => {
+                    savepoint.rollback().await?;
+                    Err(error)
+                }
+            }
+        }
+        .await;
+        if let Err(error) = &result {
+            tracing::error!(channel = job.request.channel_id, request_id = job.request.request_id, %error, "storing webhook failed");
+        }
+        results.push(result);
+    }
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(error) => {
+            tracing::error!(%error, "group commit failed");
+            jobs.iter().map(|_| Err(StoreError::Database(clone_error(&error)))).collect()
+        }
+    }
+}
+
+/// `sqlx::Error` is not `Clone`; every job of a failed batch gets the same description.
+fn clone_error(error: &sqlx::Error) -> sqlx::Error {
+    sqlx::Error::Protocol(error.to_string())
+}
+
+/// Store one webhook's events.
+async fn apply(conn: &mut SqliteConnection, request: &IngestRequest) -> Result<IngestReport, StoreError> {
+    let now = crate::clock::now_ms();
+    let mut report = IngestReport::default();
+    for event in &request.events {
+        match event {
+            Event::Message(message) => {
+                if store_message(conn, &request.channel_id, message, now).await? {
+                    report.new_messages += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            Event::Status(update) => {
+                if apply_status(conn, &request.channel_id, update, now).await? {
+                    report.status_changes += 1;
+                } else {
+                    report.ignored_statuses += 1;
+                }
+            }
+            Event::Watermark(mark) => report.status_changes += apply_watermark(conn, &request.channel_id, mark, now).await?,
+            Event::Profile(party) => update_profile(conn, &request.channel_id, party, now).await?,
+            Event::Consent(consent) => apply_consent(conn, &request.channel_id, consent, now).await?,
+        }
+    }
+    report.webhook_event_id = sqlx::query_scalar(
+        "INSERT INTO webhook_events (channel_id, request_id, received_at, body, event_count, new_messages)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(&request.channel_id)
+    .bind(&request.request_id)
+    .bind(now)
+    .bind(&request.raw_body)
+    .bind(request.events.len() as i64)
+    .bind(i64::from(report.new_messages))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(report)
+}
+
+/// Store an inbound message (or an echo of one we sent). Returns false for a redelivery.
+async fn store_message(conn: &mut SqliteConnection, channel_id: &str, message: &InboundMessage, now: i64) -> Result<bool, StoreError> {
+    let known: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2")
+        .bind(channel_id)
+        .bind(&message.external_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if known.is_some() {
+        return Ok(false);
+    }
+    let (identity_id, contact_id) = resolve_identity(conn, channel_id, &message.sender, now).await?;
+    let conversation_id = active_conversation(conn, contact_id, channel_id, now).await?;
+    let (direction, status) = if message.echo {
+        (Direction::Outbound, DeliveryStatus::Sent)
+    } else {
+        (Direction::Inbound, DeliveryStatus::Delivered)
+    };
+    // The unique constraint is the real guard; the lookup above only saves work.
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (conversation_id, channel_id, identity_id, direction, external_id, kind, text, attachments,
+             extra, reply_to_external_id, status, status_rank, provider_timestamp, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+         ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING id",
+    )
+    .bind(conversation_id)
+    .bind(channel_id)
+    .bind(identity_id)
+    .bind(direction.as_str())
+    .bind(&message.external_id)
+    .bind(&message.kind)
+    .bind(&message.text)
+    .bind(serde_json::to_string(&message.attachments)?)
+    .bind(message.extra.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(&message.reply_to)
+    .bind(status.as_str())
+    .bind(status.rank())
+    .bind(message.timestamp_ms)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(message_id) = inserted else {
+        return Ok(false);
+    };
+    let unread_increment = i64::from(!message.echo);
+    sqlx::query(
+        "UPDATE conversations SET last_message_id = $1, last_message_at = $2, last_channel_id = $3,
+             unread_count = unread_count + $4, updated_at = $2,
+             status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END
+         WHERE id = $5",
+    )
+    .bind(message_id)
+    .bind(now)
+    .bind(channel_id)
+    .bind(unread_increment)
+    .bind(conversation_id)
+    .execute(&mut *conn)
+    .await?;
+    announce_message(conn, "message.created", message_id).await?;
+    Ok(true)
+}
+
+/// Append the live event for a message that was just written.
+pub(super) async fn announce_message(conn: &mut SqliteConnection, kind: &str, message_id: i64) -> Result<(), StoreError> {
+    let view = views::message(&mut *conn, message_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
+    append_message_event(conn, kind, &view).await?;
+    Ok(())
+}
+
+/// Find or create the contact identity for `party` on `channel_id`, linking it to an existing
+/// contact with the same E.164 phone or email when this channel has not seen it before.
+/// Returns `(identity_id, contact_id)`.
+pub(super) async fn resolve_identity(conn: &mut SqliteConnection, channel_id: &str, party: &Party, now: i64) -> Result<(i64, i64), StoreError> {
+    let existing = sqlx::query("SELECT id, contact_id FROM contact_identities WHERE channel_id = $1 AND external_id = $2")
+        .bind(channel_id)
+        .bind(&party.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = existing {
+        let ids = (row.try_get("id")?, row.try_get("contact_id")?);
+        update_profile(conn, channel_id, party, now).await?;
+        return Ok(ids);
+    }
+    let mut contact_id: Option<i64> = None;
+    if let Some(phone) = &party.phone {
+        contact_id = sqlx::query_scalar("SELECT id FROM contacts WHERE phone = $1 ORDER BY id LIMIT 1")
+            .bind(phone)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    if let (None, Some(email)) = (contact_id, &party.email) {
+        contact_id = sqlx::query_scalar("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1")
+            .bind(email)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    let contact_id = match contact_id {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE contacts SET display_name = COALESCE(display_name, $2), phone = COALESCE(phone, $3),
+                     email = COALESCE(email, $4), updated_at = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&party.display_name)
+            .bind(&party.phone)
+            .bind(&party.email)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO contacts (display_name, phone, email, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            )
+            .bind(&party.display_name)
+            .bind(&party.phone)
+            .bind(&party.email)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
+    let row = sqlx::query(
+        "INSERT INTO contact_identities (contact_id, channel_id, external_id, phone, email, display_name, username, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (channel_id, external_id) DO UPDATE SET updated_at = excluded.updated_at
+         RETURNING id, contact_id",
+    )
+    .bind(contact_id)
+    .bind(channel_id)
+    .bind(&party.id)
+    .bind(&party.phone)
+    .bind(&party.email)
+    .bind(&party.display_name)
+    .bind(&party.username)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get("id")?, row.try_get("contact_id")?))
+}
+
+/// The contact's unresolved conversation, created if there is none.
+async fn active_conversation(conn: &mut SqliteConnection, contact_id: i64, channel_id: &str, now: i64) -> Result<i64, StoreError> {
+    sqlx::query(
+        "INSERT INTO conversations (contact_id, status, priority, last_channel_id, last_message_at, created_at, updated_at)
+         VALUES ($1, 'open', 'normal', $2, $3, $3, $3)
+         ON CONFLICT (contact_id) WHERE status <> 'resolved' DO NOTHING",
+    )
+    .bind(contact_id)
+    .bind(channel_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let id = sqlx::query_scalar("SELECT id FROM conversations WHERE contact_id = $1 AND status <> 'resolved'")
+        .bind(contact_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+/// Move an outbound message's status forward. Returns false when the report is stale
+/// (the message is already further along) or names a message we do not know.
+async fn apply_status(conn: &mut SqliteConnection, channel_id: &str, update: &StatusUpdate, now: i64) -> Result<bool, StoreError> {
+    let error = update.error.as_ref();
+    let changed: Option<i64> = sqlx::query_scalar(
+        "UPDATE messages SET status = $1, status_rank = $2, error_code = COALESCE($3, error_code),
+             error_message = COALESCE($4, error_message), updated_at = $5
+         WHERE channel_id = $6 AND external_id = $7 AND direction = 'outbound' AND status_rank < $2
+         RETURNING id",
+    )
+    .bind(update.status.as_str())
+    .bind(update.status.rank())
+    .bind(error.map(|e| e.code.as_str()))
+    .bind(error.map(|e| e.message.as_str()))
+    .bind(now)
+    .bind(channel_id)
+    .bind(&update.external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match changed {
+        Some(message_id) => {
+            announce_message(conn, "message.updated", message_id).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Advance every earlier outbound message to `recipient` on this channel.
+async fn apply_watermark(conn: &mut SqliteConnection, channel_id: &str, mark: &Watermark, now: i64) -> Result<u32, StoreError> {
+    let changed: Vec<i64> = sqlx::query_scalar(
+        "UPDATE messages SET status = $1, status_rank = $2, updated_at = $3
+         WHERE channel_id = $4 AND direction = 'outbound' AND external_id IS NOT NULL AND status_rank < $2
+           AND status <> 'failed' AND created_at <= $5
+           AND identity_id IN (SELECT id FROM contact_identities WHERE channel_id = $4 AND external_id = $6)
+         RETURNING id",
+    )
+    .bind(mark.status.as_str())
+    .bind(mark.status.rank())
+    .bind(now)
+    .bind(channel_id)
+    .bind(mark.watermark_ms)
+    .bind(&mark.recipient)
+    .fetch_all(&mut *conn)
+    .await?;
+    for message_id in &changed {
+        announce_message(conn, "message.updated", *message_id).await?;
+    }
+    Ok(changed.len() as u32)
+}
+
+/// Refresh what a channel tells us about a known customer; fill contact gaps.
+async fn update_profile(conn: &mut SqliteConnection, channel_id: &str, party: &Party, now: i64) -> Result<(), StoreError> {
+    let contact_id: Option<i64> = sqlx::query_scalar(
+        "UPDATE contact_identities SET display_name = COALESCE($3, display_name), phone = COALESCE($4, phone),
+             email = COALESCE($5, email), username = COALESCE($6, username), updated_at = $7
+         WHERE channel_id = $1 AND external_id = $2 RETURNING contact_id",
+    )
+    .bind(channel_id)
+    .bind(&party.id)
+    .bind(&party.display_name)
+    .bind(&party.phone)
+    .bind(&party.email)
+    .bind(&party.username)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(contact_id) = contact_id {
+        sqlx::query(
+            "UPDATE contacts SET display_name = COALESCE(display_name, $2), phone = COALESCE(phone, $3),
+                 email = COALESCE(email, $4), updated_at = $5 WHERE id = $1",
+        )
+        .bind(contact_id)
+        .bind(&party.display_name)
+        .bind(&party.phone)
+        .bind(&party.email)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn apply_consent(conn: &mut SqliteConnection, channel_id: &str, consent: &ConsentUpdate, now: i64) -> Result<(), StoreError> {
+    let (identity_id, _) = resolve_identity(conn, channel_id, &consent.party, now).await?;
+    sqlx::query("UPDATE contact_identities SET opted_out = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(!consent.opted_in))
+        .bind(now)
+        .bind(identity_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

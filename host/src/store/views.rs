@@ -1,0 +1,309 @@
+//! What the API and the live stream show: conversations, messages and contacts, read from
+//! the database in one shape for both.
+
+use super::{Store, StoreError};
+use crate::model::Attachment;
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteExecutor};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContactSummary {
+    pub id: i64,
+    pub display_name: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessagePreview {
+    pub id: i64,
+    pub direction: String,
+    pub kind: String,
+    pub text: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConversationView {
+    pub id: i64,
+    pub status: String,
+    pub priority: String,
+    /// The channel of the latest message: where a reply goes by default.
+    pub channel_id: String,
+    pub contact: ContactSummary,
+    pub last_message: Option<MessagePreview>,
+    pub last_message_at: i64,
+    pub unread_count: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SenderView {
+    pub identity_id: i64,
+    /// The provider's id for the customer on this channel.
+    pub external_id: String,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorView {
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub channel_id: String,
+    pub direction: String,
+    /// The provider's message id (for outbound messages, once sent).
+    pub external_id: Option<String>,
+    pub kind: String,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Value>,
+    pub reply_to_external_id: Option<String>,
+    /// The customer identity on the channel: the sender of inbound messages, the recipient of outbound ones.
+    pub contact_identity: Option<SenderView>,
+    /// The agent who wrote an outbound message.
+    pub author: Option<String>,
+    pub status: String,
+    pub error: Option<ErrorView>,
+    /// When the provider says it was sent (inbound), Unix ms.
+    pub provider_timestamp: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentityView {
+    pub id: i64,
+    pub channel_id: String,
+    pub external_id: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    pub opted_out: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContactView {
+    pub id: i64,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub identities: Vec<IdentityView>,
+    pub created_at: i64,
+}
+
+/// A page of results, newest first, with the cursor for the next page.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.channel_id, m.direction, m.external_id, m.kind, m.text,
+        m.attachments, m.extra, m.reply_to_external_id, m.author, m.status, m.error_code, m.error_message,
+        m.provider_timestamp, m.created_at, m.updated_at, m.identity_id,
+        i.external_id AS identity_external_id, i.display_name AS identity_name, i.phone AS identity_phone
+    FROM messages m LEFT JOIN contact_identities i ON i.id = m.identity_id";
+
+fn message_from_row(row: &SqliteRow) -> Result<MessageView, StoreError> {
+    let attachments: String = row.try_get("attachments")?;
+    let extra: Option<String> = row.try_get("extra")?;
+    let identity_id: Option<i64> = row.try_get("identity_id")?;
+    let error_code: Option<String> = row.try_get("error_code")?;
+    let error_message: Option<String> = row.try_get("error_message")?;
+    Ok(MessageView {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        channel_id: row.try_get("channel_id")?,
+        direction: row.try_get("direction")?,
+        external_id: row.try_get("external_id")?,
+        kind: row.try_get("kind")?,
+        text: row.try_get("text")?,
+        attachments: serde_json::from_str(&attachments)?,
+        extra: extra.map(|text| serde_json::from_str(&text)).transpose()?,
+        reply_to_external_id: row.try_get("reply_to_external_id")?,
+        contact_identity: match identity_id {
+            Some(identity_id) => Some(SenderView {
+                identity_id,
+                external_id: row.try_get("identity_external_id")?,
+                display_name: row.try_get("identity_name")?,
+                phone: row.try_get("identity_phone")?,
+            }),
+            None => None,
+        },
+        author: row.try_get("author")?,
+        status: row.try_get("status")?,
+        error: (error_code.is_some() || error_message.is_some())
+            .then_some(ErrorView { code: error_code, message: error_message }),
+        provider_timestamp: row.try_get("provider_timestamp")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// One message, as the API shows it.
+pub async fn message(executor: impl SqliteExecutor<'_>, id: i64) -> Result<Option<MessageView>, StoreError> {
+    let row = sqlx::query(&format!("{MESSAGE_SELECT} WHERE m.id = $1")).bind(id).fetch_optional(executor).await?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.status, c.priority, c.last_channel_id, c.last_message_at, c.unread_count,
+        c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email,
+        m.id AS m_id, m.direction AS m_direction, m.kind AS m_kind, m.text AS m_text, m.status AS m_status,
+        m.created_at AS m_created_at
+    FROM conversations c
+    JOIN contacts ct ON ct.id = c.contact_id
+    LEFT JOIN messages m ON m.id = c.last_message_id";
+
+fn conversation_from_row(row: &SqliteRow) -> Result<ConversationView, StoreError> {
+    let last_id: Option<i64> = row.try_get("m_id")?;
+    Ok(ConversationView {
+        id: row.try_get("id")?,
+        status: row.try_get("status")?,
+        priority: row.try_get("priority")?,
+        channel_id: row.try_get("last_channel_id")?,
+        contact: ContactSummary {
+            id: row.try_get("contact_id")?,
+            display_name: row.try_get("display_name")?,
+            phone: row.try_get("phone")?,
+            email: row.try_get("email")?,
+        },
+        last_message: match last_id {
+            Some(id) => Some(MessagePreview {
+                id,
+                direction: row.try_get("m_direction")?,
+                kind: row.try_get("m_kind")?,
+                text: row.try_get("m_text")?,
+                status: row.try_get("m_status")?,
+                created_at: row.try_get("m_created_at")?,
+            }),
+            None => None,
+        },
+        last_message_at: row.try_get("last_message_at")?,
+        unread_count: row.try_get("unread_count")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Keyset cursor over `(last_message_at, id)`, newest first.
+fn parse_cursor(cursor: &str) -> Option<(i64, i64)> {
+    let (at, id) = cursor.split_once('_')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+impl Store {
+    /// Conversations, most recent activity first.
+    pub async fn list_conversations(&self, limit: u32, cursor: Option<&str>) -> Result<Page<ConversationView>, StoreError> {
+        let limit = i64::from(limit.clamp(1, 200));
+        let (before_at, before_id) = match cursor {
+            Some(cursor) => parse_cursor(cursor).ok_or_else(|| StoreError::Conflict(format!("invalid cursor `{cursor}`")))?,
+            None => (i64::MAX, i64::MAX),
+        };
+        let rows = sqlx::query(&format!(
+            "{CONVERSATION_SELECT}
+             WHERE (c.last_message_at < $1) OR (c.last_message_at = $1 AND c.id < $2)
+             ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3"
+        ))
+        .bind(before_at)
+        .bind(before_id)
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let mut items = rows.iter().map(conversation_from_row).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|c| format!("{}_{}", c.last_message_at, c.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn conversation(&self, id: i64) -> Result<Option<ConversationView>, StoreError> {
+        let row = sqlx::query(&format!("{CONVERSATION_SELECT} WHERE c.id = $1")).bind(id).fetch_optional(&self.read).await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    /// A conversation's messages in the order they arrived; `before` pages backwards by id.
+    pub async fn conversation_messages(&self, conversation_id: i64, limit: u32, before: Option<i64>) -> Result<Page<MessageView>, StoreError> {
+        let limit = i64::from(limit.clamp(1, 500));
+        let rows = sqlx::query(&format!(
+            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+        ))
+        .bind(conversation_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let mut items = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|m| m.id.to_string())
+        } else {
+            None
+        };
+        items.reverse();
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn contact(&self, id: i64) -> Result<Option<ContactView>, StoreError> {
+        let Some(row) = sqlx::query("SELECT id, display_name, phone, email, created_at FROM contacts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let identities = sqlx::query(
+            "SELECT id, channel_id, external_id, phone, email, display_name, username, opted_out
+             FROM contact_identities WHERE contact_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(IdentityView {
+                id: r.try_get("id")?,
+                channel_id: r.try_get("channel_id")?,
+                external_id: r.try_get("external_id")?,
+                phone: r.try_get("phone")?,
+                email: r.try_get("email")?,
+                display_name: r.try_get("display_name")?,
+                username: r.try_get("username")?,
+                opted_out: r.try_get::<i64, _>("opted_out")? != 0,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(ContactView {
+            id: row.try_get("id")?,
+            display_name: row.try_get("display_name")?,
+            phone: row.try_get("phone")?,
+            email: row.try_get("email")?,
+            identities,
+            created_at: row.try_get("created_at")?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cursor_round_trip() {
+        assert_eq!(super::parse_cursor("1700000000000_42"), Some((1_700_000_000_000, 42)));
+        assert_eq!(super::parse_cursor("junk"), None);
+        assert_eq!(super::parse_cursor("1_x"), None);
+    }
+}

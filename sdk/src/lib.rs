@@ -1,0 +1,104 @@
+//! # switchboard-sdk
+//!
+//! Everything a Switchboard channel plugin needs, so that a plugin crate holds only its
+//! provider's logic:
+//!
+//! - the generated WIT bindings of `switchboard:channel@0.1.0` ([`bindings`], and the
+//!   commonly used types in [`prelude`]);
+//! - [`export_channel!`], which exports your type as the plugin;
+//! - helpers every channel needs: constant-time signature checks ([`signature`]), JSON and form
+//!   decoding ([`decode`]), request accessors ([`request`]), outbound HTTP with provider-error
+//!   classification ([`http`]), and the Meta (WhatsApp, Messenger, Instagram) webhook
+//!   conventions ([`meta`]).
+//!
+//! A plugin is a `cdylib` built with `cargo build --target wasm32-wasip2`:
+//!
+//! ```ignore
+//! use switchboard_sdk::prelude::*;
+//!
+//! struct Echo;
+//!
+//! impl Plugin for Echo {
+//!     fn metadata() -> Metadata { /* … */ }
+//!     fn verify(request: IncomingRequest) -> Verdict { Verdict::Accept }
+//!     fn parse(request: IncomingRequest) -> Result<Parsed, Rejection> { /* … */ }
+//!     fn send(message: OutboundMessage) -> Result<SendReceipt, SendError> { /* … */ }
+//! }
+//!
+//! switchboard_sdk::export_channel!(Echo);
+//! ```
+
+pub mod decode;
+pub mod http;
+pub mod meta;
+pub mod request;
+pub mod signature;
+
+/// Generated bindings for the `switchboard:channel@0.1.0` world.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit/channel/v0.1.0",
+        world: "channel",
+        pub_export_macro: true,
+        export_macro_name: "__export_channel_world",
+        default_bindings_module: "switchboard_sdk::bindings",
+    });
+}
+
+/// The types and host functions a plugin uses most, in one import.
+pub mod prelude {
+    pub use crate::bindings::exports::switchboard::channel::plugin::Guest as Plugin;
+    pub use crate::bindings::switchboard::channel::types::{
+        Attachment, Capabilities, ConsentUpdate, DeliveryStatus, Event, HttpResponse,
+        InboundMessage, IncomingRequest, MediaKind, MessageKind, OutboundContent, PluginInfo,
+        OutboundMedia, OutboundMessage, Parsed, Party, ProviderError, Rejection, RejectionKind,
+        SendErrorKind, SendReceipt, StatusUpdate, Template, Verdict, Watermark,
+    };
+    pub use crate::bindings::switchboard::channel::types::SendError;
+    pub use crate::bindings::switchboard::channel::{clock, config, crypto, logging};
+    pub use crate::decode::{form, json};
+    pub use crate::request::{header, query};
+}
+
+/// Export a type implementing [`prelude::Plugin`] as this component's channel plugin.
+///
+/// Call it once, at the crate root of a `cdylib` plugin crate.
+#[macro_export]
+macro_rules! export_channel {
+    ($plugin:ident) => {
+        $crate::bindings::__export_channel_world!($plugin with_types_in $crate::bindings);
+    };
+}
+
+use bindings::switchboard::channel::types::{Rejection, RejectionKind};
+
+impl Rejection {
+    /// A missing or wrong signature (`401`).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::Unauthorized, message: message.into() }
+    }
+
+    /// A handshake that does not match our configuration (`403`).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::Forbidden, message: message.into() }
+    }
+
+    /// A body or query that cannot be understood (`400`).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::BadRequest, message: message.into() }
+    }
+}
+
+/// Read a required config value, or a message naming the missing key.
+pub fn required_config(key: &str) -> Result<String, String> {
+    bindings::switchboard::channel::config::get(key)
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| format!("config value `{key}` is not set"))
+}
+
+/// Read a required secret, or a message naming the missing key (never its value).
+pub fn required_secret(key: &str) -> Result<String, String> {
+    bindings::switchboard::channel::config::secret(key)
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| format!("secret `{key}` is not set"))
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests through Switchboard's public surface: real server on loopback, real
+//! SQLite, real wasmtime running the real compiled plugins, a loopback fake of the provider.
+//!
+//! Run with `cargo xtask test`, which builds the plugins and test components first.
+
+mod support;
+
+mod crash;
+mod http_surface;
+mod sandbox;
+mod whatsapp;
+mod wit_contract;

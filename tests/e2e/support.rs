@@ -1,0 +1,369 @@
+//! Test support: a real gateway on a loopback port with a temp SQLite file, a fake Graph API,
+//! webhook signing, and small API and SSE clients.
+
+#![allow(dead_code)]
+
+use axum::extract::{Path as AxumPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchboard::config::{Config, Secret};
+
+pub const APP_SECRET: &str = "test-app-secret-3f9a";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const ACCESS_TOKEN: &str = "EAAtest-access-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+
+/// Where `cargo xtask` installed the built components.
+pub fn plugin_dir() -> PathBuf {
+    let dir = std::env::var_os("SWITCHBOARD_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
+    assert!(
+        dir.join("whatsapp.wasm").exists(),
+        "plugins are not built in {}: run the tests with `cargo xtask test`",
+        dir.display()
+    );
+    dir
+}
+
+/// Compiled components shared by all tests (entries are written atomically).
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache")
+}
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("reading fixture {}: {e}", full.display()))
+}
+
+pub fn sign(body: &[u8]) -> String {
+    sign_with(APP_SECRET, body)
+}
+
+pub fn sign_with(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The config text for a test gateway. `extra_channels` is appended as-is.
+pub fn config_text(db_path: &std::path::Path, graph: Option<SocketAddr>, extra_channels: &str) -> String {
+    let graph_host = graph.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1:9".into());
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "https://switchboard.test"
+max_body_bytes = 65536
+
+[database]
+url = "sqlite://{db}"
+
+[plugins]
+dir = "{plugins}"
+cache_dir = "{cache}"
+memory_limit_mb = 32
+call_timeout_ms = 500
+send_timeout_ms = 3000
+http_timeout_ms = 2000
+max_concurrent_instances = 32
+
+[outbox]
+base_backoff_ms = 50
+max_backoff_ms = 200
+poll_interval_ms = 50
+max_attempts = 4
+lease_ms = 5000
+
+[[channels]]
+id = "whatsapp"
+plugin = "whatsapp"
+allowed_hosts = ["{graph_host}"]
+config = {{ phone_number_id = "{PHONE_NUMBER_ID}", api_base = "http://{graph_host}/v21.0" }}
+secrets = {{ app_secret = "{APP_SECRET}", verify_token = "{VERIFY_TOKEN}", access_token = "{ACCESS_TOKEN}" }}
+{extra_channels}
+"#,
+        db = db_path.display(),
+        plugins = plugin_dir().display(),
+        cache = cache_dir().display(),
+    )
+}
+
+/// A gateway running in this process.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    gateway: Option<switchboard::Gateway>,
+}
+
+impl TestServer {
+    pub async fn start(graph: Option<SocketAddr>) -> Self {
+        Self::start_with(graph, "").await
+    }
+
+    pub async fn start_with(graph: Option<SocketAddr>, extra_channels: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(&dir.path().join("switchboard.db"), graph, extra_channels);
+        let config = Config::parse(&text).expect("test config parses");
+        let gateway = switchboard::start(config, Some(Secret::new(ADMIN_TOKEN))).await.expect("gateway starts");
+        let base = format!("http://{}", gateway.local_addr);
+        Self { base, client: reqwest::Client::new(), dir, gateway: Some(gateway) }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.shutdown().await.unwrap();
+        }
+    }
+
+    pub async fn post_webhook(&self, channel: &str, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/{channel}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Post a correctly signed WhatsApp webhook and insist on 2xx.
+    pub async fn post_signed(&self, body: &[u8]) -> Value {
+        let response = self.post_webhook("whatsapp", body, Some(&sign(body))).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "webhook answered {status}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub async fn api_get(&self, path: &str) -> Value {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub async fn api_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Poll `check` against the API until it returns `Some`, for up to 10 s.
+    pub async fn eventually<T>(&self, what: &str, mut check: impl AsyncFnMut(&Self) -> Option<T>) -> T {
+        for _ in 0..200 {
+            if let Some(value) = check(self).await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    pub async fn conversations(&self) -> Vec<Value> {
+        self.api_get("/api/v1/conversations").await["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn messages(&self, conversation_id: i64) -> Vec<Value> {
+        self.api_get(&format!("/api/v1/conversations/{conversation_id}/messages")).await["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub async fn message(&self, conversation_id: i64, message_id: i64) -> Value {
+        self.messages(conversation_id).await.into_iter().find(|m| m["id"] == message_id).expect("message exists")
+    }
+}
+
+/// Replace `{{WAMID}}` in a status fixture.
+pub fn status_fixture(name: &str, wamid: &str) -> Vec<u8> {
+    String::from_utf8(fixture(name)).unwrap().replace("{{WAMID}}", wamid).into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------
+// Fake Graph API
+// ---------------------------------------------------------------------------------------
+
+/// A request the fake Graph API received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Clone, Default)]
+struct GraphState {
+    received: Arc<Mutex<Vec<Recorded>>>,
+    /// Scripted answers, used in order before falling back to success.
+    script: Arc<Mutex<VecDeque<(u16, Value, Option<u64>)>>>,
+}
+
+/// A loopback stand-in for the WhatsApp Cloud API's `/{phone-number-id}/messages`, behaving
+/// as documented: bearer auth (401 with OAuth error 190 otherwise), `wamid` ids on success,
+/// and scripted errors (429 with Retry-After, 5xx, Graph error codes).
+pub struct FakeGraph {
+    pub addr: SocketAddr,
+    state: GraphState,
+}
+
+impl FakeGraph {
+    pub async fn start() -> Self {
+        let state = GraphState::default();
+        let app = axum::Router::new()
+            .route("/v21.0/{phone_number_id}/messages", axum::routing::post(graph_messages))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, state }
+    }
+
+    /// Answer the next request with this status and Graph error body.
+    pub fn fail_next(&self, status: u16, code: i64, message: &str, retry_after_secs: Option<u64>) {
+        let body = json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf"}});
+        self.state.script.lock().unwrap().push_back((status, body, retry_after_secs));
+    }
+
+    pub fn received(&self) -> Vec<Recorded> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for(&self, count: usize) -> Vec<Recorded> {
+        for _ in 0..200 {
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fake Graph API got {} requests, expected {count}", self.received().len());
+    }
+}
+
+async fn graph_messages(
+    State(state): State<GraphState>,
+    AxumPath(phone_number_id): AxumPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let n = {
+        let mut received = state.received.lock().unwrap();
+        received.push(Recorded {
+            path: format!("/v21.0/{phone_number_id}/messages"),
+            authorization: authorization.clone(),
+            body: parsed.clone(),
+        });
+        received.len()
+    };
+    if authorization.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
+        let body = json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "x"}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    if let Some((status, body, retry_after)) = state.script.lock().unwrap().pop_front() {
+        let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert("retry-after", seconds.into());
+        }
+        return response;
+    }
+    if parsed["messaging_product"] != "whatsapp" || parsed["to"].as_str().is_none() {
+        let body = json!({"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100, "fbtrace_id": "x"}});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    let to = parsed["to"].as_str().unwrap_or_default().to_string();
+    axum::Json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to}],
+        "messages": [{"id": format!("wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI{n:08}")}]
+    }))
+    .into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Server-Sent Events client
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: Value,
+}
+
+/// A minimal SSE reader over a streaming reqwest response.
+pub struct SseClient {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseClient {
+    pub async fn connect(base: &str, last_event_id: Option<&str>) -> Self {
+        let mut request = reqwest::Client::new().get(format!("{base}/api/v1/events")).bearer_auth(ADMIN_TOKEN);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"),
+            "not an event stream"
+        );
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next event (comments and keep-alives skipped), or panic after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> SseEvent {
+        tokio::time::timeout(timeout, self.next_event()).await.expect("timed out waiting for an SSE event")
+    }
+
+    /// Whether an event arrives within `wait`.
+    pub async fn try_next(&mut self, wait: Duration) -> Option<SseEvent> {
+        tokio::time::timeout(wait, self.next_event()).await.ok()
+    }
+
+    async fn next_event(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, None, String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return SseEvent { id, event, data: serde_json::from_str(&data).unwrap() };
+            }
+            let chunk = self.response.chunk().await.unwrap().expect("event stream ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}

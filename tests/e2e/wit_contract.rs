@@ -1,0 +1,141 @@
+//! Tests at the WIT boundary: the real compiled components, loaded by the host's plugin
+//! runtime, called through the `switchboard:channel@0.1.0` contract, without HTTP.
+
+use crate::support::*;
+use std::sync::Arc;
+use switchboard::config::{ChannelConfig, Config};
+use switchboard::model::{DeliveryStatus, Event, OutboundContent, OutboundMessage, Party};
+use switchboard::plugins::{ChannelPlugin, PluginError, PluginRuntime, RejectionKind, WebhookOutcome, WebhookRequest};
+
+async fn load(plugin: &str, graph: Option<std::net::SocketAddr>) -> (Arc<PluginRuntime>, ChannelPlugin) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::parse(&config_text(&dir.path().join("unused.db"), graph, "")).unwrap();
+    let runtime = PluginRuntime::new(&config.plugins).unwrap();
+    let channel = ChannelConfig { plugin: plugin.into(), ..config.channels[0].clone() };
+    let loaded = ChannelPlugin::load(&runtime, &channel).await.unwrap();
+    (runtime, loaded)
+}
+
+fn post(body: &[u8], signature: Option<String>) -> WebhookRequest {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(signature) = signature {
+        headers.push(("x-hub-signature-256".into(), signature));
+    }
+    WebhookRequest {
+        method: "POST".into(),
+        url: "https://switchboard.test/webhooks/whatsapp".into(),
+        query: vec![],
+        headers,
+        body: body.to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn whatsapp_declares_its_capabilities() {
+    let (_, plugin) = load("whatsapp", None).await;
+    let info = plugin.info();
+    assert_eq!(info.name, "whatsapp");
+    for capability in ["text", "media", "templates", "read_receipts"] {
+        assert!(info.capabilities.iter().any(|c| c == capability), "{capability} missing from {:?}", info.capabilities);
+    }
+    assert!(!info.capabilities.iter().any(|c| c == "typing_indicator"));
+}
+
+#[tokio::test]
+async fn whatsapp_verifies_and_parses_through_the_contract() {
+    let (_, plugin) = load("whatsapp", None).await;
+    let body = fixture("whatsapp/text.json");
+    let outcome = plugin.handle_webhook(post(&body, Some(sign(&body)))).await.unwrap();
+    let WebhookOutcome::Events { events, response } = outcome else { panic!("expected events, got {outcome:?}") };
+    assert!(response.is_none());
+    let message = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .expect("a message event");
+    assert_eq!(message.external_id, "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzNzJFQTA4Q0FCMzNFNzFDMDJDNgA=");
+    assert_eq!(message.sender.id, "16505551234");
+    assert_eq!(message.sender.phone.as_deref(), Some("+16505551234"));
+    assert_eq!(message.sender.display_name.as_deref(), Some("José García"));
+    assert_eq!(message.text.as_deref(), Some("Olá! Preciso de ajuda com o pedido #12345 🙏"));
+    assert_eq!(message.timestamp_ms, 1_749_416_383_000);
+    assert!(events.iter().any(|e| matches!(e, Event::Profile(p) if p.id == "16505551234")));
+
+    let status = plugin.handle_webhook(post(&status_fixture("whatsapp/status_failed.json", "wamid.X"), None)).await.unwrap();
+    assert!(matches!(status, WebhookOutcome::Reject(ref r) if r.kind == RejectionKind::Unauthorized), "{status:?}");
+
+    let failed = status_fixture("whatsapp/status_failed.json", "wamid.X");
+    let WebhookOutcome::Events { events, .. } = plugin.handle_webhook(post(&failed, Some(sign(&failed)))).await.unwrap() else {
+        panic!("expected events")
+    };
+    let Some(Event::Status(update)) = events.first() else { panic!("expected a status, got {events:?}") };
+    assert_eq!(update.status, DeliveryStatus::Failed);
+    assert_eq!(update.error.as_ref().map(|e| e.code.as_str()), Some("131047"));
+
+    let garbage = b"{not json";
+    let outcome = plugin.handle_webhook(post(garbage, Some(sign(garbage)))).await.unwrap();
+    assert!(matches!(outcome, WebhookOutcome::Reject(ref r) if r.kind == RejectionKind::BadRequest), "{outcome:?}");
+}
+
+fn text_to(wa_id: &str, text: &str) -> OutboundMessage {
+    OutboundMessage {
+        message_id: "42".into(),
+        recipient: Party { id: wa_id.into(), phone: Some(format!("+{wa_id}")), ..Default::default() },
+        content: OutboundContent::Text { text: text.into() },
+        reply_to: None,
+    }
+}
+
+#[tokio::test]
+async fn whatsapp_sends_only_to_allowed_hosts() {
+    let graph = FakeGraph::start().await;
+    let (_, plugin) = load("whatsapp", Some(graph.addr)).await;
+    let receipt = plugin.send(&text_to("16505551234", "hello")).await.unwrap().unwrap();
+    assert!(receipt.external_id.starts_with("wamid."));
+    assert_eq!(graph.received()[0].body["text"]["body"], "hello");
+
+    // The same plugin, configured for a host its allowlist does not include, is denied by the host.
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::parse(&config_text(&dir.path().join("unused.db"), Some(graph.addr), "")).unwrap();
+    let runtime = PluginRuntime::new(&config.plugins).unwrap();
+    let mut channel = config.channels[0].clone();
+    channel.allowed_hosts = vec!["graph.facebook.com".into()];
+    let denied = ChannelPlugin::load(&runtime, &channel).await.unwrap();
+    let failure = denied.send(&text_to("16505551234", "hello")).await.unwrap().unwrap_err();
+    assert!(!failure.retryable);
+    assert!(failure.message.contains("allowed_hosts"), "{failure:?}");
+    assert_eq!(graph.received().len(), 1, "the denied request never left the host");
+}
+
+#[tokio::test]
+async fn misbehaving_components_fail_with_typed_errors() {
+    for (plugin, check) in [
+        ("test-trap", (|e: &PluginError| matches!(e, PluginError::Trapped { .. })) as fn(&PluginError) -> bool),
+        ("test-spin", |e| matches!(e, PluginError::TimedOut { .. })),
+        ("test-hog", |e| matches!(e, PluginError::MemoryExceeded { .. })),
+    ] {
+        let (_, channel) = load(plugin, None).await;
+        let error = channel.handle_webhook(post(b"{}", None)).await.unwrap_err();
+        assert!(check(&error), "{plugin}: unexpected error {error:?}");
+        assert!(error.to_string().contains(plugin), "errors name the plugin: {error}");
+        // The channel is still usable: the next call fails the same way, it does not hang or panic.
+        let again = channel.handle_webhook(post(b"{}", None)).await.unwrap_err();
+        assert!(check(&again), "{plugin}: second call {again:?}");
+        let send = channel.send(&text_to("1", "x")).await.unwrap_err();
+        assert!(check(&send), "{plugin}: send {send:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_loaded_plugin_can_be_swapped_for_a_new_build() {
+    let (runtime, channel) = load("test-trap", None).await;
+    let body = fixture("whatsapp/text.json");
+    assert!(channel.handle_webhook(post(&body, Some(sign(&body)))).await.is_err());
+    let replacement = runtime.load(&plugin_dir().join("whatsapp.wasm"), &channel.context).await.unwrap();
+    channel.swap(replacement);
+    assert_eq!(channel.info().name, "whatsapp");
+    let outcome = channel.handle_webhook(post(&body, Some(sign(&body)))).await.unwrap();
+    assert!(matches!(outcome, WebhookOutcome::Events { .. }), "{outcome:?}");
+}

@@ -1,0 +1,109 @@
+//! Project tasks, run as `cargo xtask <task>`:
+//!
+//! - `run`   — build the plugins, then run the gateway with `config.toml` on SQLite;
+//! - `test`  — build the plugins and test components once, then run the whole test suite;
+//! - `plugins` — only build the plugins and test components.
+//!
+//! Plugins are built for `wasm32-wasip2` (the target is installed with rustup if missing)
+//! and copied to `target/plugins/<name>.wasm`, where `config.toml` and the tests find them.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+/// (cargo package, installed file name) of every component the project builds.
+const COMPONENTS: &[(&str, &str)] = &[
+    ("switchboard-plugin-whatsapp", "whatsapp"),
+    ("test-component-trap", "test-trap"),
+    ("test-component-spin", "test-spin"),
+    ("test-component-hog", "test-hog"),
+];
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = project_root();
+    match task.as_str() {
+        "run" => {
+            build_components(&root)?;
+            let mut command = cargo();
+            command.current_dir(&root).args(["run", "--release", "--package", "switchboard", "--", "serve", "--config", "config.toml"]);
+            command.args(&rest);
+            run(command)
+        }
+        "test" => {
+            build_components(&root)?;
+            let mut command = cargo();
+            command.current_dir(&root).args(["test", "--workspace"]).args(&rest);
+            command.env("SWITCHBOARD_PLUGIN_DIR", plugin_dir(&root));
+            run(command)
+        }
+        "plugins" => build_components(&root),
+        _ => bail!("usage: cargo xtask <run|test|plugins> [args…]"),
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
+fn plugin_dir(root: &Path) -> PathBuf {
+    target_dir(root).join("plugins")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(mut command: Command) -> Result<()> {
+    let status = command.status().with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(output) if String::from_utf8_lossy(&output.stdout).lines().any(|line| line.trim() == TARGET) => Ok(()),
+        Ok(_) => {
+            eprintln!("xtask: installing the {TARGET} target");
+            run({
+                let mut command = Command::new("rustup");
+                command.args(["target", "add", TARGET]);
+                command
+            })
+        }
+        // No rustup: assume the toolchain was set up another way; cargo will say if not.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Build every plugin and test component in one cargo invocation and install the results.
+fn build_components(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    let mut command = cargo();
+    command.current_dir(root).args(["build", "--release", "--target", TARGET]);
+    for (package, _) in COMPONENTS {
+        command.args(["--package", package]);
+    }
+    run(command)?;
+    let built = target_dir(root).join(TARGET).join("release");
+    let installed = plugin_dir(root);
+    std::fs::create_dir_all(&installed).with_context(|| format!("creating {}", installed.display()))?;
+    for (package, name) in COMPONENTS {
+        let from = built.join(format!("{}.wasm", package.replace('-', "_")));
+        let to = installed.join(format!("{name}.wasm"));
+        std::fs::copy(&from, &to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    eprintln!("xtask: components installed in {}", installed.display());
+    Ok(())
+}
