@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod plugins;
 pub mod realtime;
 pub mod store;
+pub mod telemetry;
 
 use anyhow::Context;
 use config::{Config, Secret};
@@ -60,6 +61,8 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
     let outbox_signal = outbox::OutboxSignal::default();
     outbox::start(store.clone(), channels.clone(), config.outbox.clone(), outbox_signal.clone());
     start_live_event_pruning(store.clone(), config.database.live_event_retention_hours);
+    telemetry::handle();
+    start_gauge_sampling(store.clone(), channels.clone());
     if admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");
     }
@@ -87,6 +90,26 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
     });
     tracing::info!(%local_addr, "switchboard listening");
     Ok(Gateway { local_addr, shutdown, server })
+}
+
+/// Sample gauges that have no natural event to update them: outbox depth, pool usage.
+fn start_gauge_sampling(store: store::Store, channels: Arc<plugins::Channels>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Ok(depths) = store.outbox_depth().await {
+                for (id, _) in channels.iter() {
+                    let depth = depths.iter().find(|(channel, _)| channel == id).map_or(0, |(_, n)| *n);
+                    metrics::gauge!(telemetry::OUTBOX_DEPTH, "channel" => id.clone()).set(depth as f64);
+                }
+            }
+            for (pool, open, idle) in store.pool_usage() {
+                metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "open").set(f64::from(open));
+                metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(idle as f64);
+            }
+        }
+    });
 }
 
 fn start_live_event_pruning(store: store::Store, retention_hours: u64) {

@@ -12,6 +12,7 @@ use crate::model::SendFailure;
 use crate::plugins::Channels;
 use crate::store::outbox::{AttemptOutcome, OutboxJob};
 use crate::store::Store;
+use crate::telemetry;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,16 @@ async fn deliver(store: &Store, channels: &Channels, settings: &OutboxConfig, jo
             channel = job.channel_id, message_id = job.message_id, attempt = job.attempt, kind = failure.kind, dead,
             "send failed permanently"
         ),
+    }
+    let outcome_label = match &outcome {
+        AttemptOutcome::Sent(_) => "sent",
+        AttemptOutcome::Retry { .. } => "retry",
+        AttemptOutcome::Failed { dead: true, .. } => "dead",
+        AttemptOutcome::Failed { .. } => "failed",
+    };
+    metrics::counter!(telemetry::OUTBOX_ATTEMPTS, "channel" => job.channel_id.clone(), "outcome" => outcome_label).increment(1);
+    if outcome_label == "dead" {
+        metrics::counter!(telemetry::OUTBOX_DEAD_LETTERS, "channel" => job.channel_id.clone()).increment(1);
     }
     match store.finish_attempt(&job, &outcome).await {
         Ok(true) => {}

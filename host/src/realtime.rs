@@ -77,12 +77,9 @@ impl LiveFeed {
             last_sent: start,
             backlog: Vec::new().into_iter(),
             catch_up: true,
+            _connected: ConnectionGauge::new(),
         };
         Ok(futures_util::stream::unfold(state, Subscription::next))
-    }
-
-    pub fn connected_clients(&self) -> usize {
-        self.sender.receiver_count()
     }
 }
 
@@ -93,6 +90,23 @@ struct Subscription {
     backlog: std::vec::IntoIter<LiveEvent>,
     /// Read from the database before trusting the broadcast again (at start, after a gap).
     catch_up: bool,
+    _connected: ConnectionGauge,
+}
+
+/// Counts a live-stream client for as long as its subscription exists.
+struct ConnectionGauge;
+
+impl ConnectionGauge {
+    fn new() -> Self {
+        metrics::gauge!(crate::telemetry::LIVE_CONNECTIONS).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::telemetry::LIVE_CONNECTIONS).decrement(1.0);
+    }
 }
 
 impl Subscription {

@@ -1,42 +1,12 @@
 //! Durability: a webhook answered 2xx survives the server being killed with SIGKILL.
 
 use crate::support::*;
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::process::{Child, Command};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn spawn_server(config: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SWITCHBOARD_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting the switchboard binary");
-    let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up on port {port}");
-}
 
 #[tokio::test]
 async fn acknowledged_webhooks_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config_path = dir.path().join("config.toml");
-    let text = config_text(&dir.path().join("switchboard.db"), None, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(&config_path, text).unwrap();
+    let config_path = write_config(dir.path(), port, None);
 
     let mut child = spawn_server(&config_path, port).await;
     let client = reqwest::Client::new();

@@ -7,6 +7,7 @@ mod support;
 
 mod crash;
 mod http_surface;
+mod metrics;
 mod sandbox;
 mod whatsapp;
 mod wit_contract;

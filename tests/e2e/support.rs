@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard::config::{Config, Secret};
+use tokio::process::{Child, Command};
 
 pub const APP_SECRET: &str = "test-app-secret-3f9a";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
@@ -366,4 +367,42 @@ impl SseClient {
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The real binary, as a child process
+// ---------------------------------------------------------------------------------------
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Write a config for `port` into `dir` and return its path.
+pub fn write_config(dir: &std::path::Path, port: u16, graph: Option<SocketAddr>) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = config_text(&dir.join("switchboard.db"), graph, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Start `switchboard serve` and wait until it answers `/healthz`.
+pub async fn spawn_server(config: &std::path::Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SWITCHBOARD_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the switchboard binary");
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not come up on port {port}");
 }

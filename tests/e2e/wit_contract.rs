@@ -139,3 +139,35 @@ async fn a_loaded_plugin_can_be_swapped_for_a_new_build() {
     let outcome = channel.handle_webhook(post(&body, Some(sign(&body)))).await.unwrap();
     assert!(matches!(outcome, WebhookOutcome::Events { .. }), "{outcome:?}");
 }
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_on_disk_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::parse(&config_text(&dir.path().join("unused.db"), None, "")).unwrap();
+    config.plugins.cache_dir = dir.path().join("cache");
+    let entries = || {
+        std::fs::read_dir(dir.path().join("cache"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert!(entries().is_empty());
+
+    let runtime = PluginRuntime::new(&config.plugins).unwrap();
+    ChannelPlugin::load(&runtime, &config.channels[0]).await.unwrap();
+    let cached = entries();
+    assert_eq!(cached.len(), 1, "one compiled artifact: {cached:?}");
+    let written = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
+
+    // A "restart": a new engine loads from the cache instead of compiling and rewriting it.
+    let runtime = PluginRuntime::new(&config.plugins).unwrap();
+    let plugin = ChannelPlugin::load(&runtime, &config.channels[0]).await.unwrap();
+    assert_eq!(plugin.info().name, "whatsapp");
+    assert_eq!(entries(), cached);
+    assert_eq!(std::fs::metadata(&cached[0]).unwrap().modified().unwrap(), written, "the cache entry was not rewritten");
+
+    // A corrupt entry is ignored and replaced, never trusted.
+    std::fs::write(&cached[0], b"not a compiled component").unwrap();
+    let runtime = PluginRuntime::new(&config.plugins).unwrap();
+    let plugin = ChannelPlugin::load(&runtime, &config.channels[0]).await.unwrap();
+    assert_eq!(plugin.info().name, "whatsapp");
+}

@@ -11,6 +11,12 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::handle().render())
+}
+
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready for traffic"), (status = 503, description = "The database does not answer")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::events::stream,
         super::health::healthz,
         super::health::readyz,
+        super::health::metrics,
     ),
     modifiers(&BearerAuth)
 )]

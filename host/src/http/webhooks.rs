@@ -7,7 +7,8 @@
 
 use super::error::ApiError;
 use super::{AppState, RequestId};
-use crate::plugins::{PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
+use crate::plugins::{ChannelPlugin, PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
+use crate::telemetry;
 use crate::store::ingest::IngestRequest;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -41,9 +42,34 @@ pub async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let Some(channel) = state.channels.get(&channel_id).cloned() else {
+        // Not labelled by the unknown id: arbitrary paths must not create metric series.
+        metrics::counter!(telemetry::WEBHOOKS_REJECTED, "channel" => "", "reason" => "unknown_channel").increment(1);
         return Err(ApiError::not_found("unknown_channel", format!("no channel `{channel_id}` is configured")));
     };
+    metrics::counter!(telemetry::WEBHOOKS_RECEIVED, "channel" => channel_id.clone()).increment(1);
+    let result = handle(&state, &channel_id, &channel, &request_id, method, uri, headers, body).await;
+    match &result {
+        Ok(_) => metrics::histogram!(telemetry::INGEST_LATENCY, "channel" => channel_id.clone()).record(started.elapsed()),
+        Err(error) => {
+            metrics::counter!(telemetry::WEBHOOKS_REJECTED, "channel" => channel_id.clone(), "reason" => error.code).increment(1)
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    state: &AppState,
+    channel_id: &str,
+    channel: &ChannelPlugin,
+    request_id: &RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body?;
     let path_and_query = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or(uri.path());
     let request = WebhookRequest {
@@ -79,8 +105,10 @@ pub async fn receive(
             let event_count = events.len();
             let report = state
                 .store
-                .ingest(IngestRequest { channel_id: channel_id.clone(), request_id: request_id.0.clone(), raw_body: body.to_vec(), events })
+                .ingest(IngestRequest { channel_id: channel_id.to_string(), request_id: request_id.0.clone(), raw_body: body.to_vec(), events })
                 .await?;
+            metrics::counter!(telemetry::MESSAGES_INGESTED, "channel" => channel_id.to_string()).increment(report.new_messages.into());
+            metrics::counter!(telemetry::WEBHOOK_DUPLICATES, "channel" => channel_id.to_string()).increment(report.duplicates.into());
             tracing::debug!(channel = channel_id, request_id = %request_id.0, event_count, ?report, "webhook stored");
             Ok(match response {
                 Some(response) => plugin_response(response),

@@ -75,10 +75,13 @@ pub fn load_component(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> anyhow:
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let key = format!("{}-{:016x}.cwasm", hex_prefix(&digest), hasher.finish());
     let cached = cache_dir.join(key);
-    if cached.exists() {
+    // Read the file rather than mapping it: a mapped file rewritten in place by someone else
+    // would crash the process (SIGBUS) the next time that code runs.
+    if let Ok(bytes) = std::fs::read(&cached) {
         // SAFETY: the file was written by `precompile_component` of an engine with the same
-        // compatibility hash (part of its name) into a directory only this host writes.
-        match unsafe { Component::deserialize_file(engine, &cached) } {
+        // compatibility hash (part of its name) into a directory only this host writes;
+        // wasmtime still checks its header and refuses anything else.
+        match unsafe { Component::deserialize(engine, &bytes) } {
             Ok(component) => return Ok(component),
             Err(error) => tracing::warn!(%error, path = %cached.display(), "ignoring unreadable compile cache entry"),
         }

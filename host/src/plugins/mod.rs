@@ -21,6 +21,7 @@ pub use sandbox::ChannelContext;
 
 use crate::config::{ChannelConfig, PluginsConfig};
 use crate::model::{self, PluginInfo};
+use crate::telemetry;
 use anyhow::Context;
 use bindings::v0_1_0::switchboard::channel::types as wit;
 use bindings::v0_1_0::{Channel, ChannelPre};
@@ -159,7 +160,7 @@ impl PluginRuntime {
         };
         let timeout = Duration::from_millis(self.settings.call_timeout_ms);
         let info = self
-            .call(&loaded, channel, timeout, async |store, instance| {
+            .call(&loaded, channel, "metadata", timeout, async |store, instance| {
                 instance.switchboard_channel_plugin().call_metadata(store).await
             })
             .await
@@ -175,6 +176,24 @@ impl PluginRuntime {
 
     /// Run `body` against a fresh instance of `plugin` with the time and memory limits applied.
     async fn call<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        channel: &Arc<ChannelContext>,
+        call: &'static str,
+        timeout: Duration,
+        body: impl AsyncFnOnce(&mut Store<CallState>, &Channel) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let started = Instant::now();
+        let result = self.call_limited(plugin, channel, timeout, body).await;
+        let name = plugin.info.name.clone();
+        metrics::histogram!(telemetry::PLUGIN_CALL_DURATION, "plugin" => name.clone(), "call" => call).record(started.elapsed());
+        if let Err(error) = &result {
+            metrics::counter!(telemetry::PLUGIN_FAILURES, "plugin" => name, "call" => call, "reason" => error.reason()).increment(1);
+        }
+        result
+    }
+
+    async fn call_limited<R>(
         &self,
         plugin: &LoadedPlugin,
         channel: &Arc<ChannelContext>,
@@ -277,7 +296,7 @@ impl ChannelPlugin {
         };
         let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
         self.runtime
-            .call(&plugin, &self.context, timeout, async |store, instance| {
+            .call(&plugin, &self.context, "webhook", timeout, async |store, instance| {
                 let exports = instance.switchboard_channel_plugin();
                 match exports.call_verify(&mut *store, &request).await? {
                     wit::Verdict::Respond(response) => Ok(WebhookOutcome::Respond(response_from_wit(response))),
@@ -301,7 +320,7 @@ impl ChannelPlugin {
         let timeout = Duration::from_millis(self.runtime.settings.send_timeout_ms);
         let result = self
             .runtime
-            .call(&plugin, &self.context, timeout, async |store, instance| {
+            .call(&plugin, &self.context, "send", timeout, async |store, instance| {
                 instance.switchboard_channel_plugin().call_send(store, &message).await
             })
             .await?;

@@ -69,6 +69,7 @@ impl IngestQueue {
 async fn run_writer(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>, max_batch: usize, committed: Arc<Notify>) {
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
+        metrics::histogram!(crate::telemetry::INGEST_BATCH_SIZE).record(batch.len() as f64);
         let results = commit_batch(&pool, &batch).await;
         let wrote_events = results.iter().any(|result| result.is_ok());
         for (job, result) in batch.drain(..).zip(results) {

@@ -78,6 +78,21 @@ impl Store {
         self.ingest.submit(request).await
     }
 
+    /// Outbox rows not yet delivered or given up on, per channel.
+    pub async fn outbox_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, i64)>(
+            "SELECT channel_id, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') GROUP BY channel_id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
+    }
+
+    /// `(pool, open connections, idle connections)` for both pools.
+    pub fn pool_usage(&self) -> [(&'static str, u32, usize); 2] {
+        [("read", self.read.size(), self.read.num_idle()), ("write", self.write.size(), self.write.num_idle())]
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;

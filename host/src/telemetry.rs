@@ -1,0 +1,54 @@
+//! Prometheus metrics: one place that names every metric, so dashboards and code agree.
+//!
+//! The recorder is process-global (the `metrics` facade allows one), installed on first use;
+//! `/metrics` renders it.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Webhook requests that reached a configured channel. Labels: `channel`.
+pub const WEBHOOKS_RECEIVED: &str = "switchboard_webhooks_received_total";
+/// Webhook requests refused or failed. Labels: `channel`, `reason`.
+pub const WEBHOOKS_REJECTED: &str = "switchboard_webhooks_rejected_total";
+/// Inbound messages seen again (redeliveries), not stored twice. Labels: `channel`.
+pub const WEBHOOK_DUPLICATES: &str = "switchboard_webhook_duplicate_messages_total";
+/// Messages stored from webhooks. Labels: `channel`.
+pub const MESSAGES_INGESTED: &str = "switchboard_messages_ingested_total";
+/// From request arrival to durable commit. Labels: `channel`.
+pub const INGEST_LATENCY: &str = "switchboard_webhook_ingest_seconds";
+/// Webhooks committed per group commit.
+pub const INGEST_BATCH_SIZE: &str = "switchboard_ingest_batch_size";
+/// Plugin call duration. Labels: `plugin`, `call`.
+pub const PLUGIN_CALL_DURATION: &str = "switchboard_plugin_call_seconds";
+/// Plugin calls that failed in the sandbox. Labels: `plugin`, `call`, `reason` (`trap`, `timeout`, `memory`).
+pub const PLUGIN_FAILURES: &str = "switchboard_plugin_failures_total";
+/// Outbox rows waiting for delivery. Labels: `channel`.
+pub const OUTBOX_DEPTH: &str = "switchboard_outbox_depth";
+/// Delivery attempts. Labels: `channel`, `outcome` (`sent`, `retry`, `failed`, `dead`).
+pub const OUTBOX_ATTEMPTS: &str = "switchboard_outbox_attempts_total";
+/// Messages given up on after retries ran out. Labels: `channel`.
+pub const OUTBOX_DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
+/// Clients connected to the live stream.
+pub const LIVE_CONNECTIONS: &str = "switchboard_live_stream_connections";
+/// Database pool connections. Labels: `pool` (`read`, `write`), `state` (`open`, `idle`).
+pub const DB_POOL_CONNECTIONS: &str = "switchboard_db_pool_connections";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Install the recorder (once per process) and return the handle `/metrics` renders.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let latency_buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency_buckets)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(INGEST_BATCH_SIZE.into()), &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]));
+        match builder.and_then(|b| b.install_recorder()) {
+            Ok(handle) => handle,
+            Err(error) => {
+                // Another recorder is installed (an embedding application's): keep ours detached.
+                tracing::warn!(%error, "cannot install the metrics recorder; /metrics will be empty");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
