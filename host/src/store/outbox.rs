@@ -220,6 +220,24 @@ impl Store {
         .await?;
         let message_changed = match outcome {
             AttemptOutcome::Sent(receipt) => {
+                // A provider that echoes our sends (Messenger) may have delivered the echo
+                // before we got here; it was stored as a message of its own. Fold it into ours.
+                let echo: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2 AND id <> $3",
+                )
+                .bind(&job.channel_id)
+                .bind(&receipt.external_id)
+                .bind(job.message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(echo_id) = echo {
+                    sqlx::query("UPDATE conversations SET last_message_id = $1 WHERE last_message_id = $2")
+                        .bind(job.message_id)
+                        .bind(echo_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM messages WHERE id = $1").bind(echo_id).execute(&mut *tx).await?;
+                }
                 // The external id is recorded even if a status webhook already raced ahead;
                 // the status itself only moves forward.
                 sqlx::query(
@@ -261,5 +279,101 @@ impl Store {
             self.live_events_written.notify_waiters();
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, InboundMessage};
+    use crate::store::ingest::IngestRequest;
+
+    fn message(external_id: &str, echo: bool) -> Event {
+        Event::Message(InboundMessage {
+            external_id: external_id.into(),
+            sender: Party { id: "psid-1".into(), display_name: Some("Ana".into()), ..Party::default() },
+            recipient: Some("page-1".into()),
+            kind: "text".into(),
+            text: Some("hello".into()),
+            attachments: vec![],
+            reply_to: None,
+            timestamp_ms: 1,
+            echo,
+            extra: None,
+        })
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, 2, 16).await.unwrap();
+        let info = crate::model::PluginInfo { name: "m".into(), version: "1".into(), description: String::new(), capabilities: vec![] };
+        store.upsert_channel("messenger", "messenger", &info).await.unwrap();
+        (dir, store)
+    }
+
+    async fn ingest(store: &Store, events: Vec<Event>) {
+        store
+            .ingest(IngestRequest { channel_id: "messenger".into(), request_id: "r".into(), raw_body: vec![], events })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message() {
+        let (_dir, store) = store().await;
+        ingest(&store, vec![message("m_inbound", false)]).await;
+        let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
+        let reply = NewReply {
+            conversation_id: conversation,
+            channel_id: None,
+            content: OutboundContent::Text { text: "hi back".into() },
+            reply_to: None,
+            author: "agent".into(),
+        };
+        let ours = store.queue_reply(&reply).await.unwrap();
+        let job = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
+        assert_eq!(job.message_id, ours.id);
+
+        // The provider's echo of our send wins the race to the database.
+        ingest(&store, vec![message("m_sent", true)]).await;
+        assert_eq!(store.conversation_messages(conversation, 10, None).await.unwrap().items.len(), 3);
+
+        let receipt = SendReceipt { external_id: "m_sent".into(), status: DeliveryStatus::Sent };
+        assert!(store.finish_attempt(&job, &AttemptOutcome::Sent(receipt)).await.unwrap());
+        let messages = store.conversation_messages(conversation, 10, None).await.unwrap().items;
+        assert_eq!(messages.len(), 2, "the echo was folded into our message: {messages:#?}");
+        let sent = messages.iter().find(|m| m.id == ours.id).unwrap();
+        assert_eq!(sent.external_id.as_deref(), Some("m_sent"));
+        assert_eq!(sent.status, "sent");
+        assert_eq!(sent.author.as_deref(), Some("agent"));
+        let view = store.conversation(conversation).await.unwrap().unwrap();
+        assert_eq!(view.last_message.unwrap().id, ours.id);
+
+        // A later echo redelivery is recognised as ours.
+        ingest(&store, vec![message("m_sent", true)]).await;
+        assert_eq!(store.conversation_messages(conversation, 10, None).await.unwrap().items.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lost_claim_writes_nothing() {
+        let (_dir, store) = store().await;
+        ingest(&store, vec![message("m_inbound", false)]).await;
+        let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
+        let reply = NewReply {
+            conversation_id: conversation,
+            channel_id: None,
+            content: OutboundContent::Text { text: "x".into() },
+            reply_to: None,
+            author: "agent".into(),
+        };
+        store.queue_reply(&reply).await.unwrap();
+        // Lease of 0 ms: the claim expires at once and a second worker takes the row.
+        let first = store.claim_outbox(10, -1).await.unwrap().pop().unwrap();
+        let second = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
+        assert_eq!(second.attempt, first.attempt + 1);
+        let receipt = SendReceipt { external_id: "m_1".into(), status: DeliveryStatus::Sent };
+        assert!(!store.finish_attempt(&first, &AttemptOutcome::Sent(receipt.clone())).await.unwrap());
+        assert!(store.finish_attempt(&second, &AttemptOutcome::Sent(receipt)).await.unwrap());
     }
 }
