@@ -15,6 +15,7 @@ use crate::store::Store;
 use crate::telemetry;
 use futures_util::StreamExt;
 use std::sync::Arc;
+use tracing::Instrument;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -35,7 +36,16 @@ pub fn start(store: Store, channels: Arc<Channels>, settings: OutboxConfig, sign
             match store.claim_outbox(settings.concurrency.max(1) as u32 * 4, settings.lease_ms as i64).await {
                 Ok(jobs) if !jobs.is_empty() => {
                     futures_util::stream::iter(jobs)
-                        .for_each_concurrent(settings.concurrency.max(1), |job| deliver(&store, &channels, &settings, job))
+                        .for_each_concurrent(settings.concurrency.max(1), |job| {
+                            // The span carries the id of the API request that queued the reply.
+                            let span = tracing::info_span!(
+                                "outbox_send",
+                                request_id = job.request_id.as_deref().unwrap_or_default(),
+                                outbox_id = job.outbox_id,
+                                attempt = job.attempt
+                            );
+                            deliver(&store, &channels, &settings, job).instrument(span)
+                        })
                         .await;
                     continue;
                 }
@@ -166,6 +176,7 @@ mod tests {
                 reply_to: None,
             },
             attempt: 1,
+            request_id: None,
             claimed_at: 0,
         };
         match failed(failure.clone(), &job, &settings) {

@@ -2,7 +2,7 @@
 
 use super::auth::Agent;
 use super::error::ApiError;
-use super::AppState;
+use super::{AppState, RequestId};
 use crate::model::OutboundContent;
 use crate::store::outbox::NewReply;
 use crate::store::views::{ContactView, ConversationView, MessageView, Page};
@@ -10,7 +10,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 /// A numeric id from the path; anything else is a JSON `400`.
@@ -108,6 +108,7 @@ pub struct ReplyRequest {
 pub async fn reply(
     agent: Agent,
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     Id(id): Id,
     body: Result<Json<ReplyRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
@@ -140,7 +141,14 @@ pub async fn reply(
     }
     let message = state
         .store
-        .queue_reply(&NewReply { conversation_id: id, channel_id: Some(channel_id), content, reply_to: request.reply_to, author: agent.name })
+        .queue_reply(&NewReply {
+            conversation_id: id,
+            channel_id: Some(channel_id),
+            content,
+            reply_to: request.reply_to,
+            author: agent.name,
+            request_id: Some(request_id.0),
+        })
         .await?;
     state.outbox.wake();
     Ok((StatusCode::ACCEPTED, Json(message)))

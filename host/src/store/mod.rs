@@ -40,7 +40,10 @@ pub enum StoreError {
 
 /// The schema, embedded so the binary needs no files beside it.
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql"))];
+    &[
+        (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
+        (2, "outbox request id", include_str!("../../../migrations/sqlite/0002_outbox_request_id.sql")),
+    ];
 
 #[derive(Clone)]
 pub struct Store {

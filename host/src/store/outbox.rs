@@ -20,6 +20,8 @@ pub struct NewReply {
     pub content: OutboundContent,
     pub reply_to: Option<String>,
     pub author: String,
+    /// The API request that queued it, for logs.
+    pub request_id: Option<String>,
 }
 
 /// A claimed outbox row.
@@ -31,6 +33,7 @@ pub struct OutboxJob {
     pub message: OutboundMessage,
     /// This claim's attempt number (1 for the first try).
     pub attempt: i64,
+    pub request_id: Option<String>,
     pub claimed_at: i64,
 }
 
@@ -103,13 +106,14 @@ impl Store {
             reply_to: reply.reply_to.clone(),
         };
         sqlx::query(
-            "INSERT INTO outbox (message_id, channel_id, payload, state, attempts, next_attempt_at, created_at, updated_at)
-             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)",
+            "INSERT INTO outbox (message_id, channel_id, payload, state, attempts, next_attempt_at, request_id, created_at, updated_at)
+             VALUES ($1, $2, $3, 'pending', 0, $4, $5, $4, $4)",
         )
         .bind(message_id)
         .bind(&channel_id)
         .bind(serde_json::to_string(&outbound)?)
         .bind(now)
+        .bind(&reply.request_id)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -138,7 +142,7 @@ impl Store {
                  SELECT id FROM outbox
                  WHERE (state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1)
                  ORDER BY next_attempt_at, id LIMIT $3)
-             RETURNING id, message_id, channel_id, payload, attempts",
+             RETURNING id, message_id, channel_id, payload, attempts, request_id",
         )
         .bind(now)
         .bind(lease_ms)
@@ -154,6 +158,7 @@ impl Store {
                     channel_id: row.try_get("channel_id")?,
                     message: serde_json::from_str(&payload)?,
                     attempt: row.try_get("attempts")?,
+                    request_id: row.try_get("request_id")?,
                     claimed_at: now,
                 })
             })
@@ -330,6 +335,7 @@ mod tests {
             content: OutboundContent::Text { text: "hi back".into() },
             reply_to: None,
             author: "agent".into(),
+            request_id: None,
         };
         let ours = store.queue_reply(&reply).await.unwrap();
         let job = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
@@ -366,6 +372,7 @@ mod tests {
             content: OutboundContent::Text { text: "x".into() },
             reply_to: None,
             author: "agent".into(),
+            request_id: None,
         };
         store.queue_reply(&reply).await.unwrap();
         // Lease of 0 ms: the claim expires at once and a second worker takes the row.
