@@ -7,9 +7,11 @@
 //!   commonly used types in [`prelude`]);
 //! - [`export_channel!`], which exports your type as the plugin;
 //! - helpers every channel needs: constant-time signature checks ([`signature`]), JSON and form
-//!   decoding ([`decode`]), request accessors ([`request`]), outbound HTTP with provider-error
-//!   classification ([`http`]), and the Meta (WhatsApp, Messenger, Instagram) webhook
-//!   conventions ([`meta`]).
+//!   decoding ([`decode`]), base64, basic-auth and form encoding ([`encoding`]), request
+//!   accessors ([`request`]), outbound HTTP with provider-error
+//!   classification ([`http`]), the Meta (WhatsApp, Messenger, Instagram) webhook
+//!   conventions ([`meta`]), and the whole of Messenger and Instagram messaging, which share
+//!   their webhooks and Send API ([`meta_messaging`]).
 //!
 //! A plugin is a `cdylib` built with `cargo build --target wasm32-wasip2`:
 //!
@@ -29,8 +31,10 @@
 //! ```
 
 pub mod decode;
+pub mod encoding;
 pub mod http;
 pub mod meta;
+pub mod meta_messaging;
 pub mod request;
 pub mod signature;
 

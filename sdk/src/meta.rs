@@ -1,10 +1,41 @@
 //! Conventions shared by Meta's webhooks (WhatsApp Cloud API, Messenger, Instagram): the
-//! `hub.challenge` subscription handshake and the `X-Hub-Signature-256` body signature.
-//! Kept here once so the three plugins cannot drift apart.
+//! `hub.challenge` subscription handshake, the `X-Hub-Signature-256` body signature, Graph API
+//! error bodies and their classification into [`SendError`]s. Kept here once so the three
+//! plugins cannot drift apart. Messenger and Instagram share much more (the whole
+//! `entry[].messaging[]` mapping and the Send API): see [`crate::meta_messaging`].
 
-use crate::bindings::switchboard::channel::types::{HttpResponse, IncomingRequest, Rejection, Verdict};
+use crate::bindings::switchboard::channel::types::{
+    HttpResponse, IncomingRequest, Rejection, SendError, SendErrorKind, Verdict,
+};
 use crate::request::{header, query};
 use crate::signature::verify_hmac_sha256_hex;
+
+/// Verify a Meta webhook against this channel instance's settings: the handshake against the
+/// `verify_token` secret (or, failing that, the `verify_token` config value), the signature
+/// under the `app_secret` secret. A missing setting refuses the request (`403` for the
+/// handshake, `401` for a `POST`) rather than accepting it unchecked.
+///
+/// Calls the host's `config` imports, so it only runs inside a plugin.
+pub fn verify_configured(request: &IncomingRequest) -> Verdict {
+    use crate::bindings::switchboard::channel::config;
+    match request.method.as_str() {
+        "GET" => {
+            let token = config::secret("verify_token")
+                .filter(|token| !token.is_empty())
+                .or_else(|| config::get("verify_token").filter(|token| !token.is_empty()));
+            match token {
+                Some(token) => verify_webhook(request, &token, ""),
+                None => Verdict::Reject(Rejection::forbidden("verify_token is not configured")),
+            }
+        }
+        "POST" => match crate::required_secret("app_secret") {
+            Ok(app_secret) => verify_webhook(request, "", &app_secret),
+            Err(_) => Verdict::Reject(Rejection::unauthorized("app_secret is not configured")),
+        },
+        // Refused as a method Meta does not use.
+        _ => verify_webhook(request, "", ""),
+    }
+}
 
 /// Verify a Meta webhook request.
 ///
@@ -81,6 +112,48 @@ pub fn graph_error(body: &[u8]) -> Option<GraphError> {
     serde_json::from_slice::<GraphErrorEnvelope>(body).ok().map(|envelope| envelope.error)
 }
 
+/// Classify a non-2xx Graph API answer to a send.
+///
+/// `by_code` is the provider's own table: given the Graph error (when the body is one), it
+/// returns the kind and retryability, or `None` to fall through. Then, by HTTP status: `429`
+/// rate-limited and `5xx` unavailable (both retryable), `401` unauthorized; anything else goes
+/// to [`SendError::from_status`]. A rate-limited error carries `Retry-After` (seconds). The
+/// error's `code` is the Graph code when there is one, its message the Graph message (or
+/// "`provider` answered HTTP `status`").
+pub fn classify_graph_send_error(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    provider: &str,
+    by_code: impl FnOnce(&GraphError) -> Option<(SendErrorKind, bool)>,
+) -> SendError {
+    let graph = graph_error(body);
+    let code = graph.as_ref().and_then(|error| error.code);
+    let message = graph
+        .as_ref()
+        .map(|error| error.message.trim().to_owned())
+        .filter(|message| !message.is_empty())
+        .unwrap_or_else(|| format!("{provider} answered HTTP {status}"));
+    let by_status = || match status {
+        429 => Some((SendErrorKind::RateLimited, true)),
+        500..=599 => Some((SendErrorKind::Unavailable, true)),
+        401 => Some((SendErrorKind::Unauthorized, false)),
+        _ => None,
+    };
+    let mut error = match graph.as_ref().and_then(by_code).or_else(by_status) {
+        Some((kind, retryable)) => SendError::new(kind, message, retryable),
+        None => SendError::from_status(status, message),
+    };
+    if error.kind == SendErrorKind::RateLimited {
+        let response = HttpResponse { status, headers: headers.to_vec(), body: Vec::new() };
+        error = error.with_retry_after_ms(crate::http::retry_after_ms(&response));
+    }
+    if let Some(code) = code {
+        error = error.with_code(code.to_string());
+    }
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +164,35 @@ mod tests {
         let error = graph_error(body).unwrap();
         assert_eq!(error.code, Some(131047));
         assert!(graph_error(b"{}").is_none());
+    }
+
+    fn graph_body(code: i64, message: &str) -> Vec<u8> {
+        format!(r#"{{"error":{{"message":"{message}","type":"OAuthException","code":{code},"fbtrace_id":"Az"}}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn classification_uses_the_table_then_the_status() {
+        let table = |error: &GraphError| (error.code == Some(7)).then_some((SendErrorKind::WindowClosed, false));
+
+        let by_table = classify_graph_send_error(400, &[], &graph_body(7, " Seven "), "P", table);
+        assert_eq!((by_table.kind, by_table.retryable), (SendErrorKind::WindowClosed, false));
+        assert_eq!(by_table.code.as_deref(), Some("7"));
+        assert_eq!(by_table.message, "Seven");
+
+        // The table is consulted only for Graph error bodies; statuses decide the rest.
+        let throttled = classify_graph_send_error(429, &[("Retry-After".into(), "3".into())], b"busy", "Prov", table);
+        assert_eq!((throttled.kind, throttled.retryable, throttled.retry_after_ms), (SendErrorKind::RateLimited, true, Some(3000)));
+        assert_eq!(throttled.code, None);
+        assert_eq!(throttled.message, "Prov answered HTTP 429");
+
+        let outage = classify_graph_send_error(503, &[("retry-after".into(), "3".into())], &graph_body(8, "x"), "P", table);
+        assert_eq!((outage.kind, outage.retryable, outage.retry_after_ms), (SendErrorKind::Unavailable, true, None));
+        assert_eq!(outage.code.as_deref(), Some("8"));
+
+        let unauthorized = classify_graph_send_error(401, &[], b"", "P", table);
+        assert_eq!((unauthorized.kind, unauthorized.retryable), (SendErrorKind::Unauthorized, false));
+
+        let other = classify_graph_send_error(400, &[], &graph_body(9, "bad"), "P", table);
+        assert_eq!((other.kind, other.retryable), (SendErrorKind::InvalidRequest, false));
     }
 }

@@ -7,7 +7,11 @@ mod support;
 
 mod crash;
 mod http_surface;
+mod instagram;
+mod messenger;
 mod metrics;
 mod sandbox;
+mod telegram;
+mod twilio_sms;
 mod whatsapp;
 mod wit_contract;

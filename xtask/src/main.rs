@@ -16,6 +16,10 @@ const TARGET: &str = "wasm32-wasip2";
 /// (cargo package, installed file name) of every component the project builds.
 const COMPONENTS: &[(&str, &str)] = &[
     ("switchboard-plugin-whatsapp", "whatsapp"),
+    ("switchboard-plugin-messenger", "messenger"),
+    ("switchboard-plugin-instagram", "instagram"),
+    ("switchboard-plugin-twilio-sms", "twilio-sms"),
+    ("switchboard-plugin-telegram", "telegram"),
     ("test-component-trap", "test-trap"),
     ("test-component-spin", "test-spin"),
     ("test-component-hog", "test-hog"),

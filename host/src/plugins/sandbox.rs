@@ -173,7 +173,7 @@ async fn send_outbound(
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    let mut response = builder.send().await.map_err(|error| classify_reqwest_error(&error))?;
+    let mut response = builder.send().await.map_err(classify_reqwest_error)?;
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -181,7 +181,7 @@ async fn send_outbound(
         .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
         .collect();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| classify_reqwest_error(&error))? {
+    while let Some(chunk) = response.chunk().await.map_err(classify_reqwest_error)? {
         if body.len() + chunk.len() > MAX_OUTBOUND_RESPONSE_BYTES {
             return Err(Error::Connection(format!("response body exceeds {MAX_OUTBOUND_RESPONSE_BYTES} bytes")));
         }
@@ -190,12 +190,14 @@ async fn send_outbound(
     Ok(types::HttpResponse { status, headers, body })
 }
 
-fn classify_reqwest_error(error: &reqwest::Error) -> outbound_http::Error {
+/// The URL is left out of error messages: it can carry credentials (Telegram puts the bot
+/// token in the path), and plugins may store or log these messages.
+fn classify_reqwest_error(error: reqwest::Error) -> outbound_http::Error {
     if error.is_timeout() {
         outbound_http::Error::Timeout
     } else if error.is_builder() {
-        outbound_http::Error::InvalidRequest(error.to_string())
+        outbound_http::Error::InvalidRequest(error.without_url().to_string())
     } else {
-        outbound_http::Error::Connection(error.to_string())
+        outbound_http::Error::Connection(error.without_url().to_string())
     }
 }

@@ -21,7 +21,7 @@
 pub mod inbound;
 pub mod outbound;
 
-use switchboard_sdk::meta::verify_webhook;
+use switchboard_sdk::meta::verify_configured;
 use switchboard_sdk::prelude::*;
 use switchboard_sdk::{required_config, required_secret};
 
@@ -29,13 +29,6 @@ struct WhatsApp;
 
 fn debug(message: impl AsRef<str>) {
     logging::log(logging::Level::Debug, message.as_ref());
-}
-
-/// `verify_token` from the secrets, else from the config.
-fn verify_token() -> Option<String> {
-    config::secret("verify_token")
-        .filter(|token| !token.is_empty())
-        .or_else(|| config::get("verify_token").filter(|token| !token.is_empty()))
 }
 
 impl Plugin for WhatsApp {
@@ -54,18 +47,7 @@ impl Plugin for WhatsApp {
     }
 
     fn verify(request: IncomingRequest) -> Verdict {
-        let verdict = match request.method.as_str() {
-            "GET" => match verify_token() {
-                Some(token) => verify_webhook(&request, &token, ""),
-                None => Verdict::Reject(Rejection::forbidden("verify_token is not configured")),
-            },
-            "POST" => match required_secret("app_secret") {
-                Ok(app_secret) => verify_webhook(&request, "", &app_secret),
-                Err(_) => Verdict::Reject(Rejection::unauthorized("app_secret is not configured")),
-            },
-            // Refused by the SDK as a method Meta does not use.
-            _ => verify_webhook(&request, "", ""),
-        };
+        let verdict = verify_configured(&request);
         if let Verdict::Reject(rejection) = &verdict {
             debug(format!("webhook {} rejected: {}", request.method, rejection.message));
         }

@@ -7,7 +7,7 @@
 //! and <https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes>.
 
 use serde_json::{Map, Value, json};
-use switchboard_sdk::meta::graph_error;
+use switchboard_sdk::meta::classify_graph_send_error;
 use switchboard_sdk::prelude::*;
 
 /// The Graph API base used when the `api_base` config value is not set.
@@ -154,46 +154,18 @@ pub fn interpret_send_response(status: u16, headers: &[(String, String)], body: 
 ///
 /// `code` is the Graph code when there is one; `message` the Graph message.
 pub fn classify_send_error(status: u16, headers: &[(String, String)], body: &[u8]) -> SendError {
-    let graph = graph_error(body);
-    let code = graph.as_ref().and_then(|error| error.code);
-    let message = graph
-        .as_ref()
-        .map(|error| error.message.trim().to_owned())
-        .filter(|message| !message.is_empty())
-        .unwrap_or_else(|| format!("WhatsApp Cloud API answered HTTP {status}"));
-    let retry_after_ms = || {
-        switchboard_sdk::http::retry_after_ms(&HttpResponse { status, headers: headers.to_vec(), body: Vec::new() })
-    };
-
-    let by_code = code.and_then(|code| match code {
+    classify_graph_send_error(status, headers, body, "WhatsApp Cloud API", |error| match error.code? {
         c if RATE_LIMIT_CODES.contains(&c) => Some((SendErrorKind::RateLimited, true)),
         c if UNAVAILABLE_CODES.contains(&c) => Some((SendErrorKind::Unavailable, true)),
         WINDOW_CLOSED_CODE => Some((SendErrorKind::WindowClosed, false)),
         c if INVALID_RECIPIENT_CODES.contains(&c) => Some((SendErrorKind::InvalidRecipient, false)),
         OPTED_OUT_CODE => Some((SendErrorKind::OptedOut, false)),
-        INVALID_PARAMETER_CODE if message.to_ascii_lowercase().contains("recipient") => {
+        INVALID_PARAMETER_CODE if error.message.to_ascii_lowercase().contains("recipient") => {
             Some((SendErrorKind::InvalidRequest, false))
         }
         ACCESS_TOKEN_CODE => Some((SendErrorKind::Unauthorized, false)),
         _ => None,
-    });
-    let by_status = || match status {
-        429 => Some((SendErrorKind::RateLimited, true)),
-        500..=599 => Some((SendErrorKind::Unavailable, true)),
-        401 => Some((SendErrorKind::Unauthorized, false)),
-        _ => None,
-    };
-    let mut error = match by_code.or_else(by_status) {
-        Some((kind, retryable)) => SendError::new(kind, message, retryable),
-        None => SendError::from_status(status, message),
-    };
-    if error.kind == SendErrorKind::RateLimited {
-        error = error.with_retry_after_ms(retry_after_ms());
-    }
-    if let Some(code) = code {
-        error = error.with_code(code.to_string());
-    }
-    error
+    })
 }
 
 #[cfg(test)]
