@@ -32,7 +32,6 @@ pub struct IngestRequest {
 /// What storing one webhook did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestReport {
-    pub webhook_event_id: i64,
     /// Messages stored for the first time.
     pub new_messages: u32,
     /// Messages already stored from an earlier delivery.
@@ -105,19 +104,53 @@ async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Vec<Result<IngestRepor
 
 /// All of `jobs` in one transaction, or none of them.
 async fn commit_together(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<IngestReport>, StoreError> {
+    let now = crate::clock::now_ms();
     let mut tx = pool.begin().await?;
     let mut reports = Vec::with_capacity(jobs.len());
     for job in jobs {
-        reports.push(apply(&mut tx, &job.request).await?);
+        reports.push(apply(&mut tx, &job.request, now).await?);
     }
+    log_webhooks(&mut tx, jobs, &reports, now).await?;
     tx.commit().await?;
     Ok(reports)
 }
 
+/// Append every webhook of the batch to the raw log, in as few statements as SQLite's
+/// bound-parameter limit allows.
+async fn log_webhooks(conn: &mut SqliteConnection, jobs: &[Job], reports: &[IngestReport], now: i64) -> Result<(), StoreError> {
+    const COLUMNS: usize = 6;
+    const ROWS_PER_STATEMENT: usize = 32_766 / COLUMNS;
+    let rows: Vec<(&Job, &IngestReport)> = jobs.iter().zip(reports).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO webhook_events (channel_id, request_id, received_at, body, event_count, new_messages) ",
+        );
+        builder.push_values(chunk, |mut row, (job, report)| {
+            row.push_bind(&job.request.channel_id)
+                .push_bind(&job.request.request_id)
+                .push_bind(now)
+                .push_bind(&job.request.raw_body)
+                .push_bind(job.request.events.len() as i64)
+                .push_bind(i64::from(report.new_messages));
+        });
+        builder.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Store one webhook's events.
-async fn apply(conn: &mut SqliteConnection, request: &IngestRequest) -> Result<IngestReport, StoreError> {
-    let now = crate::clock::now_ms();
+async fn apply(conn: &mut SqliteConnection, request: &IngestRequest, now: i64) -> Result<IngestReport, StoreError> {
     let mut report = IngestReport::default();
+    // A profile event that repeats a message sender of the same webhook (WhatsApp sends both)
+    // has nothing to add: storing the message brings the identity up to date.
+    let senders: Vec<&Party> = request
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Message(message) => Some(&message.sender),
+            _ => None,
+        })
+        .collect();
     for event in &request.events {
         match event {
             Event::Message(message) => {
@@ -135,22 +168,11 @@ async fn apply(conn: &mut SqliteConnection, request: &IngestRequest) -> Result<I
                 }
             }
             Event::Watermark(mark) => report.status_changes += apply_watermark(conn, &request.channel_id, mark, now).await?,
+            Event::Profile(party) if senders.contains(&party) => {}
             Event::Profile(party) => refresh_profile(conn, &request.channel_id, party, now).await?,
             Event::Consent(consent) => apply_consent(conn, &request.channel_id, consent, now).await?,
         }
     }
-    report.webhook_event_id = sqlx::query_scalar(
-        "INSERT INTO webhook_events (channel_id, request_id, received_at, body, event_count, new_messages)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(&request.channel_id)
-    .bind(&request.request_id)
-    .bind(now)
-    .bind(&request.raw_body)
-    .bind(request.events.len() as i64)
-    .bind(i64::from(report.new_messages))
-    .fetch_one(&mut *conn)
-    .await?;
     Ok(report)
 }
 
@@ -164,8 +186,11 @@ async fn store_message(conn: &mut SqliteConnection, channel_id: &str, message: &
     if known.is_some() {
         return Ok(false);
     }
-    let (identity_id, contact_id) = resolve_identity(conn, channel_id, &message.sender, now).await?;
-    let conversation_id = active_conversation(conn, contact_id, channel_id, now).await?;
+    let identity = resolve_identity(conn, channel_id, &message.sender, now).await?;
+    let conversation_id = match identity.active_conversation {
+        Some(id) => id,
+        None => active_conversation(conn, identity.contact_id, channel_id, now).await?,
+    };
     let (direction, status) = if message.echo {
         (Direction::Outbound, DeliveryStatus::Sent)
     } else {
@@ -180,7 +205,7 @@ async fn store_message(conn: &mut SqliteConnection, channel_id: &str, message: &
     )
     .bind(conversation_id)
     .bind(channel_id)
-    .bind(identity_id)
+    .bind(identity.id)
     .bind(direction.as_str())
     .bind(&message.external_id)
     .bind(&message.kind)
@@ -211,7 +236,32 @@ async fn store_message(conn: &mut SqliteConnection, channel_id: &str, message: &
     .bind(conversation_id)
     .execute(&mut *conn)
     .await?;
-    announce_message(conn, "message.created", message_id).await?;
+    // The view is built from what we just wrote rather than read back: one query less per message.
+    let view = views::MessageView {
+        id: message_id,
+        conversation_id,
+        channel_id: channel_id.to_string(),
+        direction: direction.as_str().to_string(),
+        external_id: Some(message.external_id.clone()),
+        kind: message.kind.clone(),
+        text: message.text.clone(),
+        attachments: message.attachments.clone(),
+        extra: message.extra.clone(),
+        reply_to_external_id: message.reply_to.clone(),
+        contact_identity: Some(views::SenderView {
+            identity_id: identity.id,
+            external_id: message.sender.id.clone(),
+            display_name: identity.display_name,
+            phone: identity.phone,
+        }),
+        author: None,
+        status: status.as_str().to_string(),
+        error: None,
+        provider_timestamp: Some(message.timestamp_ms),
+        created_at: now,
+        updated_at: now,
+    };
+    append_message_event(conn, "message.created", &view).await?;
     Ok(true)
 }
 
@@ -224,24 +274,41 @@ pub(super) async fn announce_message(conn: &mut SqliteConnection, kind: &str, me
     Ok(())
 }
 
+/// A customer's identity on one channel, as stored after resolving a message's sender.
+pub(super) struct IdentityRef {
+    pub id: i64,
+    pub contact_id: i64,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+    /// The contact's unresolved conversation, when there is one.
+    pub active_conversation: Option<i64>,
+}
+
 /// Find or create the contact identity for `party` on `channel_id`, linking it to an existing
 /// contact with the same E.164 phone or email when this channel has not seen it before.
-/// Returns `(identity_id, contact_id)`.
-pub(super) async fn resolve_identity(conn: &mut SqliteConnection, channel_id: &str, party: &Party, now: i64) -> Result<(i64, i64), StoreError> {
+pub(super) async fn resolve_identity(conn: &mut SqliteConnection, channel_id: &str, party: &Party, now: i64) -> Result<IdentityRef, StoreError> {
     let existing = sqlx::query(
-        "SELECT id, contact_id, phone, email, display_name, username FROM contact_identities
-         WHERE channel_id = $1 AND external_id = $2",
+        "SELECT i.id, i.contact_id, i.phone, i.email, i.display_name, i.username,
+             (SELECT c.id FROM conversations c WHERE c.contact_id = i.contact_id AND c.status <> 'resolved') AS conversation_id
+         FROM contact_identities i WHERE i.channel_id = $1 AND i.external_id = $2",
     )
     .bind(channel_id)
     .bind(&party.id)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = existing {
-        let ids = (row.try_get("id")?, row.try_get("contact_id")?);
         if profile_changes(&row, party)? {
             update_profile(conn, channel_id, party, now).await?;
         }
-        return Ok(ids);
+        let stored_name: Option<String> = row.try_get("display_name")?;
+        let stored_phone: Option<String> = row.try_get("phone")?;
+        return Ok(IdentityRef {
+            id: row.try_get("id")?,
+            contact_id: row.try_get("contact_id")?,
+            display_name: party.display_name.clone().or(stored_name),
+            phone: party.phone.clone().or(stored_phone),
+            active_conversation: row.try_get("conversation_id")?,
+        });
     }
     let mut contact_id: Option<i64> = None;
     if let Some(phone) = &party.phone {
@@ -299,7 +366,13 @@ pub(super) async fn resolve_identity(conn: &mut SqliteConnection, channel_id: &s
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    Ok((row.try_get("id")?, row.try_get("contact_id")?))
+    Ok(IdentityRef {
+        id: row.try_get("id")?,
+        contact_id: row.try_get("contact_id")?,
+        display_name: party.display_name.clone(),
+        phone: party.phone.clone(),
+        active_conversation: None,
+    })
 }
 
 /// The contact's unresolved conversation, created if there is none.
@@ -439,7 +512,7 @@ async fn refresh_profile(conn: &mut SqliteConnection, channel_id: &str, party: &
 }
 
 async fn apply_consent(conn: &mut SqliteConnection, channel_id: &str, consent: &ConsentUpdate, now: i64) -> Result<(), StoreError> {
-    let (identity_id, _) = resolve_identity(conn, channel_id, &consent.party, now).await?;
+    let identity_id = resolve_identity(conn, channel_id, &consent.party, now).await?.id;
     sqlx::query("UPDATE contact_identities SET opted_out = $1, updated_at = $2 WHERE id = $3")
         .bind(i64::from(!consent.opted_in))
         .bind(now)
