@@ -2,7 +2,10 @@
 //!
 //! - `run`   — build the plugins, then run the gateway with `config.toml` on SQLite;
 //! - `test`  — build the plugins and test components once, then run the whole test suite;
-//! - `plugins` — only build the plugins and test components.
+//! - `plugins` — only build the plugins and test components;
+//! - `bench` — build the plugins, the gateway and the benchmark harness in release, then run
+//!   every benchmark scenario (`cargo xtask bench --quick` for a one-minute smoke run; any
+//!   other arguments go to `switchboard-bench`, see docs/performance.md).
 //!
 //! Plugins are built for `wasm32-wasip2` (the target is installed with rustup if missing)
 //! and copied to `target/plugins/<name>.wasm`, where `config.toml` and the tests find them.
@@ -46,7 +49,25 @@ fn main() -> Result<()> {
             run(command)
         }
         "plugins" => build_components(&root),
-        _ => bail!("usage: cargo xtask <run|test|plugins> [args…]"),
+        "bench" => {
+            build_components(&root)?;
+            let mut build = cargo();
+            build.current_dir(&root).args(["build", "--release", "-p", "switchboard", "-p", "switchboard-bench"]);
+            run(build)?;
+            let target = target_dir(&root);
+            let mut command = Command::new(target.join("release").join("switchboard-bench"));
+            command
+                .current_dir(&root)
+                .arg("--switchboard")
+                .arg(target.join("release").join("switchboard"))
+                .arg("--plugins")
+                .arg(plugin_dir(&root))
+                .arg("--out")
+                .arg(target.join("bench"))
+                .args(&rest);
+            run(command)
+        }
+        _ => bail!("usage: cargo xtask <run|test|plugins|bench> [args…]"),
     }
 }
 
