@@ -105,7 +105,7 @@ async fn handle(
             let event_count = events.len();
             let report = state
                 .store
-                .ingest(IngestRequest { channel_id: channel_id.to_string(), request_id: request_id.0.clone(), raw_body: body.to_vec(), events })
+                .ingest(IngestRequest { channel_id: channel_id.to_string(), request_id: request_id.0.clone(), raw_body: body, events })
                 .await?;
             metrics::counter!(telemetry::MESSAGES_INGESTED, "channel" => channel_id.to_string()).increment(report.new_messages.into());
             metrics::counter!(telemetry::WEBHOOK_DUPLICATES, "channel" => channel_id.to_string()).increment(report.duplicates.into());

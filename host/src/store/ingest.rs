@@ -23,8 +23,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 pub struct IngestRequest {
     pub channel_id: String,
     pub request_id: String,
-    /// The raw body, kept in the webhook log.
-    pub raw_body: Vec<u8>,
+    /// The raw body, kept in the webhook log (shared with the request, not copied).
+    pub raw_body: bytes::Bytes,
     /// Events with parties already normalised by [`crate::identity`].
     pub events: Vec<Event>,
 }
@@ -129,7 +129,7 @@ async fn log_webhooks(conn: &mut SqliteConnection, jobs: &[Job], reports: &[Inge
             row.push_bind(&job.request.channel_id)
                 .push_bind(&job.request.request_id)
                 .push_bind(now)
-                .push_bind(&job.request.raw_body)
+                .push_bind(job.request.raw_body.as_ref())
                 .push_bind(job.request.events.len() as i64)
                 .push_bind(i64::from(report.new_messages));
         });
