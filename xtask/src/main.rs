@@ -84,7 +84,17 @@ fn plugin_dir(root: &Path) -> PathBuf {
 }
 
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // `cargo run` gives xtask its own package's variables; passed on, they make the inner
+    // cargo rebuild crates whose build scripts read them (ring, rustls, reqwest) every time
+    // one switches between `cargo xtask …` and plain `cargo build`.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_MANIFEST_") || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&name.as_str()) {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 fn run(mut command: Command) -> Result<()> {
