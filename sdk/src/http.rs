@@ -2,7 +2,7 @@
 //! [`SendError`]s the outbox can act on.
 
 use crate::bindings::switchboard::channel::outbound_http::{self, Error as HttpError, Request};
-use crate::bindings::switchboard::channel::types::{HttpResponse, SendError, SendErrorKind};
+use crate::bindings::switchboard::channel::types::{HttpResponse, SendError, SendErrorKind, SendReceipt};
 
 /// `POST` a JSON body with extra headers; transport failures become retryable [`SendError`]s.
 pub fn post_json(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Result<HttpResponse, SendError> {
@@ -33,6 +33,22 @@ fn transport_error(error: HttpError) -> SendError {
         HttpError::Connection(detail) => SendError::new(SendErrorKind::Unavailable, format!("connection failed: {detail}"), true),
         HttpError::InvalidRequest(detail) => SendError::new(SendErrorKind::InvalidRequest, detail, false),
     }
+}
+
+/// Log a send's outcome at debug level (ids and error class only, never the message body).
+pub fn log_send_outcome(message_id: &str, result: &Result<SendReceipt, SendError>) {
+    use crate::bindings::switchboard::channel::logging;
+    let line = match result {
+        Ok(receipt) => format!("message {message_id} accepted as {}", receipt.external_id),
+        Err(error) => format!(
+            "message {message_id} failed: {:?} code {} retryable {}: {}",
+            error.kind,
+            error.code.as_deref().unwrap_or("-"),
+            error.retryable,
+            error.message
+        ),
+    };
+    logging::log(logging::Level::Debug, &line);
 }
 
 /// A response header, compared case-insensitively.

@@ -140,17 +140,7 @@ pub fn send(platform: &Platform, message: &OutboundMessage) -> Result<SendReceip
     let authorization = format!("Bearer {access_token}");
     let result = crate::http::post_json(&url, &[("authorization", authorization.as_str())], &body)
         .and_then(|response| outbound::interpret_send_response(platform, response.status, &response.headers, &response.body));
-    match &result {
-        Ok(receipt) => debug(format!("message {} accepted as {}", message.message_id, receipt.external_id)),
-        Err(error) => debug(format!(
-            "message {} failed: {:?} code {} retryable {}: {}",
-            message.message_id,
-            error.kind,
-            error.code.as_deref().unwrap_or("-"),
-            error.retryable,
-            error.message
-        )),
-    }
+    crate::http::log_send_outcome(&message.message_id, &result);
     result
 }
 

@@ -118,17 +118,7 @@ impl Plugin for TwilioSms {
         };
         let result = switchboard_sdk::http::send(request)
             .and_then(|response| outbound::interpret_send_response(response.status, &response.headers, &response.body));
-        match &result {
-            Ok(receipt) => debug(format!("message {} accepted as {}", message.message_id, receipt.external_id)),
-            Err(error) => debug(format!(
-                "message {} failed: {:?} code {} retryable {}: {}",
-                message.message_id,
-                error.kind,
-                error.code.as_deref().unwrap_or("-"),
-                error.retryable,
-                error.message
-            )),
-        }
+        switchboard_sdk::http::log_send_outcome(&message.message_id, &result);
         result
     }
 }
