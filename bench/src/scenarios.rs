@@ -921,7 +921,7 @@ async fn breakdown(
             let mut n = 0;
             loop {
                 let Some((raw_body, events)) = queue.lock().unwrap().pop() else { break };
-                let request = IngestRequest { channel_id: "whatsapp".into(), request_id: format!("bench-{worker}-{n}"), raw_body, events };
+                let request = IngestRequest { channel_id: "whatsapp".into(), request_id: format!("bench-{worker}-{n}"), raw_body: raw_body.into(), events };
                 n += 1;
                 let t = Instant::now();
                 let ok = store.ingest(request).await.is_ok();
