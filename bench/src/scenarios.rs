@@ -907,7 +907,8 @@ async fn breakdown(
     let normalize_events = Latency::from_durations(durations);
 
     let db = dir.join("store.db");
-    let store = switchboard::store::Store::open(&format!("sqlite://{}", db.display()), 8, 256).await?;
+    let settings = switchboard::config::DatabaseConfig { url: format!("sqlite://{}", db.display()), ..Default::default() };
+    let store = switchboard::store::Store::open(&settings).await?;
     store.upsert_channel("whatsapp", "whatsapp", &channel.info()).await?;
     let concurrency = 64usize;
     let queue = Arc::new(std::sync::Mutex::new(parsed));

@@ -60,10 +60,15 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://path/to/file.db` (created if missing).
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/database`.
     pub url: String,
-    /// Read connections; SQLite always has a single writer besides these.
+    /// SQLite: read connections (there is always one writer besides these).
+    /// PostgreSQL: the whole pool of this node.
     pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails (503 for webhooks).
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL: the server cancels any statement that runs longer.
+    pub statement_timeout_ms: u64,
     /// Webhooks committed together in one transaction at most (group commit).
     pub max_batch: usize,
     /// How long live events are kept for `Last-Event-ID` resumption, in hours.
@@ -72,7 +77,14 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "sqlite://switchboard.db".into(), max_connections: 8, max_batch: 256, live_event_retention_hours: 72 }
+        Self {
+            url: "sqlite://switchboard.db".into(),
+            max_connections: 8,
+            acquire_timeout_ms: 5000,
+            statement_timeout_ms: 10_000,
+            max_batch: 256,
+            live_event_retention_hours: 72,
+        }
     }
 }
 
@@ -202,6 +214,21 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `url` with any password replaced, for logs and error messages.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 impl Config {
     /// Load and validate a config file. Relative paths in it are made relative to its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -270,6 +297,13 @@ impl ChannelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact_url_password("postgres://sb:hunter2@db:5432/sb"), "postgres://sb:***@db:5432/sb");
+        assert_eq!(redact_url_password("postgres://sb@db/sb"), "postgres://sb@db/sb");
+        assert_eq!(redact_url_password("sqlite://data/switchboard.db"), "sqlite://data/switchboard.db");
+    }
 
     const SAMPLE: &str = r#"
         [server]

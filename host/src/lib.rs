@@ -47,9 +47,9 @@ impl Gateway {
 
 /// Open the store, load every channel's plugin, start the background workers and listen.
 pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Result<Gateway> {
-    let store = store::Store::open(&config.database.url, config.database.max_connections, config.database.max_batch)
+    let store = store::Store::open(&config.database)
         .await
-        .with_context(|| format!("opening database {}", config.database.url))?;
+        .with_context(|| format!("opening database {}", config::redact_url_password(&config.database.url)))?;
     let channels = Arc::new(plugins::Channels::load(&config.plugins, &config.channels).await?);
     for (id, channel) in channels.iter() {
         store
@@ -117,11 +117,14 @@ fn start_gauge_sampling(store: store::Store, channels: Arc<plugins::Channels>) {
     });
 }
 
+/// Once an hour, on the leader only (every node would delete the same rows).
 fn start_live_event_pruning(store: store::Store, retention_hours: u64) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        let mut leadership = store.leadership();
         loop {
             tick.tick().await;
+            leadership.wait_until_leader().await;
             let cutoff = clock::now_ms() - (retention_hours as i64) * 3_600_000;
             if let Err(error) = store.prune_live_events(cutoff).await {
                 tracing::warn!(%error, "pruning live events failed");

@@ -36,7 +36,11 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 tracing_subscriber::fmt().with_env_filter(filter).init();
             }
-            let settings = Config::load(&config).with_context(|| format!("loading {}", config.display()))?;
+            let mut settings = Config::load(&config).with_context(|| format!("loading {}", config.display()))?;
+            // A PostgreSQL URL carries a password, which belongs in the environment, not the file.
+            if let Some(url) = std::env::var("SWITCHBOARD_DATABASE_URL").ok().filter(|url| !url.is_empty()) {
+                settings.database.url = url;
+            }
             let admin_token = std::env::var("SWITCHBOARD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
             let gateway = switchboard::start(settings, admin_token).await?;
             tokio::select! {

@@ -6,6 +6,10 @@
 //! `outbox.max_attempts`, then dead-lettered. A non-retryable failure (closed window,
 //! invalid recipient) fails the message at once. A plugin that traps or times out counts as
 //! retryable: the next build may be fixed, and the provider may not have seen the message.
+//!
+//! With several nodes on one PostgreSQL database, only the leader (see
+//! [`crate::store::leader`]) runs this worker; the claim's lease and `SKIP LOCKED` keep a send
+//! single even while leadership changes hands.
 
 use crate::config::OutboxConfig;
 use crate::model::SendFailure;
@@ -32,7 +36,9 @@ impl OutboxSignal {
 pub fn start(store: Store, channels: Arc<Channels>, settings: OutboxConfig, signal: OutboxSignal) {
     tokio::spawn(async move {
         let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
+        let mut leadership = store.leadership();
         loop {
+            leadership.wait_until_leader().await;
             match store.claim_outbox(settings.concurrency.max(1) as u32 * 4, settings.lease_ms as i64).await {
                 Ok(jobs) if !jobs.is_empty() => {
                     futures_util::stream::iter(jobs)

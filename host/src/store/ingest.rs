@@ -9,12 +9,16 @@
 //! statements per webhook on the hot path; failures are rare, so we pay on failure instead.)
 //!
 //! Deduplication is the database's job: `UNIQUE (channel_id, external_id)` on `messages`.
+//! That holds across nodes too: when two nodes store the same redelivered message at once,
+//! PostgreSQL makes the second insert wait for the first transaction and then do nothing.
 
-use super::live::append_message_event;
+use super::db::{is_transient, sql, Conn, Millis};
+use super::live::PendingEvents;
 use super::views;
-use super::StoreError;
+use super::{Db, StoreError};
 use crate::model::{ConsentUpdate, DeliveryStatus, Direction, Event, InboundMessage, Party, StatusUpdate, Watermark};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::types::Json;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -54,9 +58,9 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    pub fn start(pool: SqlitePool, max_batch: usize, committed: Arc<Notify>) -> Self {
+    pub(super) fn start(db: Db, max_batch: usize, committed: Arc<Notify>) -> Self {
         let (sender, receiver) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(run_writer(pool, receiver, max_batch.max(1), committed));
+        tokio::spawn(run_writer(db, receiver, max_batch.max(1), committed));
         Self { sender }
     }
 
@@ -67,33 +71,45 @@ impl IngestQueue {
     }
 }
 
-async fn run_writer(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>, max_batch: usize, committed: Arc<Notify>) {
+async fn run_writer(db: Db, mut receiver: mpsc::Receiver<Job>, max_batch: usize, committed: Arc<Notify>) {
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
         metrics::histogram!(crate::telemetry::INGEST_BATCH_SIZE).record(batch.len() as f64);
-        let results = commit_batch(&pool, &batch).await;
+        let results = commit_batch(&db, &batch).await;
         let wrote_events = results.iter().any(|result| result.is_ok());
         for (job, result) in batch.drain(..).zip(results) {
             // The handler may have gone away (client hung up); the data is committed regardless.
             let _ = job.reply.send(result);
         }
         if wrote_events {
-            committed.notify_waiters();
+            committed.notify_one();
         }
     }
 }
 
+/// Times one webhook's transaction is retried after PostgreSQL aborted it for a concurrent one.
+const TRANSIENT_RETRIES: usize = 3;
+
 /// Apply every job in one transaction; returns one result per job, in order.
-async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Vec<Result<IngestReport, StoreError>> {
+async fn commit_batch(db: &Db, jobs: &[Job]) -> Vec<Result<IngestReport, StoreError>> {
     if jobs.len() > 1 {
-        match commit_together(pool, jobs).await {
+        match commit_together(db, jobs).await {
             Ok(reports) => return reports.into_iter().map(Ok).collect(),
             Err(error) => tracing::warn!(%error, batch = jobs.len(), "group commit failed; retrying webhooks one by one"),
         }
     }
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let result = commit_together(pool, std::slice::from_ref(job)).await.map(|mut reports| reports.remove(0));
+        let mut result = commit_together(db, std::slice::from_ref(job)).await;
+        for _ in 0..TRANSIENT_RETRIES {
+            match &result {
+                Err(StoreError::Database(error)) if is_transient(error) => {
+                    result = commit_together(db, std::slice::from_ref(job)).await;
+                }
+                _ => break,
+            }
+        }
+        let result = result.map(|mut reports| reports.remove(0));
         if let Err(error) = &result {
             tracing::error!(channel = job.request.channel_id, request_id = job.request.request_id, %error, "storing webhook failed");
         }
@@ -103,43 +119,58 @@ async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Vec<Result<IngestRepor
 }
 
 /// All of `jobs` in one transaction, or none of them.
-async fn commit_together(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<IngestReport>, StoreError> {
-    let now = crate::clock::now_ms();
-    let mut tx = pool.begin().await?;
+async fn commit_together(db: &Db, jobs: &[Job]) -> Result<Vec<IngestReport>, StoreError> {
+    let now = Millis(crate::clock::now_ms());
+    let mut tx = db.begin().await?;
+    let mut conn = tx.conn();
+    let mut events = PendingEvents::default();
     let mut reports = Vec::with_capacity(jobs.len());
     for job in jobs {
-        reports.push(apply(&mut tx, &job.request, now).await?);
+        reports.push(apply(&mut conn, &job.request, now, &mut events).await?);
     }
-    log_webhooks(&mut tx, jobs, &reports, now).await?;
+    log_webhooks(&mut conn, jobs, &reports, now).await?;
+    events.append(&mut conn).await?;
     tx.commit().await?;
     Ok(reports)
 }
 
 /// Append every webhook of the batch to the raw log, in as few statements as SQLite's
 /// bound-parameter limit allows.
-async fn log_webhooks(conn: &mut SqliteConnection, jobs: &[Job], reports: &[IngestReport], now: i64) -> Result<(), StoreError> {
+async fn log_webhooks(conn: &mut Conn<'_>, jobs: &[Job], reports: &[IngestReport], now: Millis) -> Result<(), StoreError> {
     const COLUMNS: usize = 6;
     const ROWS_PER_STATEMENT: usize = 32_766 / COLUMNS;
     let rows: Vec<(&Job, &IngestReport)> = jobs.iter().zip(reports).collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO webhook_events (channel_id, request_id, received_at, body, event_count, new_messages) ",
-        );
-        builder.push_values(chunk, |mut row, (job, report)| {
-            row.push_bind(&job.request.channel_id)
-                .push_bind(&job.request.request_id)
-                .push_bind(now)
-                .push_bind(job.request.raw_body.as_ref())
-                .push_bind(job.request.events.len() as i64)
-                .push_bind(i64::from(report.new_messages));
-        });
-        builder.build().execute(&mut *conn).await?;
+        match conn.conn() {
+            Conn::Sqlite(c) => webhook_rows::<sqlx::Sqlite>(chunk, now).build().execute(c).await?.rows_affected(),
+            Conn::Postgres(c) => webhook_rows::<sqlx::Postgres>(chunk, now).build().execute(c).await?.rows_affected(),
+        };
     }
     Ok(())
 }
 
+fn webhook_rows<'a, DB: Database>(rows: &'a [(&'a Job, &'a IngestReport)], now: Millis) -> QueryBuilder<'a, DB>
+where
+    &'a str: Encode<'a, DB> + Type<DB>,
+    &'a [u8]: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    Millis: Encode<'a, DB> + Type<DB>,
+{
+    let mut builder = QueryBuilder::default();
+    builder.push("INSERT INTO webhook_events (channel_id, request_id, received_at, body, event_count, new_messages) ");
+    builder.push_values(rows, |mut row, (job, report)| {
+        row.push_bind(job.request.channel_id.as_str())
+            .push_bind(job.request.request_id.as_str())
+            .push_bind(now)
+            .push_bind(job.request.raw_body.as_ref())
+            .push_bind(job.request.events.len() as i64)
+            .push_bind(i64::from(report.new_messages));
+    });
+    builder
+}
+
 /// Store one webhook's events.
-async fn apply(conn: &mut SqliteConnection, request: &IngestRequest, now: i64) -> Result<IngestReport, StoreError> {
+async fn apply(conn: &mut Conn<'_>, request: &IngestRequest, now: Millis, events: &mut PendingEvents) -> Result<IngestReport, StoreError> {
     let mut report = IngestReport::default();
     // A profile event that repeats a message sender of the same webhook (WhatsApp sends both)
     // has nothing to add: storing the message brings the identity up to date.
@@ -154,20 +185,20 @@ async fn apply(conn: &mut SqliteConnection, request: &IngestRequest, now: i64) -
     for event in &request.events {
         match event {
             Event::Message(message) => {
-                if store_message(conn, &request.channel_id, message, now).await? {
+                if store_message(conn, &request.channel_id, message, now, events).await? {
                     report.new_messages += 1;
                 } else {
                     report.duplicates += 1;
                 }
             }
             Event::Status(update) => {
-                if apply_status(conn, &request.channel_id, update, now).await? {
+                if apply_status(conn, &request.channel_id, update, now, events).await? {
                     report.status_changes += 1;
                 } else {
                     report.ignored_statuses += 1;
                 }
             }
-            Event::Watermark(mark) => report.status_changes += apply_watermark(conn, &request.channel_id, mark, now).await?,
+            Event::Watermark(mark) => report.status_changes += apply_watermark(conn, &request.channel_id, mark, now, events).await?,
             Event::Profile(party) if senders.contains(&party) => {}
             Event::Profile(party) => refresh_profile(conn, &request.channel_id, party, now).await?,
             Event::Consent(consent) => apply_consent(conn, &request.channel_id, consent, now).await?,
@@ -177,12 +208,18 @@ async fn apply(conn: &mut SqliteConnection, request: &IngestRequest, now: i64) -
 }
 
 /// Store an inbound message (or an echo of one we sent). Returns false for a redelivery.
-async fn store_message(conn: &mut SqliteConnection, channel_id: &str, message: &InboundMessage, now: i64) -> Result<bool, StoreError> {
-    let known: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2")
-        .bind(channel_id)
-        .bind(&message.external_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn store_message(
+    conn: &mut Conn<'_>,
+    channel_id: &str,
+    message: &InboundMessage,
+    now: Millis,
+    events: &mut PendingEvents,
+) -> Result<bool, StoreError> {
+    let known: Option<i64> = sql!(conn, query_scalar(
+        "SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2",
+        channel_id,
+        &message.external_id,
+    ).fetch_optional)?;
     if known.is_some() {
         return Ok(false);
     }
@@ -197,45 +234,41 @@ async fn store_message(conn: &mut SqliteConnection, channel_id: &str, message: &
         (Direction::Inbound, DeliveryStatus::Delivered)
     };
     // The unique constraint is the real guard; the lookup above only saves work.
-    let inserted: Option<i64> = sqlx::query_scalar(
+    let inserted: Option<i64> = sql!(conn, query_scalar(
         "INSERT INTO messages (conversation_id, channel_id, identity_id, direction, external_id, kind, text, attachments,
              extra, reply_to_external_id, status, status_rank, provider_timestamp, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
          ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING id",
-    )
-    .bind(conversation_id)
-    .bind(channel_id)
-    .bind(identity.id)
-    .bind(direction.as_str())
-    .bind(&message.external_id)
-    .bind(&message.kind)
-    .bind(&message.text)
-    .bind(serde_json::to_string(&message.attachments)?)
-    .bind(message.extra.as_ref().map(serde_json::to_string).transpose()?)
-    .bind(&message.reply_to)
-    .bind(status.as_str())
-    .bind(status.rank())
-    .bind(message.timestamp_ms)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
+        conversation_id,
+        channel_id,
+        identity.id,
+        direction.as_str(),
+        &message.external_id,
+        &message.kind,
+        &message.text,
+        Json(&message.attachments),
+        message.extra.as_ref().map(Json),
+        &message.reply_to,
+        status.as_str(),
+        status.rank(),
+        Millis(message.timestamp_ms),
+        now,
+    ).fetch_optional)?;
     let Some(message_id) = inserted else {
         return Ok(false);
     };
     let unread_increment = i64::from(!message.echo);
-    sqlx::query(
+    sql!(conn, execute(
         "UPDATE conversations SET last_message_id = $1, last_message_at = $2, last_channel_id = $3,
              unread_count = unread_count + $4, updated_at = $2,
              status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END
          WHERE id = $5",
-    )
-    .bind(message_id)
-    .bind(now)
-    .bind(channel_id)
-    .bind(unread_increment)
-    .bind(conversation_id)
-    .execute(&mut *conn)
-    .await?;
+        message_id,
+        now,
+        channel_id,
+        unread_increment,
+        conversation_id,
+    ))?;
     // The view is built from what we just wrote rather than read back: one query less per message.
     let view = views::MessageView {
         id: message_id,
@@ -258,20 +291,24 @@ async fn store_message(conn: &mut SqliteConnection, channel_id: &str, message: &
         status: status.as_str().to_string(),
         error: None,
         provider_timestamp: Some(message.timestamp_ms),
-        created_at: now,
-        updated_at: now,
+        created_at: now.0,
+        updated_at: now.0,
     };
-    append_message_event(conn, "message.created", &view).await?;
+    events.message("message.created", &view)?;
     Ok(true)
 }
 
-/// Append the live event for a message that was just written.
-pub(super) async fn announce_message(conn: &mut SqliteConnection, kind: &str, message_id: i64) -> Result<(), StoreError> {
-    let view = views::message(&mut *conn, message_id)
+/// Queue the live event for a message that was just written, as it now reads.
+pub(super) async fn announce_message(
+    conn: &mut Conn<'_>,
+    kind: &'static str,
+    message_id: i64,
+    events: &mut PendingEvents,
+) -> Result<(), StoreError> {
+    let view = views::message(conn, message_id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
-    append_message_event(conn, kind, &view).await?;
-    Ok(())
+    events.message(kind, &view)
 }
 
 /// A customer's identity on one channel, as stored after resolving a message's sender.
@@ -284,145 +321,135 @@ pub(super) struct IdentityRef {
     pub active_conversation: Option<i64>,
 }
 
+/// What is stored about an identity: phone, email, display name, username.
+type StoredProfile = (Option<String>, Option<String>, Option<String>, Option<String>);
+
 /// Find or create the contact identity for `party` on `channel_id`, linking it to an existing
 /// contact with the same E.164 phone or email when this channel has not seen it before.
-pub(super) async fn resolve_identity(conn: &mut SqliteConnection, channel_id: &str, party: &Party, now: i64) -> Result<IdentityRef, StoreError> {
-    let existing = sqlx::query(
+pub(super) async fn resolve_identity(conn: &mut Conn<'_>, channel_id: &str, party: &Party, now: Millis) -> Result<IdentityRef, StoreError> {
+    let existing: Option<(i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>)> = sql!(conn, query_as(
         "SELECT i.id, i.contact_id, i.phone, i.email, i.display_name, i.username,
              (SELECT c.id FROM conversations c WHERE c.contact_id = i.contact_id AND c.status <> 'resolved') AS conversation_id
          FROM contact_identities i WHERE i.channel_id = $1 AND i.external_id = $2",
-    )
-    .bind(channel_id)
-    .bind(&party.id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = existing {
-        if profile_changes(&row, party)? {
+        channel_id,
+        &party.id,
+    ).fetch_optional)?;
+    if let Some((id, contact_id, phone, email, display_name, username, active_conversation)) = existing {
+        let stored = (phone, email, display_name, username);
+        if profile_changes(&stored, party) {
             update_profile(conn, channel_id, party, now).await?;
         }
-        let stored_name: Option<String> = row.try_get("display_name")?;
-        let stored_phone: Option<String> = row.try_get("phone")?;
+        let (phone, _, display_name, _) = stored;
         return Ok(IdentityRef {
-            id: row.try_get("id")?,
-            contact_id: row.try_get("contact_id")?,
-            display_name: party.display_name.clone().or(stored_name),
-            phone: party.phone.clone().or(stored_phone),
-            active_conversation: row.try_get("conversation_id")?,
+            id,
+            contact_id,
+            display_name: party.display_name.clone().or(display_name),
+            phone: party.phone.clone().or(phone),
+            active_conversation,
         });
     }
     let mut contact_id: Option<i64> = None;
     if let Some(phone) = &party.phone {
-        contact_id = sqlx::query_scalar("SELECT id FROM contacts WHERE phone = $1 ORDER BY id LIMIT 1")
-            .bind(phone)
-            .fetch_optional(&mut *conn)
-            .await?;
+        contact_id = sql!(conn, query_scalar("SELECT id FROM contacts WHERE phone = $1 ORDER BY id LIMIT 1", phone).fetch_optional)?;
     }
     if let (None, Some(email)) = (contact_id, &party.email) {
-        contact_id = sqlx::query_scalar("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1")
-            .bind(email)
-            .fetch_optional(&mut *conn)
-            .await?;
+        contact_id = sql!(conn, query_scalar("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1", email).fetch_optional)?;
     }
+    let created_contact = contact_id.is_none();
     let contact_id = match contact_id {
         Some(id) => {
-            sqlx::query(
+            sql!(conn, execute(
                 "UPDATE contacts SET display_name = COALESCE(display_name, $2), phone = COALESCE(phone, $3),
                      email = COALESCE(email, $4), updated_at = $5 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(&party.display_name)
-            .bind(&party.phone)
-            .bind(&party.email)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+                id,
+                &party.display_name,
+                &party.phone,
+                &party.email,
+                now,
+            ))?;
             id
         }
-        None => {
-            sqlx::query_scalar(
-                "INSERT INTO contacts (display_name, phone, email, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
-            )
-            .bind(&party.display_name)
-            .bind(&party.phone)
-            .bind(&party.email)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?
-        }
+        None => sql!(conn, query_scalar(
+            "INSERT INTO contacts (display_name, phone, email, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            &party.display_name,
+            &party.phone,
+            &party.email,
+            now,
+        ).fetch_one)?,
     };
-    let row = sqlx::query(
+    let (id, linked_contact): (i64, i64) = sql!(conn, query_as(
         "INSERT INTO contact_identities (contact_id, channel_id, external_id, phone, email, display_name, username, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
          ON CONFLICT (channel_id, external_id) DO UPDATE SET updated_at = excluded.updated_at
          RETURNING id, contact_id",
-    )
-    .bind(contact_id)
-    .bind(channel_id)
-    .bind(&party.id)
-    .bind(&party.phone)
-    .bind(&party.email)
-    .bind(&party.display_name)
-    .bind(&party.username)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+        contact_id,
+        channel_id,
+        &party.id,
+        &party.phone,
+        &party.email,
+        &party.display_name,
+        &party.username,
+        now,
+    ).fetch_one)?;
+    if created_contact && linked_contact != contact_id {
+        // Another node created this identity between our lookup and our insert; the contact
+        // we made for it is not needed.
+        sql!(conn, execute("DELETE FROM contacts WHERE id = $1", contact_id))?;
+    }
     Ok(IdentityRef {
-        id: row.try_get("id")?,
-        contact_id: row.try_get("contact_id")?,
+        id,
+        contact_id: linked_contact,
         display_name: party.display_name.clone(),
         phone: party.phone.clone(),
+        // Looked up by the caller when it needs one.
         active_conversation: None,
     })
 }
 
 /// The contact's unresolved conversation, created if there is none.
-async fn active_conversation(conn: &mut SqliteConnection, contact_id: i64, channel_id: &str, now: i64) -> Result<i64, StoreError> {
-    let active: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE contact_id = $1 AND status <> 'resolved'")
-        .bind(contact_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn active_conversation(conn: &mut Conn<'_>, contact_id: i64, channel_id: &str, now: Millis) -> Result<i64, StoreError> {
+    const ACTIVE: &str = "SELECT id FROM conversations WHERE contact_id = $1 AND status <> 'resolved'";
+    let active: Option<i64> = sql!(conn, query_scalar(ACTIVE, contact_id).fetch_optional)?;
     if let Some(id) = active {
         return Ok(id);
     }
-    sqlx::query(
+    sql!(conn, execute(
         "INSERT INTO conversations (contact_id, status, priority, last_channel_id, last_message_at, created_at, updated_at)
          VALUES ($1, 'open', 'normal', $2, $3, $3, $3)
          ON CONFLICT (contact_id) WHERE status <> 'resolved' DO NOTHING",
-    )
-    .bind(contact_id)
-    .bind(channel_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let id = sqlx::query_scalar("SELECT id FROM conversations WHERE contact_id = $1 AND status <> 'resolved'")
-        .bind(contact_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(id)
+        contact_id,
+        channel_id,
+        now,
+    ))?;
+    Ok(sql!(conn, query_scalar(ACTIVE, contact_id).fetch_one)?)
 }
 
 /// Move an outbound message's status forward. Returns false when the report is stale
 /// (the message is already further along) or names a message we do not know.
-async fn apply_status(conn: &mut SqliteConnection, channel_id: &str, update: &StatusUpdate, now: i64) -> Result<bool, StoreError> {
+async fn apply_status(
+    conn: &mut Conn<'_>,
+    channel_id: &str,
+    update: &StatusUpdate,
+    now: Millis,
+    events: &mut PendingEvents,
+) -> Result<bool, StoreError> {
     let error = update.error.as_ref();
-    let changed: Option<i64> = sqlx::query_scalar(
+    let changed: Option<i64> = sql!(conn, query_scalar(
         "UPDATE messages SET status = $1, status_rank = $2, error_code = COALESCE($3, error_code),
              error_message = COALESCE($4, error_message), updated_at = $5
          WHERE channel_id = $6 AND external_id = $7 AND direction = 'outbound' AND status_rank < $2
          RETURNING id",
-    )
-    .bind(update.status.as_str())
-    .bind(update.status.rank())
-    .bind(error.map(|e| e.code.as_str()))
-    .bind(error.map(|e| e.message.as_str()))
-    .bind(now)
-    .bind(channel_id)
-    .bind(&update.external_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+        update.status.as_str(),
+        update.status.rank(),
+        error.map(|e| e.code.as_str()),
+        error.map(|e| e.message.as_str()),
+        now,
+        channel_id,
+        &update.external_id,
+    ).fetch_optional)?;
     match changed {
         Some(message_id) => {
-            announce_message(conn, "message.updated", message_id).await?;
+            announce_message(conn, "message.updated", message_id, events).await?;
             Ok(true)
         }
         None => Ok(false),
@@ -430,94 +457,89 @@ async fn apply_status(conn: &mut SqliteConnection, channel_id: &str, update: &St
 }
 
 /// Advance every earlier outbound message to `recipient` on this channel.
-async fn apply_watermark(conn: &mut SqliteConnection, channel_id: &str, mark: &Watermark, now: i64) -> Result<u32, StoreError> {
-    let changed: Vec<i64> = sqlx::query_scalar(
+async fn apply_watermark(
+    conn: &mut Conn<'_>,
+    channel_id: &str,
+    mark: &Watermark,
+    now: Millis,
+    events: &mut PendingEvents,
+) -> Result<u32, StoreError> {
+    let changed: Vec<i64> = sql!(conn, query_scalar(
         "UPDATE messages SET status = $1, status_rank = $2, updated_at = $3
          WHERE channel_id = $4 AND direction = 'outbound' AND external_id IS NOT NULL AND status_rank < $2
            AND status <> 'failed' AND created_at <= $5
            AND identity_id IN (SELECT id FROM contact_identities WHERE channel_id = $4 AND external_id = $6)
          RETURNING id",
-    )
-    .bind(mark.status.as_str())
-    .bind(mark.status.rank())
-    .bind(now)
-    .bind(channel_id)
-    .bind(mark.watermark_ms)
-    .bind(&mark.recipient)
-    .fetch_all(&mut *conn)
-    .await?;
+        mark.status.as_str(),
+        mark.status.rank(),
+        now,
+        channel_id,
+        Millis(mark.watermark_ms),
+        &mark.recipient,
+    ).fetch_all)?;
     for message_id in &changed {
-        announce_message(conn, "message.updated", *message_id).await?;
+        announce_message(conn, "message.updated", *message_id, events).await?;
     }
     Ok(changed.len() as u32)
 }
 
-/// Whether `party` says anything the stored identity `row` does not already hold.
-fn profile_changes(row: &sqlx::sqlite::SqliteRow, party: &Party) -> Result<bool, StoreError> {
-    let differs = |column: &str, given: &Option<String>| -> Result<bool, StoreError> {
-        let stored: Option<String> = row.try_get(column)?;
-        Ok(given.is_some() && *given != stored)
-    };
-    Ok(differs("phone", &party.phone)?
-        || differs("email", &party.email)?
-        || differs("display_name", &party.display_name)?
-        || differs("username", &party.username)?)
+/// Whether `party` says anything the stored identity does not already hold.
+fn profile_changes(stored: &StoredProfile, party: &Party) -> bool {
+    let differs = |given: &Option<String>, stored: &Option<String>| given.is_some() && given != stored;
+    differs(&party.phone, &stored.0)
+        || differs(&party.email, &stored.1)
+        || differs(&party.display_name, &stored.2)
+        || differs(&party.username, &stored.3)
 }
 
 /// Refresh what a channel tells us about a known customer; fill contact gaps.
-async fn update_profile(conn: &mut SqliteConnection, channel_id: &str, party: &Party, now: i64) -> Result<(), StoreError> {
-    let contact_id: Option<i64> = sqlx::query_scalar(
+async fn update_profile(conn: &mut Conn<'_>, channel_id: &str, party: &Party, now: Millis) -> Result<(), StoreError> {
+    let contact_id: Option<i64> = sql!(conn, query_scalar(
         "UPDATE contact_identities SET display_name = COALESCE($3, display_name), phone = COALESCE($4, phone),
              email = COALESCE($5, email), username = COALESCE($6, username), updated_at = $7
          WHERE channel_id = $1 AND external_id = $2 RETURNING contact_id",
-    )
-    .bind(channel_id)
-    .bind(&party.id)
-    .bind(&party.display_name)
-    .bind(&party.phone)
-    .bind(&party.email)
-    .bind(&party.username)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
+        channel_id,
+        &party.id,
+        &party.display_name,
+        &party.phone,
+        &party.email,
+        &party.username,
+        now,
+    ).fetch_optional)?;
     if let Some(contact_id) = contact_id {
-        sqlx::query(
+        sql!(conn, execute(
             "UPDATE contacts SET display_name = COALESCE(display_name, $2), phone = COALESCE(phone, $3),
                  email = COALESCE(email, $4), updated_at = $5 WHERE id = $1",
-        )
-        .bind(contact_id)
-        .bind(&party.display_name)
-        .bind(&party.phone)
-        .bind(&party.email)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+            contact_id,
+            &party.display_name,
+            &party.phone,
+            &party.email,
+            now,
+        ))?;
     }
     Ok(())
 }
 
 /// A profile event: update the identity only when it tells us something new.
-async fn refresh_profile(conn: &mut SqliteConnection, channel_id: &str, party: &Party, now: i64) -> Result<(), StoreError> {
-    let row = sqlx::query(
+async fn refresh_profile(conn: &mut Conn<'_>, channel_id: &str, party: &Party, now: Millis) -> Result<(), StoreError> {
+    let stored: Option<StoredProfile> = sql!(conn, query_as(
         "SELECT phone, email, display_name, username FROM contact_identities WHERE channel_id = $1 AND external_id = $2",
-    )
-    .bind(channel_id)
-    .bind(&party.id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(row) if profile_changes(&row, party)? => update_profile(conn, channel_id, party, now).await,
+        channel_id,
+        &party.id,
+    ).fetch_optional)?;
+    match stored {
+        Some(stored) if profile_changes(&stored, party) => update_profile(conn, channel_id, party, now).await,
         _ => Ok(()),
     }
 }
 
-async fn apply_consent(conn: &mut SqliteConnection, channel_id: &str, consent: &ConsentUpdate, now: i64) -> Result<(), StoreError> {
+async fn apply_consent(conn: &mut Conn<'_>, channel_id: &str, consent: &ConsentUpdate, now: Millis) -> Result<(), StoreError> {
     let identity_id = resolve_identity(conn, channel_id, &consent.party, now).await?.id;
-    sqlx::query("UPDATE contact_identities SET opted_out = $1, updated_at = $2 WHERE id = $3")
-        .bind(i64::from(!consent.opted_in))
-        .bind(now)
-        .bind(identity_id)
-        .execute(&mut *conn)
-        .await?;
+    sql!(conn, execute(
+        "UPDATE contact_identities SET opted_out = $1, updated_at = $2 WHERE id = $3",
+        !consent.opted_in,
+        now,
+        identity_id,
+    ))?;
     Ok(())
 }

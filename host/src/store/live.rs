@@ -1,11 +1,31 @@
 //! The live-event log behind `/api/v1/events`. Events are appended in the same transaction as
 //! the change they announce, so a client that resumes from `Last-Event-ID` sees exactly what
 //! was committed, in commit order, and nothing that was rolled back.
+//!
+//! Ids must become visible in increasing order, or a reader that has seen id 11 would skip an
+//! id 10 committed a moment later. SQLite has one writer, so that holds by itself. On
+//! PostgreSQL, sequence values are handed out at insert time but become visible at commit, in
+//! any order; so a transaction appends its events as its last statement, under a
+//! transaction-scoped advisory lock held until it commits. That serialises only the tail of
+//! each write transaction (the insert and the commit), and group commit keeps those few.
+//! `NOTIFY` then wakes every node's feed; the payload stays in the table (NOTIFY payloads are
+//! capped at 8 KB).
 
+use super::db::{Conn, Millis};
 use super::views::MessageView;
-use super::{Store, StoreError};
+use super::{sql, Store, StoreError};
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Database, Encode, QueryBuilder, Type};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The NOTIFY channel that announces new live events.
+const NOTIFY_CHANNEL: &str = "switchboard_live";
+/// The transaction-scoped advisory lock that orders live-event commits ("live").
+const APPEND_LOCK_KEY: i64 = 0x5357_4254_4c49_5645;
+/// Rows per multi-row INSERT: 4 columns, under SQLite's 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 8000;
 
 /// One entry of the live stream.
 #[derive(Debug, Clone, Serialize)]
@@ -23,43 +43,121 @@ struct MessagePayload<'a> {
     message: &'a MessageView,
 }
 
-/// Append a message event (`message.created` / `message.updated`).
-pub async fn append_message_event(conn: &mut SqliteConnection, kind: &str, message: &MessageView) -> Result<i64, StoreError> {
-    let payload = serde_json::to_string(&MessagePayload { conversation_id: message.conversation_id, message })?;
-    let id = sqlx::query_scalar(
-        "INSERT INTO live_events (kind, conversation_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(kind)
-    .bind(message.conversation_id)
-    .bind(payload)
-    .bind(crate::clock::now_ms())
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
+struct PendingEvent {
+    kind: &'static str,
+    conversation_id: i64,
+    payload: String,
+}
+
+/// Live events a transaction will append just before it commits.
+#[derive(Default)]
+pub struct PendingEvents(Vec<PendingEvent>);
+
+impl PendingEvents {
+    /// Announce a message (`message.created` / `message.updated`).
+    pub fn message(&mut self, kind: &'static str, message: &MessageView) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(&MessagePayload { conversation_id: message.conversation_id, message })?;
+        self.0.push(PendingEvent { kind, conversation_id: message.conversation_id, payload });
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Append the events; must be the transaction's last statement before it commits.
+    pub async fn append(&self, conn: &mut Conn<'_>) -> Result<(), StoreError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let now = Millis(crate::clock::now_ms());
+        if let Conn::Postgres(_) = conn {
+            sql!(conn, execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY))?;
+        }
+        for chunk in self.0.chunks(ROWS_PER_STATEMENT) {
+            match conn.conn() {
+                Conn::Sqlite(c) => insert_events::<sqlx::Sqlite>(chunk, now).build().execute(c).await?.rows_affected(),
+                Conn::Postgres(c) => insert_events::<sqlx::Postgres>(chunk, now).build().execute(c).await?.rows_affected(),
+            };
+        }
+        if let Conn::Postgres(_) = conn {
+            // Delivered to listeners when (and only if) the transaction commits.
+            sql!(conn, execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL))?;
+        }
+        Ok(())
+    }
+}
+
+fn insert_events<'a, DB: Database>(events: &'a [PendingEvent], now: Millis) -> QueryBuilder<'a, DB>
+where
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    Millis: Encode<'a, DB> + Type<DB>,
+{
+    let mut builder = QueryBuilder::default();
+    builder.push("INSERT INTO live_events (kind, conversation_id, payload, created_at) ");
+    builder.push_values(events, |mut row, event| {
+        row.push_bind(event.kind).push_bind(event.conversation_id).push_bind(event.payload.as_str()).push_bind(now);
+    });
+    builder
+}
+
+/// Wake `written` whenever any node commits live events (PostgreSQL).
+pub(super) fn forward_notifications(pool: sqlx::PgPool, written: Arc<Notify>) {
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::debug!(%error, "live notifications: cannot connect");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen(NOTIFY_CHANNEL).await {
+                tracing::debug!(%error, "live notifications: LISTEN failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => written.notify_one(),
+                    // The connection dropped and will be re-established; anything committed
+                    // meanwhile is found by the feed's periodic read.
+                    Ok(None) => written.notify_one(),
+                    Err(error) => {
+                        tracing::debug!(%error, "live notifications: connection lost");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }
 
 impl Store {
     /// Live events after `after_id`, oldest first.
     pub async fn live_events_after(&self, after_id: i64, limit: u32) -> Result<Vec<LiveEvent>, StoreError> {
-        let rows = sqlx::query("SELECT id, kind, payload FROM live_events WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after_id)
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter()
-            .map(|row| Ok(LiveEvent { id: row.try_get("id")?, kind: row.try_get("kind")?, payload: row.try_get("payload")? }))
-            .collect()
+        let mut conn = self.db.read().await?;
+        let rows: Vec<(i64, String, String)> = sql!(conn, query_as(
+            "SELECT id, kind, payload FROM live_events WHERE id > $1 ORDER BY id LIMIT $2",
+            after_id,
+            i64::from(limit),
+        ).fetch_all)?;
+        Ok(rows.into_iter().map(|(id, kind, payload)| LiveEvent { id, kind, payload }).collect())
     }
 
     /// The newest live event id (0 when there are none).
     pub async fn latest_live_event_id(&self) -> Result<i64, StoreError> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM live_events").fetch_one(&self.read).await?;
+        let mut conn = self.db.read().await?;
+        let id: Option<i64> = sql!(conn, query_scalar("SELECT MAX(id) FROM live_events").fetch_one)?;
         Ok(id.unwrap_or(0))
     }
 
     /// Drop live events older than `cutoff_ms`; clients further behind resume from the oldest kept.
     pub async fn prune_live_events(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM live_events WHERE created_at < $1").bind(cutoff_ms).execute(&self.write).await?;
-        Ok(done.rows_affected())
+        let mut conn = self.db.write().await?;
+        Ok(sql!(conn, execute("DELETE FROM live_events WHERE created_at < $1", Millis(cutoff_ms)))?)
     }
 }

@@ -1,21 +1,36 @@
 //! Storage: every SQL statement Switchboard runs lives under this module.
 //!
-//! SQLite runs in WAL mode with `synchronous=FULL`, so a committed webhook survives a crash
-//! or power loss. Writes go through a single-connection pool (SQLite allows one writer at a
-//! time; queueing in the pool beats retrying on `SQLITE_BUSY`), reads through their own pool.
-//! Webhook ingest is batched by [`ingest`]'s group-commit writer.
+//! Two backends sit behind the one [`Store`] API, chosen by the database URL:
+//! - **SQLite** (`sqlite://file.db`), the embedded default: WAL with `synchronous=FULL`, so a
+//!   committed webhook survives a crash or power loss. Writes go through a single-connection
+//!   pool (SQLite allows one writer at a time; queueing in the pool beats retrying on
+//!   `SQLITE_BUSY`), reads through their own pool.
+//! - **PostgreSQL** (`postgres://…`), for several gateway processes sharing one database. One
+//!   pool; statement timeout and pool size from config. Cross-node concerns live where they
+//!   arise: claiming outbox rows skips rows another node holds ([`outbox`]), live events are
+//!   appended in commit order and announced with `NOTIFY` ([`live`]), and background work runs
+//!   on one node at a time ([`leader`]).
 //!
-//! The SQL is kept portable (`$n` placeholders, `RETURNING`, `ON CONFLICT`), so a second
-//! backend can follow behind the same [`Store`] API without touching callers.
+//! The SQL is written once for both (see [`db`]). Webhook ingest is batched by [`ingest`]'s
+//! group-commit writer on either backend.
 
+pub mod db;
 pub mod ingest;
+pub mod leader;
 pub mod live;
 pub mod outbox;
+pub mod scratch;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod views;
 
+use crate::config::DatabaseConfig;
 use crate::model::PluginInfo;
+use db::{sql, Backend, Millis, Pooled, Tx};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,39 +51,126 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("unsupported database URL: use sqlite://path or postgres://host/database")]
+    UnsupportedUrl,
 }
 
-/// The schema, embedded so the binary needs no files beside it.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[
-        (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
-        (2, "outbox request id", include_str!("../../../migrations/sqlite/0002_outbox_request_id.sql")),
-    ];
+/// The schemas, embedded so the binary needs no files beside it. Both backends keep the same
+/// version numbers, so "migration N" means the same change on either.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
+    (2, "outbox request id", include_str!("../../../migrations/sqlite/0002_outbox_request_id.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
+    (2, "outbox request id", include_str!("../../../migrations/postgres/0002_outbox_request_id.sql")),
+];
 
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    db: Db,
     ingest: ingest::IngestQueue,
-    /// Signalled after every commit that appended live events.
+    /// Signalled after every commit that appended live events (on PostgreSQL, by any node).
     live_events_written: Arc<Notify>,
+    leader: leader::Leadership,
+}
+
+/// The connection pools of whichever backend the URL named.
+#[derive(Clone)]
+pub(crate) enum Db {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres { pool: PgPool, options: PgConnectOptions },
+}
+
+impl Db {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// A connection for reading.
+    pub async fn read(&self) -> Result<Pooled, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => Pooled::Sqlite(read.acquire().await?),
+            Db::Postgres { pool, .. } => Pooled::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// A connection for a single write statement.
+    pub async fn write(&self) -> Result<Pooled, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Pooled::Sqlite(write.acquire().await?),
+            Db::Postgres { pool, .. } => Pooled::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// A write transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Db::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
+        })
+    }
 }
 
 impl Store {
-    /// Open (creating if needed) and migrate the database at `url`.
-    pub async fn open(url: &str, read_connections: u32, max_batch: usize) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new().max_connections(1).min_connections(1).connect_with(options.clone()).await?;
-        migrator().run(&write).await?;
-        let read = SqlitePoolOptions::new().max_connections(read_connections.max(1)).connect_with(options.read_only(true)).await?;
+    /// Open (creating if needed) and migrate the database `settings.url` names.
+    pub async fn open(settings: &DatabaseConfig) -> Result<Self, StoreError> {
+        let url = settings.url.as_str();
+        let acquire_timeout = Duration::from_millis(settings.acquire_timeout_ms.max(1));
+        let db = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options.clone())
+                .await?;
+            migrator(SQLITE_MIGRATIONS).run(&write).await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections.max(1))
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options.read_only(true))
+                .await?;
+            Db::Sqlite { read, write }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?
+                .application_name("switchboard")
+                .options([("statement_timeout", format!("{}ms", settings.statement_timeout_ms))]);
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections.max(2))
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options.clone())
+                .await?;
+            // sqlx takes an advisory lock around migrations, so nodes starting together are safe.
+            migrator(POSTGRES_MIGRATIONS).run(&pool).await?;
+            Db::Postgres { pool, options }
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
         let live_events_written = Arc::new(Notify::new());
-        let ingest = ingest::IngestQueue::start(write.clone(), max_batch, live_events_written.clone());
-        Ok(Self { read, write, ingest, live_events_written })
+        if let Db::Postgres { pool, .. } = &db {
+            live::forward_notifications(pool.clone(), live_events_written.clone());
+        }
+        let ingest = ingest::IngestQueue::start(db.clone(), settings.max_batch, live_events_written.clone());
+        let leader = leader::Leadership::start(&db);
+        Ok(Self { db, ingest, live_events_written, leader })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// Whether this process should run cluster-wide background work right now.
+    pub fn leadership(&self) -> leader::Leadership {
+        self.leader.clone()
     }
 
     /// Notified whenever new live events are committed.
@@ -83,53 +185,55 @@ impl Store {
 
     /// Outbox rows not yet delivered or given up on, per channel.
     pub async fn outbox_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query_as::<_, (String, i64)>(
-            "SELECT channel_id, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') GROUP BY channel_id",
-        )
-        .fetch_all(&self.read)
-        .await?;
+        let mut conn = self.db.read().await?;
+        let rows = sql!(conn, query_as(
+            "SELECT channel_id, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') GROUP BY channel_id"
+        ).fetch_all)?;
         Ok(rows)
     }
 
-    /// `(pool, open connections, idle connections)` for both pools.
-    pub fn pool_usage(&self) -> [(&'static str, u32, usize); 2] {
-        [("read", self.read.size(), self.read.num_idle()), ("write", self.write.size(), self.write.num_idle())]
+    /// `(pool, open connections, idle connections)` for each pool.
+    pub fn pool_usage(&self) -> Vec<(&'static str, u32, usize)> {
+        match &self.db {
+            Db::Sqlite { read, write } => vec![("read", read.size(), read.num_idle()), ("write", write.size(), write.num_idle())],
+            Db::Postgres { pool, .. } => vec![("postgres", pool.size(), pool.num_idle())],
+        }
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        let mut conn = self.db.read().await?;
+        sql!(conn, execute("SELECT 1"))?;
         Ok(())
     }
 
     /// Record the configured channels and their plugins' declared metadata.
     pub async fn upsert_channel(&self, id: &str, plugin: &str, info: &PluginInfo) -> Result<(), StoreError> {
-        let now = crate::clock::now_ms();
-        sqlx::query(
+        let now = Millis(crate::clock::now_ms());
+        let mut conn = self.db.write().await?;
+        sql!(conn, execute(
             "INSERT INTO channels (id, plugin, plugin_version, capabilities, status, created_at, updated_at)
              VALUES ($1, $2, $3, $4, 'active', $5, $5)
              ON CONFLICT (id) DO UPDATE SET plugin = excluded.plugin, plugin_version = excluded.plugin_version,
                  capabilities = excluded.capabilities, status = 'active', updated_at = excluded.updated_at",
-        )
-        .bind(id)
-        .bind(plugin)
-        .bind(&info.version)
-        .bind(serde_json::to_string(&info.capabilities)?)
-        .bind(now)
-        .execute(&self.write)
-        .await?;
+            id,
+            plugin,
+            &info.version,
+            Json(&info.capabilities),
+            now,
+        ))?;
         Ok(())
     }
 }
 
-fn migrator() -> Migrator {
-    let migrations = SQLITE_MIGRATIONS
+fn migrator(files: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    let migrations = files
         .iter()
         .map(|(version, description, sql)| {
             Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, Cow::Borrowed(*sql), false)
         })
         .collect::<Vec<_>>();
     // Built by hand instead of with `sqlx::migrate!`, which would need sqlx's compile-time
-    // macros (and a second build of the SQLite driver) just to embed these files.
+    // macros (and a second build of the database drivers) just to embed these files.
     Migrator { migrations: Cow::Owned(migrations), ignore_missing: false, locking: true, no_tx: false }
 }

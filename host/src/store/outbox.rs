@@ -5,11 +5,13 @@
 //! runs out (its worker died mid-send) becomes due again. Results are written only by the
 //! holder of the current claim (matched on the attempt number).
 
+use super::db::{sql, Conn, Millis};
 use super::ingest::announce_message;
+use super::live::PendingEvents;
 use super::views::MessageView;
 use super::{views, Store, StoreError};
 use crate::model::{DeliveryStatus, Direction, OutboundContent, OutboundMessage, Party, SendFailure, SendReceipt};
-use sqlx::Row;
+use sqlx::types::Json;
 
 /// An agent's reply, as the API accepted it.
 #[derive(Debug, Clone)]
@@ -50,156 +52,144 @@ pub enum AttemptOutcome {
 impl Store {
     /// Accept a reply: store the message and its outbox row in one transaction.
     pub async fn queue_reply(&self, reply: &NewReply) -> Result<MessageView, StoreError> {
-        let now = crate::clock::now_ms();
-        let mut tx = self.write.begin().await?;
-        let conversation = sqlx::query("SELECT contact_id, last_channel_id FROM conversations WHERE id = $1")
-            .bind(reply.conversation_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("conversation {}", reply.conversation_id)))?;
-        let contact_id: i64 = conversation.try_get("contact_id")?;
-        let channel_id: String = match &reply.channel_id {
-            Some(channel) => channel.clone(),
-            None => conversation.try_get("last_channel_id")?,
-        };
-        let identity = sqlx::query(
+        let now = Millis(crate::clock::now_ms());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let mut events = PendingEvents::default();
+        let (contact_id, last_channel_id): (i64, String) = sql!(conn, query_as(
+            "SELECT contact_id, last_channel_id FROM conversations WHERE id = $1",
+            reply.conversation_id,
+        ).fetch_optional)?
+        .ok_or_else(|| StoreError::NotFound(format!("conversation {}", reply.conversation_id)))?;
+        let channel_id = reply.channel_id.clone().unwrap_or(last_channel_id);
+        #[allow(clippy::type_complexity)]
+        let identity: (i64, String, Option<String>, Option<String>, Option<String>, Option<String>, bool) = sql!(conn, query_as(
             "SELECT id, external_id, phone, email, display_name, username, opted_out FROM contact_identities
              WHERE contact_id = $1 AND channel_id = $2 ORDER BY updated_at DESC, id DESC LIMIT 1",
-        )
-        .bind(contact_id)
-        .bind(&channel_id)
-        .fetch_optional(&mut *tx)
-        .await?
+            contact_id,
+            &channel_id,
+        ).fetch_optional)?
         .ok_or_else(|| StoreError::Conflict(format!("the contact cannot be reached on channel `{channel_id}`")))?;
-        if identity.try_get::<i64, _>("opted_out")? != 0 {
+        let (identity_id, external_id, phone, email, display_name, username, opted_out) = identity;
+        if opted_out {
             return Err(StoreError::Conflict(format!("the contact opted out of messages on channel `{channel_id}`")));
         }
-        let identity_id: i64 = identity.try_get("id")?;
-        let message_id: i64 = sqlx::query_scalar(
+        let message_id: i64 = sql!(conn, query_scalar(
             "INSERT INTO messages (conversation_id, channel_id, identity_id, direction, kind, text, attachments, reply_to_external_id,
                  author, status, status_rank, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, '[]', $7, $8, $9, $10, $11, $11) RETURNING id",
-        )
-        .bind(reply.conversation_id)
-        .bind(&channel_id)
-        .bind(identity_id)
-        .bind(Direction::Outbound.as_str())
-        .bind(reply.content.kind())
-        .bind(reply.content.preview_text())
-        .bind(&reply.reply_to)
-        .bind(&reply.author)
-        .bind(DeliveryStatus::Pending.as_str())
-        .bind(DeliveryStatus::Pending.rank())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+            reply.conversation_id,
+            &channel_id,
+            identity_id,
+            Direction::Outbound.as_str(),
+            reply.content.kind(),
+            reply.content.preview_text(),
+            &reply.reply_to,
+            &reply.author,
+            DeliveryStatus::Pending.as_str(),
+            DeliveryStatus::Pending.rank(),
+            now,
+        ).fetch_one)?;
         let outbound = OutboundMessage {
             message_id: message_id.to_string(),
-            recipient: Party {
-                id: identity.try_get("external_id")?,
-                phone: identity.try_get("phone")?,
-                email: identity.try_get("email")?,
-                display_name: identity.try_get("display_name")?,
-                username: identity.try_get("username")?,
-            },
+            recipient: Party { id: external_id, phone, email, display_name, username },
             content: reply.content.clone(),
             reply_to: reply.reply_to.clone(),
         };
-        sqlx::query(
+        sql!(conn, execute(
             "INSERT INTO outbox (message_id, channel_id, payload, state, attempts, next_attempt_at, request_id, created_at, updated_at)
              VALUES ($1, $2, $3, 'pending', 0, $4, $5, $4, $4)",
-        )
-        .bind(message_id)
-        .bind(&channel_id)
-        .bind(serde_json::to_string(&outbound)?)
-        .bind(now)
-        .bind(&reply.request_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+            message_id,
+            &channel_id,
+            Json(&outbound),
+            now,
+            &reply.request_id,
+        ))?;
+        sql!(conn, execute(
             "UPDATE conversations SET last_message_id = $1, last_message_at = $2, last_channel_id = $3, unread_count = 0, updated_at = $2
              WHERE id = $4",
-        )
-        .bind(message_id)
-        .bind(now)
-        .bind(&channel_id)
-        .bind(reply.conversation_id)
-        .execute(&mut *tx)
-        .await?;
-        announce_message(&mut tx, "message.created", message_id).await?;
-        let view = views::message(&mut *tx, message_id).await?.ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
+            message_id,
+            now,
+            &channel_id,
+            reply.conversation_id,
+        ))?;
+        let view = views::message(&mut conn, message_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
+        events.message("message.created", &view)?;
+        events.append(&mut conn).await?;
         tx.commit().await?;
-        self.live_events_written.notify_waiters();
+        self.live_events_written.notify_one();
         Ok(view)
     }
 
-    /// Claim up to `limit` due rows for `lease_ms`.
+    /// Claim up to `limit` due rows for `lease_ms`. On PostgreSQL, rows another node is
+    /// claiming at this moment are skipped rather than waited for (and never claimed twice).
     pub async fn claim_outbox(&self, limit: u32, lease_ms: i64) -> Result<Vec<OutboxJob>, StoreError> {
         let now = crate::clock::now_ms();
-        let rows = sqlx::query(
-            "UPDATE outbox SET state = 'sending', lease_until = $1 + $2, attempts = attempts + 1, updated_at = $1
+        let mut conn = self.db.write().await?;
+        let sql = format!(
+            "UPDATE outbox SET state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
              WHERE id IN (
                  SELECT id FROM outbox
                  WHERE (state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1)
-                 ORDER BY next_attempt_at, id LIMIT $3)
+                 ORDER BY next_attempt_at, id LIMIT $3 {skip_locked})
              RETURNING id, message_id, channel_id, payload, attempts, request_id",
-        )
-        .bind(now)
-        .bind(lease_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&self.write)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let payload: String = row.try_get("payload")?;
-                Ok(OutboxJob {
-                    outbox_id: row.try_get("id")?,
-                    message_id: row.try_get("message_id")?,
-                    channel_id: row.try_get("channel_id")?,
-                    message: serde_json::from_str(&payload)?,
-                    attempt: row.try_get("attempts")?,
-                    request_id: row.try_get("request_id")?,
-                    claimed_at: now,
-                })
+            skip_locked = self.db.backend().skip_locked(),
+        );
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, i64, String, Json<OutboundMessage>, i64, Option<String>)> = sql!(conn, query_as(
+            &sql,
+            Millis(now),
+            Millis(now + lease_ms),
+            i64::from(limit),
+        ).fetch_all)?;
+        Ok(rows
+            .into_iter()
+            .map(|(outbox_id, message_id, channel_id, message, attempt, request_id)| OutboxJob {
+                outbox_id,
+                message_id,
+                channel_id,
+                message: message.0,
+                attempt,
+                request_id,
+                claimed_at: now,
             })
-            .collect()
+            .collect())
     }
 
     /// The earliest time a pending row becomes due, if any.
     pub async fn next_outbox_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
+        let mut conn = self.db.read().await?;
+        let due: Option<Millis> = sql!(conn, query_scalar(
             "SELECT MIN(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_until END) FROM outbox
-             WHERE state IN ('pending', 'sending')",
-        )
-        .fetch_one(&self.read)
-        .await?)
+             WHERE state IN ('pending', 'sending')"
+        ).fetch_one)?;
+        Ok(due.map(|at| at.0))
     }
 
     /// Record an attempt's outcome. Returns false when the claim was lost (another worker took
     /// the row after our lease ran out), in which case nothing is written.
     pub async fn finish_attempt(&self, job: &OutboxJob, outcome: &AttemptOutcome) -> Result<bool, StoreError> {
-        let now = crate::clock::now_ms();
-        let mut tx = self.write.begin().await?;
+        let now = Millis(crate::clock::now_ms());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
         let (state, next_attempt_at, failure) = match outcome {
             AttemptOutcome::Sent(_) => ("sent", None, None),
-            AttemptOutcome::Retry { failure, next_attempt_at } => ("pending", Some(*next_attempt_at), Some(failure)),
+            AttemptOutcome::Retry { failure, next_attempt_at } => ("pending", Some(Millis(*next_attempt_at)), Some(failure)),
             AttemptOutcome::Failed { failure, dead } => (if *dead { "dead" } else { "failed" }, None, Some(failure)),
         };
-        let owned = sqlx::query(
+        let owned = sql!(conn, execute(
             "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), lease_until = NULL,
                  last_error = $3, updated_at = $4
              WHERE id = $5 AND attempts = $6 AND state = 'sending'",
-        )
-        .bind(state)
-        .bind(next_attempt_at)
-        .bind(failure.map(|f| f.message.as_str()))
-        .bind(now)
-        .bind(job.outbox_id)
-        .bind(job.attempt)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+            state,
+            next_attempt_at,
+            failure.map(|f| f.message.as_str()),
+            now,
+            job.outbox_id,
+            job.attempt,
+        ))? == 1;
         if !owned {
             return Ok(false);
         }
@@ -209,82 +199,78 @@ impl Store {
             AttemptOutcome::Failed { dead: true, .. } => "dead",
             AttemptOutcome::Failed { .. } => "failed",
         };
-        sqlx::query(
+        sql!(conn, execute(
             "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, error_kind, error_code, error_message)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(job.outbox_id)
-        .bind(job.attempt)
-        .bind(job.claimed_at)
-        .bind(now)
-        .bind(attempt_outcome)
-        .bind(failure.map(|f| f.kind.as_str()))
-        .bind(failure.and_then(|f| f.code.as_deref()))
-        .bind(failure.map(|f| f.message.as_str()))
-        .execute(&mut *tx)
-        .await?;
+            job.outbox_id,
+            job.attempt,
+            Millis(job.claimed_at),
+            now,
+            attempt_outcome,
+            failure.map(|f| f.kind.as_str()),
+            failure.and_then(|f| f.code.as_deref()),
+            failure.map(|f| f.message.as_str()),
+        ))?;
         let message_changed = match outcome {
             AttemptOutcome::Sent(receipt) => {
-                // A provider that echoes our sends (Messenger) may have delivered the echo
-                // before we got here; it was stored as a message of its own. Fold it into ours.
-                let echo: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2 AND id <> $3",
-                )
-                .bind(&job.channel_id)
-                .bind(&receipt.external_id)
-                .bind(job.message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(echo_id) = echo {
-                    sqlx::query("UPDATE conversations SET last_message_id = $1 WHERE last_message_id = $2")
-                        .bind(job.message_id)
-                        .bind(echo_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM messages WHERE id = $1").bind(echo_id).execute(&mut *tx).await?;
-                }
-                // The external id is recorded even if a status webhook already raced ahead;
-                // the status itself only moves forward.
-                sqlx::query(
-                    "UPDATE messages SET external_id = $1, updated_at = $2,
-                         status = CASE WHEN status_rank < $3 THEN $4 ELSE status END,
-                         status_rank = CASE WHEN status_rank < $3 THEN $3 ELSE status_rank END
-                     WHERE id = $5",
-                )
-                .bind(&receipt.external_id)
-                .bind(now)
-                .bind(receipt.status.rank())
-                .bind(receipt.status.as_str())
-                .bind(job.message_id)
-                .execute(&mut *tx)
-                .await?;
+                record_receipt(&mut conn, job, receipt, now).await?;
                 true
             }
             AttemptOutcome::Retry { .. } => false,
             AttemptOutcome::Failed { failure, .. } => {
-                sqlx::query(
+                sql!(conn, execute(
                     "UPDATE messages SET status = 'failed', status_rank = $1, error_code = $2, error_message = $3, updated_at = $4
                      WHERE id = $5 AND status_rank < $1",
-                )
-                .bind(DeliveryStatus::Failed.rank())
-                .bind(failure.code.as_deref().unwrap_or(&failure.kind))
-                .bind(&failure.message)
-                .bind(now)
-                .bind(job.message_id)
-                .execute(&mut *tx)
-                .await?;
+                    DeliveryStatus::Failed.rank(),
+                    failure.code.as_deref().unwrap_or(&failure.kind),
+                    &failure.message,
+                    now,
+                    job.message_id,
+                ))?;
                 true
             }
         };
+        let mut events = PendingEvents::default();
         if message_changed {
-            announce_message(&mut tx, "message.updated", job.message_id).await?;
+            announce_message(&mut conn, "message.updated", job.message_id, &mut events).await?;
+            events.append(&mut conn).await?;
         }
         tx.commit().await?;
         if message_changed {
-            self.live_events_written.notify_waiters();
+            self.live_events_written.notify_one();
         }
         Ok(true)
     }
+}
+
+/// Record the provider's id for a sent message.
+async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendReceipt, now: Millis) -> Result<(), StoreError> {
+    // A provider that echoes our sends (Messenger) may have delivered the echo before we got
+    // here; it was stored as a message of its own. Fold it into ours.
+    let echo: Option<i64> = sql!(conn, query_scalar(
+        "SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2 AND id <> $3",
+        &job.channel_id,
+        &receipt.external_id,
+        job.message_id,
+    ).fetch_optional)?;
+    if let Some(echo_id) = echo {
+        sql!(conn, execute("UPDATE conversations SET last_message_id = $1 WHERE last_message_id = $2", job.message_id, echo_id))?;
+        sql!(conn, execute("DELETE FROM messages WHERE id = $1", echo_id))?;
+    }
+    // The external id is recorded even if a status webhook already raced ahead; the status
+    // itself only moves forward.
+    sql!(conn, execute(
+        "UPDATE messages SET external_id = $1, updated_at = $2,
+             status = CASE WHEN status_rank < $3 THEN $4 ELSE status END,
+             status_rank = CASE WHEN status_rank < $3 THEN $3 ELSE status_rank END
+         WHERE id = $5",
+        &receipt.external_id,
+        now,
+        receipt.status.rank(),
+        receipt.status.as_str(),
+        job.message_id,
+    ))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -292,6 +278,9 @@ mod tests {
     use super::*;
     use crate::model::{Event, InboundMessage};
     use crate::store::ingest::IngestRequest;
+    use crate::store::testing::{on_both_backends, TestStore};
+
+    on_both_backends!(an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message, a_lost_claim_writes_nothing);
 
     fn message(external_id: &str, echo: bool) -> Event {
         Event::Message(InboundMessage {
@@ -308,13 +297,10 @@ mod tests {
         })
     }
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::open(&url, 2, 16).await.unwrap();
+    async fn with_messenger(store: TestStore) -> TestStore {
         let info = crate::model::PluginInfo { name: "m".into(), version: "1".into(), description: String::new(), capabilities: vec![] };
         store.upsert_channel("messenger", "messenger", &info).await.unwrap();
-        (dir, store)
+        store
     }
 
     async fn ingest(store: &Store, events: Vec<Event>) {
@@ -324,9 +310,8 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test]
-    async fn an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message() {
-        let (_dir, store) = store().await;
+    async fn an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message(store: TestStore) {
+        let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
         let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
         let reply = NewReply {
@@ -361,9 +346,8 @@ mod tests {
         assert_eq!(store.conversation_messages(conversation, 10, None).await.unwrap().items.len(), 2);
     }
 
-    #[tokio::test]
-    async fn a_lost_claim_writes_nothing() {
-        let (_dir, store) = store().await;
+    async fn a_lost_claim_writes_nothing(store: TestStore) {
+        let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
         let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
         let reply = NewReply {

@@ -1,11 +1,11 @@
 //! What the API and the live stream show: conversations, messages and contacts, read from
 //! the database in one shape for both.
 
+use super::db::{from_row, sql, Conn, Millis};
 use super::{Store, StoreError};
 use crate::model::Attachment;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteExecutor};
+use sqlx::types::Json;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContactSummary {
@@ -117,9 +117,7 @@ const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.channel_id, m.di
         i.external_id AS identity_external_id, i.display_name AS identity_name, i.phone AS identity_phone
     FROM messages m LEFT JOIN contact_identities i ON i.id = m.identity_id";
 
-fn message_from_row(row: &SqliteRow) -> Result<MessageView, StoreError> {
-    let attachments: String = row.try_get("attachments")?;
-    let extra: Option<String> = row.try_get("extra")?;
+from_row!(MessageView, |row| {
     let identity_id: Option<i64> = row.try_get("identity_id")?;
     let error_code: Option<String> = row.try_get("error_code")?;
     let error_message: Option<String> = row.try_get("error_message")?;
@@ -131,8 +129,8 @@ fn message_from_row(row: &SqliteRow) -> Result<MessageView, StoreError> {
         external_id: row.try_get("external_id")?,
         kind: row.try_get("kind")?,
         text: row.try_get("text")?,
-        attachments: serde_json::from_str(&attachments)?,
-        extra: extra.map(|text| serde_json::from_str(&text)).transpose()?,
+        attachments: row.try_get::<Json<Vec<Attachment>>, _>("attachments")?.0,
+        extra: row.try_get::<Option<Json<serde_json::Value>>, _>("extra")?.map(|json| json.0),
         reply_to_external_id: row.try_get("reply_to_external_id")?,
         contact_identity: match identity_id {
             Some(identity_id) => Some(SenderView {
@@ -147,16 +145,16 @@ fn message_from_row(row: &SqliteRow) -> Result<MessageView, StoreError> {
         status: row.try_get("status")?,
         error: (error_code.is_some() || error_message.is_some())
             .then_some(ErrorView { code: error_code, message: error_message }),
-        provider_timestamp: row.try_get("provider_timestamp")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        provider_timestamp: row.try_get::<Option<Millis>, _>("provider_timestamp")?.map(|at| at.0),
+        created_at: row.try_get::<Millis, _>("created_at")?.0,
+        updated_at: row.try_get::<Millis, _>("updated_at")?.0,
     })
-}
+});
 
 /// One message, as the API shows it.
-pub async fn message(executor: impl SqliteExecutor<'_>, id: i64) -> Result<Option<MessageView>, StoreError> {
-    let row = sqlx::query(&format!("{MESSAGE_SELECT} WHERE m.id = $1")).bind(id).fetch_optional(executor).await?;
-    row.as_ref().map(message_from_row).transpose()
+pub async fn message(conn: &mut Conn<'_>, id: i64) -> Result<Option<MessageView>, StoreError> {
+    let sql = format!("{MESSAGE_SELECT} WHERE m.id = $1");
+    Ok(sql!(conn, query_as(&sql, id).fetch_optional)?)
 }
 
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.status, c.priority, c.last_channel_id, c.last_message_at, c.unread_count,
@@ -167,7 +165,7 @@ const CONVERSATION_SELECT: &str = "SELECT c.id, c.status, c.priority, c.last_cha
     JOIN contacts ct ON ct.id = c.contact_id
     LEFT JOIN messages m ON m.id = c.last_message_id";
 
-fn conversation_from_row(row: &SqliteRow) -> Result<ConversationView, StoreError> {
+from_row!(ConversationView, |row| {
     let last_id: Option<i64> = row.try_get("m_id")?;
     Ok(ConversationView {
         id: row.try_get("id")?,
@@ -187,15 +185,15 @@ fn conversation_from_row(row: &SqliteRow) -> Result<ConversationView, StoreError
                 kind: row.try_get("m_kind")?,
                 text: row.try_get("m_text")?,
                 status: row.try_get("m_status")?,
-                created_at: row.try_get("m_created_at")?,
+                created_at: row.try_get::<Millis, _>("m_created_at")?.0,
             }),
             None => None,
         },
-        last_message_at: row.try_get("last_message_at")?,
+        last_message_at: row.try_get::<Millis, _>("last_message_at")?.0,
         unread_count: row.try_get("unread_count")?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.try_get::<Millis, _>("created_at")?.0,
     })
-}
+});
 
 /// Keyset cursor over `(last_message_at, id)`, newest first.
 fn parse_cursor(cursor: &str) -> Option<(i64, i64)> {
@@ -211,17 +209,14 @@ impl Store {
             Some(cursor) => parse_cursor(cursor).ok_or_else(|| StoreError::Conflict(format!("invalid cursor `{cursor}`")))?,
             None => (i64::MAX, i64::MAX),
         };
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "{CONVERSATION_SELECT}
              WHERE (c.last_message_at < $1) OR (c.last_message_at = $1 AND c.id < $2)
              ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3"
-        ))
-        .bind(before_at)
-        .bind(before_id)
-        .bind(limit + 1)
-        .fetch_all(&self.read)
-        .await?;
-        let mut items = rows.iter().map(conversation_from_row).collect::<Result<Vec<_>, _>>()?;
+        );
+        let mut conn = self.db.read().await?;
+        let mut items: Vec<ConversationView> =
+            sql!(conn, query_as(&sql, Millis(before_at), before_id, limit + 1).fetch_all)?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|c| format!("{}_{}", c.last_message_at, c.id))
@@ -232,22 +227,18 @@ impl Store {
     }
 
     pub async fn conversation(&self, id: i64) -> Result<Option<ConversationView>, StoreError> {
-        let row = sqlx::query(&format!("{CONVERSATION_SELECT} WHERE c.id = $1")).bind(id).fetch_optional(&self.read).await?;
-        row.as_ref().map(conversation_from_row).transpose()
+        let sql = format!("{CONVERSATION_SELECT} WHERE c.id = $1");
+        let mut conn = self.db.read().await?;
+        Ok(sql!(conn, query_as(&sql, id).fetch_optional)?)
     }
 
     /// A conversation's messages in the order they arrived; `before` pages backwards by id.
     pub async fn conversation_messages(&self, conversation_id: i64, limit: u32, before: Option<i64>) -> Result<Page<MessageView>, StoreError> {
         let limit = i64::from(limit.clamp(1, 500));
-        let rows = sqlx::query(&format!(
-            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
-        ))
-        .bind(conversation_id)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit + 1)
-        .fetch_all(&self.read)
-        .await?;
-        let mut items = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let sql = format!("{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3");
+        let mut conn = self.db.read().await?;
+        let mut items: Vec<MessageView> =
+            sql!(conn, query_as(&sql, conversation_id, before.unwrap_or(i64::MAX), limit + 1).fetch_all)?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|m| m.id.to_string())
@@ -259,42 +250,34 @@ impl Store {
     }
 
     pub async fn contact(&self, id: i64) -> Result<Option<ContactView>, StoreError> {
-        let Some(row) = sqlx::query("SELECT id, display_name, phone, email, created_at FROM contacts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?
-        else {
+        let mut conn = self.db.read().await?;
+        let contact: Option<(i64, Option<String>, Option<String>, Option<String>, Millis)> = sql!(conn, query_as(
+            "SELECT id, display_name, phone, email, created_at FROM contacts WHERE id = $1",
+            id,
+        ).fetch_optional)?;
+        let Some((id, display_name, phone, email, created_at)) = contact else {
             return Ok(None);
         };
-        let identities = sqlx::query(
+        #[allow(clippy::type_complexity)]
+        let identities: Vec<(i64, String, String, Option<String>, Option<String>, Option<String>, Option<String>, bool)> = sql!(conn, query_as(
             "SELECT id, channel_id, external_id, phone, email, display_name, username, opted_out
              FROM contact_identities WHERE contact_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(IdentityView {
-                id: r.try_get("id")?,
-                channel_id: r.try_get("channel_id")?,
-                external_id: r.try_get("external_id")?,
-                phone: r.try_get("phone")?,
-                email: r.try_get("email")?,
-                display_name: r.try_get("display_name")?,
-                username: r.try_get("username")?,
-                opted_out: r.try_get::<i64, _>("opted_out")? != 0,
+            id,
+        ).fetch_all)?;
+        let identities = identities
+            .into_iter()
+            .map(|(id, channel_id, external_id, phone, email, display_name, username, opted_out)| IdentityView {
+                id,
+                channel_id,
+                external_id,
+                phone,
+                email,
+                display_name,
+                username,
+                opted_out,
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some(ContactView {
-            id: row.try_get("id")?,
-            display_name: row.try_get("display_name")?,
-            phone: row.try_get("phone")?,
-            email: row.try_get("email")?,
-            identities,
-            created_at: row.try_get("created_at")?,
-        }))
+            .collect();
+        Ok(Some(ContactView { id, display_name, phone, email, identities, created_at: created_at.0 }))
     }
 }
 

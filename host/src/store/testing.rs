@@ -1,0 +1,66 @@
+//! Store-level tests run on both backends: SQLite always, PostgreSQL when
+//! `TEST_DATABASE_URL` names a server (`.ci/run` sets it).
+
+use super::scratch::ScratchDatabase;
+use super::Store;
+use crate::config::DatabaseConfig;
+
+/// A store on a database of its own, removed when this is dropped.
+pub struct TestStore {
+    pub store: Store,
+    _database: TestDatabase,
+}
+
+enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] ScratchDatabase),
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = Store::open(&DatabaseConfig { url, max_connections: 2, max_batch: 16, ..Default::default() })
+        .await
+        .expect("SQLite store opens");
+    TestStore { store, _database: TestDatabase::Sqlite(dir) }
+}
+
+/// `None` when `TEST_DATABASE_URL` is not set.
+pub async fn postgres() -> Option<TestStore> {
+    let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())?;
+    let database = ScratchDatabase::create(&admin_url).await.expect("creating a scratch PostgreSQL database");
+    let settings = DatabaseConfig { url: database.url.clone(), max_connections: 4, max_batch: 16, ..Default::default() };
+    let store = Store::open(&settings).await.expect("PostgreSQL store opens");
+    Some(TestStore { store, _database: TestDatabase::Postgres(database) })
+}
+
+/// For each `async fn name(store: TestStore)`, a test module `name` with `sqlite` and
+/// `postgres` tests.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$test($crate::store::testing::sqlite().await).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::store::testing::postgres().await {
+                        Some(store) => super::$test(store).await,
+                        None => eprintln!("skipped: set TEST_DATABASE_URL to run this test on PostgreSQL"),
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
