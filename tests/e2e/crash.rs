@@ -2,11 +2,13 @@
 
 use crate::support::*;
 
-#[tokio::test]
+on_both_backends!(acknowledged_webhooks_survive_sigkill);
+
 async fn acknowledged_webhooks_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(dir.path()).await;
     let port = free_port();
-    let config_path = write_config(dir.path(), port, None);
+    let config_path = write_config(dir.path(), port, None, &database.url);
 
     let mut child = spawn_server(&config_path, port).await;
     let client = reqwest::Client::new();

@@ -4,6 +4,12 @@ use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+on_both_backends!(
+    bad_input_gets_json_4xx,
+    health_readiness_and_openapi,
+    conversation_list_pages_newest_first,
+);
+
 async fn error_code(response: reqwest::Response, status: StatusCode) -> String {
     assert_eq!(response.status(), status);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
@@ -12,7 +18,6 @@ async fn error_code(response: reqwest::Response, status: StatusCode) -> String {
     body["error"]["code"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
 async fn bad_input_gets_json_4xx() {
     let server = TestServer::start(None).await;
     let c = &server.client;
@@ -58,7 +63,6 @@ async fn bad_input_gets_json_4xx() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn health_readiness_and_openapi() {
     let server = TestServer::start(None).await;
     let get = |path: &str| server.client.get(format!("{}{path}", server.base)).send();
@@ -80,7 +84,6 @@ async fn health_readiness_and_openapi() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn conversation_list_pages_newest_first() {
     let server = TestServer::start(None).await;
     let template = String::from_utf8(fixture("whatsapp/text.json")).unwrap();

@@ -9,6 +9,14 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+on_both_backends!(
+    signed_text_webhook_is_stored_intact_and_redelivery_is_not_duplicated,
+    signatures_handshake_and_malformed_bodies_are_refused,
+    media_shares_and_story_replies_are_stored,
+    agent_reply_is_sent_echo_is_deduplicated_and_seen_marks_it_read,
+    outbox_retries_throttling_and_outages_and_fails_a_closed_window_at_once,
+);
+
 const INSTAGRAM_APP_SECRET: &str = "instagram-app-secret-5e7b";
 const INSTAGRAM_VERIFY_TOKEN: &str = "instagram-verify-token";
 const INSTAGRAM_TOKEN: &str = "IGAAtestInstagramAccessToken";
@@ -82,7 +90,6 @@ async fn reply_and_wait_sent(server: &TestServer, conversation_id: i64, text: &s
     (message_id, sent["external_id"].as_str().unwrap().to_string())
 }
 
-#[tokio::test]
 async fn signed_text_webhook_is_stored_intact_and_redelivery_is_not_duplicated() {
     let (_api, server) = start().await;
     let body = fixture("instagram/text.json");
@@ -106,7 +113,6 @@ async fn signed_text_webhook_is_stored_intact_and_redelivery_is_not_duplicated()
     server.stop().await;
 }
 
-#[tokio::test]
 async fn signatures_handshake_and_malformed_bodies_are_refused() {
     let (_api, server) = start().await;
     let body = fixture("instagram/text.json");
@@ -138,7 +144,6 @@ async fn signatures_handshake_and_malformed_bodies_are_refused() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn media_shares_and_story_replies_are_stored() {
     let (_api, server) = start().await;
     let report = post(&server, &fixture("instagram/media.json")).await;
@@ -172,7 +177,6 @@ async fn media_shares_and_story_replies_are_stored() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn agent_reply_is_sent_echo_is_deduplicated_and_seen_marks_it_read() {
     let (api, server) = start().await;
     let conversation_id = ingest_text(&server).await;
@@ -202,7 +206,6 @@ async fn agent_reply_is_sent_echo_is_deduplicated_and_seen_marks_it_read() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn outbox_retries_throttling_and_outages_and_fails_a_closed_window_at_once() {
     let (api, server) = start().await;
     let conversation_id = ingest_text(&server).await;

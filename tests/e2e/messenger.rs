@@ -15,6 +15,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+on_both_backends!(
+    signed_text_webhook_is_stored_intact_and_redelivery_is_not_duplicated,
+    signatures_handshake_and_malformed_bodies_are_refused,
+    media_quick_replies_postbacks_and_stickers_are_stored,
+    agent_reply_reaches_the_send_api_and_its_echo_is_not_stored_twice,
+    outbox_retries_throttling_and_outages_and_fails_a_closed_window_at_once,
+    a_refused_page_token_fails_without_retry,
+    messaging_tag_config_tags_every_reply,
+    delivery_and_read_watermarks_move_replies_forward,
+);
+
 pub const MESSENGER_APP_SECRET: &str = "messenger-app-secret-8c1d";
 pub const MESSENGER_VERIFY_TOKEN: &str = "messenger-verify-token";
 pub const MESSENGER_PAGE_TOKEN: &str = "EAAGm0PX4ZCpsBAMessengerPageToken";
@@ -223,7 +234,6 @@ async fn reply_and_wait_sent(server: &TestServer, conversation_id: i64, text: &s
 // Tests
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
 async fn signed_text_webhook_is_stored_intact_and_redelivery_is_not_duplicated() {
     let api = start_api().await;
     let server = start(&api).await;
@@ -252,7 +262,6 @@ async fn signed_text_webhook_is_stored_intact_and_redelivery_is_not_duplicated()
     server.stop().await;
 }
 
-#[tokio::test]
 async fn signatures_handshake_and_malformed_bodies_are_refused() {
     let api = start_api().await;
     let server = start(&api).await;
@@ -299,7 +308,6 @@ async fn signatures_handshake_and_malformed_bodies_are_refused() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn media_quick_replies_postbacks_and_stickers_are_stored() {
     let api = start_api().await;
     let server = start(&api).await;
@@ -346,7 +354,6 @@ async fn media_quick_replies_postbacks_and_stickers_are_stored() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn agent_reply_reaches_the_send_api_and_its_echo_is_not_stored_twice() {
     let api = start_api().await;
     let server = start(&api).await;
@@ -405,7 +412,6 @@ async fn agent_reply_reaches_the_send_api_and_its_echo_is_not_stored_twice() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn outbox_retries_throttling_and_outages_and_fails_a_closed_window_at_once() {
     let api = start_api().await;
     let server = start(&api).await;
@@ -433,7 +439,6 @@ async fn outbox_retries_throttling_and_outages_and_fails_a_closed_window_at_once
     server.stop().await;
 }
 
-#[tokio::test]
 async fn a_refused_page_token_fails_without_retry() {
     let api = start_api().await;
     let server = TestServer::start_with(None, &channel_toml(api.addr, "EAA-revoked-token", "")).await;
@@ -447,7 +452,6 @@ async fn a_refused_page_token_fails_without_retry() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn messaging_tag_config_tags_every_reply() {
     let api = start_api().await;
     let server = TestServer::start_with(None, &channel_toml(api.addr, MESSENGER_PAGE_TOKEN, r#", messaging_tag = "HUMAN_AGENT""#)).await;
@@ -460,7 +464,6 @@ async fn messaging_tag_config_tags_every_reply() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn delivery_and_read_watermarks_move_replies_forward() {
     let api = start_api().await;
     let server = start(&api).await;

@@ -5,6 +5,10 @@ use crate::support::*;
 use serde_json::json;
 use std::time::Duration;
 
+on_both_backends!(
+    metrics_count_traffic_per_channel_and_reason,
+);
+
 /// The value of the series `name{labels}` (labels in the order the code emits them), or 0.
 fn value(metrics: &str, series: &str) -> f64 {
     metrics
@@ -14,12 +18,12 @@ fn value(metrics: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test]
 async fn metrics_count_traffic_per_channel_and_reason() {
     let graph = FakeGraph::start().await;
     let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(dir.path()).await;
     let port = free_port();
-    let mut child = spawn_server(&write_config(dir.path(), port, Some(graph.addr)), port).await;
+    let mut child = spawn_server(&write_config(dir.path(), port, Some(graph.addr), &database.url), port).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let post = |body: Vec<u8>, signature: String, channel: &str| {

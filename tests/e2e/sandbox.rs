@@ -5,6 +5,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+on_both_backends!(
+    trapping_looping_and_hogging_plugins_fail_alone,
+);
+
 const BAD_CHANNELS: &str = r#"
 [[channels]]
 id = "trap"
@@ -19,7 +23,6 @@ id = "hog"
 plugin = "test-hog"
 "#;
 
-#[tokio::test]
 async fn trapping_looping_and_hogging_plugins_fail_alone() {
     let server = TestServer::start_with(None, BAD_CHANNELS).await;
     let base = server.base.clone();

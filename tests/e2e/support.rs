@@ -1,5 +1,6 @@
-//! Test support: a real gateway on a loopback port with a temp SQLite file, a fake Graph API,
-//! webhook signing, and small API and SSE clients.
+//! Test support: a real gateway on a loopback port with a database of its own (a temp SQLite
+//! file, or a scratch PostgreSQL database), a fake Graph API, webhook signing, and small API
+//! and SSE clients.
 
 #![allow(dead_code)]
 
@@ -14,7 +15,88 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard::config::{Config, Secret};
+use switchboard::store::scratch::ScratchDatabase;
 use tokio::process::{Child, Command};
+
+// ---------------------------------------------------------------------------------------
+// Backends: every test listed in `on_both_backends!` runs on SQLite and on PostgreSQL
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    /// The backend the running test's databases use; set by `on_both_backends!`.
+    static BACKEND: Backend;
+}
+
+/// The backend of the running test (SQLite for tests not run through `on_both_backends!`).
+pub fn backend() -> Backend {
+    BACKEND.try_with(|backend| *backend).unwrap_or(Backend::Sqlite)
+}
+
+/// The PostgreSQL server tests may use, from `TEST_DATABASE_URL` (`.ci/run` sets it).
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// Run `test` with `backend` as the backend of every database it creates. On PostgreSQL
+/// without `TEST_DATABASE_URL`, the test is skipped with a note.
+pub async fn run_on(backend: Backend, test: impl Future<Output = ()>) {
+    if backend == Backend::Postgres && postgres_admin_url().is_none() {
+        eprintln!("skipped: set TEST_DATABASE_URL to run this test on PostgreSQL");
+        return;
+    }
+    BACKEND.scope(backend, test).await
+}
+
+/// For each `async fn name()`, a module `name` with a `sqlite` and a `postgres` test.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                use crate::support::{run_on, Backend};
+
+                #[tokio::test]
+                async fn sqlite() {
+                    run_on(Backend::Sqlite, super::$test()).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    run_on(Backend::Postgres, super::$test()).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
+/// One test's database, on the running test's backend; dropped with it.
+pub struct TestDatabase {
+    pub url: String,
+    _scratch: Option<ScratchDatabase>,
+}
+
+impl TestDatabase {
+    /// A SQLite file in `dir`, or a fresh PostgreSQL database.
+    pub async fn new(dir: &std::path::Path) -> Self {
+        match backend() {
+            Backend::Sqlite => Self { url: format!("sqlite://{}", dir.join("switchboard.db").display()), _scratch: None },
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A fresh PostgreSQL database, whatever the running test's backend.
+    pub async fn postgres() -> Self {
+        let admin_url = postgres_admin_url().expect("TEST_DATABASE_URL is set");
+        let scratch = ScratchDatabase::create(&admin_url).await.expect("creating a scratch PostgreSQL database");
+        Self { url: scratch.url.clone(), _scratch: Some(scratch) }
+    }
+}
 
 pub const APP_SECRET: &str = "test-app-secret-3f9a";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
@@ -56,7 +138,7 @@ pub fn sign_with(secret: &str, body: &[u8]) -> String {
 }
 
 /// The config text for a test gateway. `extra_channels` is appended as-is.
-pub fn config_text(db_path: &std::path::Path, graph: Option<SocketAddr>, extra_channels: &str) -> String {
+pub fn config_text(database_url: &str, graph: Option<SocketAddr>, extra_channels: &str) -> String {
     let graph_host = graph.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1:9".into());
     format!(
         r#"
@@ -66,7 +148,8 @@ public_url = "https://switchboard.test"
 max_body_bytes = 65536
 
 [database]
-url = "sqlite://{db}"
+url = "{database_url}"
+max_connections = 4
 
 [plugins]
 dir = "{plugins}"
@@ -92,7 +175,6 @@ config = {{ phone_number_id = "{PHONE_NUMBER_ID}", api_base = "http://{graph_hos
 secrets = {{ app_secret = "{APP_SECRET}", verify_token = "{VERIFY_TOKEN}", access_token = "{ACCESS_TOKEN}" }}
 {extra_channels}
 "#,
-        db = db_path.display(),
         plugins = plugin_dir().display(),
         cache = cache_dir().display(),
     )
@@ -104,6 +186,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     gateway: Option<switchboard::Gateway>,
+    pub database: TestDatabase,
 }
 
 impl TestServer {
@@ -113,11 +196,12 @@ impl TestServer {
 
     pub async fn start_with(graph: Option<SocketAddr>, extra_channels: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let text = config_text(&dir.path().join("switchboard.db"), graph, extra_channels);
+        let database = TestDatabase::new(dir.path()).await;
+        let text = config_text(&database.url, graph, extra_channels);
         let config = Config::parse(&text).expect("test config parses");
         let gateway = switchboard::start(config, Some(Secret::new(ADMIN_TOKEN))).await.expect("gateway starts");
         let base = format!("http://{}", gateway.local_addr);
-        Self { base, client: reqwest::Client::new(), dir, gateway: Some(gateway) }
+        Self { base, client: reqwest::Client::new(), dir, gateway: Some(gateway), database }
     }
 
     pub async fn stop(mut self) {
@@ -377,10 +461,10 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Write a config for `port` into `dir` and return its path.
-pub fn write_config(dir: &std::path::Path, port: u16, graph: Option<SocketAddr>) -> PathBuf {
+/// Write a config for `port` on `database_url` into `dir` and return its path.
+pub fn write_config(dir: &std::path::Path, port: u16, graph: Option<SocketAddr>, database_url: &str) -> PathBuf {
     let path = dir.join("config.toml");
-    let text = config_text(&dir.join("switchboard.db"), graph, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let text = config_text(database_url, graph, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -13,6 +13,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+on_both_backends!(
+    updates_are_stored_intact_once_and_edits_are_new_versions,
+    wrong_or_missing_secret_is_401_and_malformed_updates_are_400,
+    agent_replies_reach_the_bot_api_as_documented,
+    retry_after_is_honoured_outages_retried_and_blocked_bots_fail_at_once,
+);
+
 const CHANNEL: &str = "telegram";
 const BOT_TOKEN: &str = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const SECRET_TOKEN: &str = "tg-webhook-secret_4f9c-A1";
@@ -206,7 +213,6 @@ async fn wait_failed(server: &TestServer, conversation_id: i64, message_id: i64)
 // Tests
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
 async fn updates_are_stored_intact_once_and_edits_are_new_versions() {
     let server = start(None).await;
     let reply = post_ok(&server, &fixture("telegram/text.json")).await;
@@ -261,7 +267,6 @@ async fn updates_are_stored_intact_once_and_edits_are_new_versions() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn wrong_or_missing_secret_is_401_and_malformed_updates_are_400() {
     let server = start(None).await;
     let body = fixture("telegram/text.json");
@@ -283,7 +288,6 @@ async fn wrong_or_missing_secret_is_401_and_malformed_updates_are_400() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn agent_replies_reach_the_bot_api_as_documented() {
     let fake = FakeBotApi::start().await;
     let server = start(Some(&fake)).await;
@@ -312,7 +316,6 @@ async fn agent_replies_reach_the_bot_api_as_documented() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn retry_after_is_honoured_outages_retried_and_blocked_bots_fail_at_once() {
     let fake = FakeBotApi::start().await;
     let server = start(Some(&fake)).await;

@@ -14,6 +14,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+on_both_backends!(
+    signed_sms_is_stored_intact_answered_with_twiml_and_not_duplicated,
+    bad_signatures_and_malformed_bodies_are_refused,
+    mms_keeps_media_kind_url_and_mime_type,
+    agent_reply_reaches_twilio_and_status_callbacks_move_it_forward,
+    outbox_retries_rate_limits_and_outages_and_fails_permanent_errors_at_once,
+    stop_refuses_later_replies_until_start,
+);
+
 const CHANNEL: &str = "sms";
 const ACCOUNT_SID: &str = "AC1f0e8ae6ade43cb3c0ce4525424e404f";
 const AUTH_TOKEN: &str = "twilio-test-auth-token-8c1d";
@@ -297,7 +306,6 @@ async fn reply_and_wait_queued(server: &TestServer, fake: &FakeTwilio, conversat
 // Tests
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
 async fn signed_sms_is_stored_intact_answered_with_twiml_and_not_duplicated() {
     let server = start(None).await;
     let body = fixture("twilio/inbound_sms.form");
@@ -340,7 +348,6 @@ async fn signed_sms_is_stored_intact_answered_with_twiml_and_not_duplicated() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn bad_signatures_and_malformed_bodies_are_refused() {
     let server = start(None).await;
     let body = fixture("twilio/inbound_sms.form");
@@ -381,7 +388,6 @@ async fn bad_signatures_and_malformed_bodies_are_refused() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn mms_keeps_media_kind_url_and_mime_type() {
     let server = start(None).await;
     post_signed(&server, &fixture("twilio/inbound_mms.form")).await;
@@ -402,7 +408,6 @@ async fn mms_keeps_media_kind_url_and_mime_type() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn agent_reply_reaches_twilio_and_status_callbacks_move_it_forward() {
     let fake = FakeTwilio::start().await;
     let server = start(Some(&fake)).await;
@@ -461,7 +466,6 @@ async fn agent_reply_reaches_twilio_and_status_callbacks_move_it_forward() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn outbox_retries_rate_limits_and_outages_and_fails_permanent_errors_at_once() {
     let fake = FakeTwilio::start().await;
     let server = start(Some(&fake)).await;
@@ -499,7 +503,6 @@ async fn outbox_retries_rate_limits_and_outages_and_fails_permanent_errors_at_on
     server.stop().await;
 }
 
-#[tokio::test]
 async fn stop_refuses_later_replies_until_start() {
     let fake = FakeTwilio::start().await;
     let server = start(Some(&fake)).await;

@@ -6,6 +6,16 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+on_both_backends!(
+    signed_text_webhook_shows_up_in_the_api_intact,
+    redelivery_bad_signature_and_bad_token,
+    several_messages_and_media_in_one_payload_are_all_stored,
+    agent_reply_reaches_the_graph_api_and_stores_its_id,
+    outbox_retries_retryable_errors_and_fails_permanent_ones,
+    status_webhooks_only_move_forward_and_keep_failure_codes,
+    live_stream_delivers_messages_and_status_changes_and_resumes,
+);
+
 /// Post the text fixture and return the (only) conversation.
 async fn ingest_text(server: &TestServer) -> Value {
     server.post_signed(&fixture("whatsapp/text.json")).await;
@@ -14,7 +24,6 @@ async fn ingest_text(server: &TestServer) -> Value {
     conversations[0].clone()
 }
 
-#[tokio::test]
 async fn signed_text_webhook_shows_up_in_the_api_intact() {
     let server = TestServer::start(None).await;
     let reply = server.post_signed(&fixture("whatsapp/text.json")).await;
@@ -51,7 +60,6 @@ async fn signed_text_webhook_shows_up_in_the_api_intact() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn redelivery_bad_signature_and_bad_token() {
     let server = TestServer::start(None).await;
     let body = fixture("whatsapp/text.json");
@@ -90,7 +98,6 @@ async fn redelivery_bad_signature_and_bad_token() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn several_messages_and_media_in_one_payload_are_all_stored() {
     let server = TestServer::start(None).await;
     let reply = server.post_signed(&fixture("whatsapp/multi.json")).await;
@@ -135,7 +142,6 @@ async fn reply_and_wait_sent(server: &TestServer, graph: &FakeGraph, conversatio
     (message_id, sent)
 }
 
-#[tokio::test]
 async fn agent_reply_reaches_the_graph_api_and_stores_its_id() {
     let graph = FakeGraph::start().await;
     let server = TestServer::start(Some(graph.addr)).await;
@@ -172,7 +178,6 @@ async fn agent_reply_reaches_the_graph_api_and_stores_its_id() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn outbox_retries_retryable_errors_and_fails_permanent_ones() {
     let graph = FakeGraph::start().await;
     let server = TestServer::start(Some(graph.addr)).await;
@@ -204,7 +209,6 @@ async fn outbox_retries_retryable_errors_and_fails_permanent_ones() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn status_webhooks_only_move_forward_and_keep_failure_codes() {
     let graph = FakeGraph::start().await;
     let server = TestServer::start(Some(graph.addr)).await;
@@ -230,7 +234,6 @@ async fn status_webhooks_only_move_forward_and_keep_failure_codes() {
     server.stop().await;
 }
 
-#[tokio::test]
 async fn live_stream_delivers_messages_and_status_changes_and_resumes() {
     let graph = FakeGraph::start().await;
     let server = TestServer::start(Some(graph.addr)).await;

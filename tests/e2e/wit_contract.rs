@@ -8,8 +8,7 @@ use switchboard::model::{DeliveryStatus, Event, OutboundContent, OutboundMessage
 use switchboard::plugins::{ChannelPlugin, PluginError, PluginRuntime, RejectionKind, WebhookOutcome, WebhookRequest};
 
 async fn load(plugin: &str, graph: Option<std::net::SocketAddr>) -> (Arc<PluginRuntime>, ChannelPlugin) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::parse(&config_text(&dir.path().join("unused.db"), graph, "")).unwrap();
+    let config = Config::parse(&config_text("sqlite://unused.db", graph, "")).unwrap();
     let runtime = PluginRuntime::new(&config.plugins).unwrap();
     let channel = ChannelConfig { plugin: plugin.into(), ..config.channels[0].clone() };
     let loaded = ChannelPlugin::load(&runtime, &channel).await.unwrap();
@@ -97,8 +96,7 @@ async fn whatsapp_sends_only_to_allowed_hosts() {
     assert_eq!(graph.received()[0].body["text"]["body"], "hello");
 
     // The same plugin, configured for a host its allowlist does not include, is denied by the host.
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::parse(&config_text(&dir.path().join("unused.db"), Some(graph.addr), "")).unwrap();
+    let config = Config::parse(&config_text("sqlite://unused.db", Some(graph.addr), "")).unwrap();
     let runtime = PluginRuntime::new(&config.plugins).unwrap();
     let mut channel = config.channels[0].clone();
     channel.allowed_hosts = vec!["graph.facebook.com".into()];
@@ -143,7 +141,7 @@ async fn a_loaded_plugin_can_be_swapped_for_a_new_build() {
 #[tokio::test]
 async fn compiled_plugins_are_cached_on_disk_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::parse(&config_text(&dir.path().join("unused.db"), None, "")).unwrap();
+    let mut config = Config::parse(&config_text("sqlite://unused.db", None, "")).unwrap();
     config.plugins.cache_dir = dir.path().join("cache");
     let entries = || {
         std::fs::read_dir(dir.path().join("cache"))
