@@ -1,7 +1,8 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! - `run`   — build the plugins, then run the gateway with `config.toml` on SQLite;
-//! - `test`  — build the plugins and test components once, then run the whole test suite;
+//! - `test`  — build the plugins and test components once, then run the whole test suite
+//!   (on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` names a server);
 //! - `plugins` — only build the plugins and test components;
 //! - `bench` — build the plugins, the gateway and the benchmark harness in release, then run
 //!   every benchmark scenario (`cargo xtask bench --quick` for a one-minute smoke run; any
@@ -43,6 +44,9 @@ fn main() -> Result<()> {
         }
         "test" => {
             build_components(&root)?;
+            if std::env::var_os("TEST_DATABASE_URL").is_none_or(|url| url.is_empty()) {
+                eprintln!("xtask: TEST_DATABASE_URL is not set: PostgreSQL variants of the tests will be skipped");
+            }
             let mut command = cargo();
             command.current_dir(&root).args(["test", "--workspace"]).args(&rest);
             command.env("SWITCHBOARD_PLUGIN_DIR", plugin_dir(&root));
