@@ -47,6 +47,7 @@ impl Gateway {
 
 /// Open the store, load every channel's plugin, start the background workers and listen.
 pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Result<Gateway> {
+    telemetry::handle();
     let store = store::Store::open(&config.database)
         .await
         .with_context(|| format!("opening database {}", config::redact_url_password(&config.database.url)))?;
@@ -61,7 +62,6 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
     let outbox_signal = outbox::OutboxSignal::default();
     outbox::start(store.clone(), channels.clone(), config.outbox.clone(), outbox_signal.clone());
     start_live_event_pruning(store.clone(), config.database.live_event_retention_hours);
-    telemetry::handle();
     start_gauge_sampling(store.clone(), channels.clone());
     if admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");

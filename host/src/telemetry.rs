@@ -30,7 +30,9 @@ pub const OUTBOX_ATTEMPTS: &str = "switchboard_outbox_attempts_total";
 pub const OUTBOX_DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
 /// Clients connected to the live stream.
 pub const LIVE_CONNECTIONS: &str = "switchboard_live_stream_connections";
-/// Database pool connections. Labels: `pool` (`read`, `write`), `state` (`open`, `idle`).
+/// 1 while this node runs cluster-wide background work (the outbox worker, pruning), else 0.
+pub const CLUSTER_LEADER: &str = "switchboard_cluster_leader";
+/// Database pool connections. Labels: `pool` (`read`, `write` on SQLite; `postgres`), `state` (`open`, `idle`).
 pub const DB_POOL_CONNECTIONS: &str = "switchboard_db_pool_connections";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -1,10 +1,12 @@
 //! End-to-end tests through Switchboard's public surface: real server on loopback, real
-//! SQLite, real wasmtime running the real compiled plugins, a loopback fake of the provider.
+//! SQLite and PostgreSQL, real wasmtime running the real compiled plugins, a loopback fake of
+//! the provider.
 //!
 //! Run with `cargo xtask test`, which builds the plugins and test components first.
 
 mod support;
 
+mod cluster;
 mod crash;
 mod http_surface;
 mod instagram;

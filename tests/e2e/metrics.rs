@@ -9,15 +9,6 @@ on_both_backends!(
     metrics_count_traffic_per_channel_and_reason,
 );
 
-/// The value of the series `name{labels}` (labels in the order the code emits them), or 0.
-fn value(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0.0)
-}
-
 async fn metrics_count_traffic_per_channel_and_reason() {
     let graph = FakeGraph::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -56,13 +47,13 @@ async fn metrics_count_traffic_per_channel_and_reason() {
     let scrape = async || client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     let mut metrics = scrape().await;
     for _ in 0..100 {
-        if value(&metrics, r#"switchboard_outbox_attempts_total{channel="whatsapp",outcome="sent"}"#) >= 1.0 {
+        if metric_value(&metrics, r#"switchboard_outbox_attempts_total{channel="whatsapp",outcome="sent"}"#) >= 1.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         metrics = scrape().await;
     }
-    let v = |series: &str| value(&metrics, series);
+    let v = |series: &str| metric_value(&metrics, series);
     assert_eq!(v(r#"switchboard_webhooks_received_total{channel="whatsapp"}"#), 4.0, "{metrics}");
     assert_eq!(v(r#"switchboard_webhooks_rejected_total{channel="whatsapp",reason="bad_signature"}"#), 1.0);
     assert_eq!(v(r#"switchboard_webhooks_rejected_total{channel="",reason="unknown_channel"}"#), 1.0);

@@ -490,3 +490,103 @@ pub async fn spawn_server(config: &std::path::Path, port: u16) -> Child {
     }
     panic!("the server did not come up on port {port}");
 }
+
+// ---------------------------------------------------------------------------------------
+// A TCP proxy in front of PostgreSQL, to cut the database off and bring it back
+// ---------------------------------------------------------------------------------------
+
+/// Forwards connections to `upstream` until paused. Pausing closes every open connection
+/// and refuses new ones, as a database crash or network cut would look to the gateway.
+pub struct OutageProxy {
+    pub addr: SocketAddr,
+    paused: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl OutageProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (flag, open) = (paused.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                // Checked under the lock `pause` takes, so no connection slips past a pause.
+                let mut open = open.lock().unwrap();
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                open.push(task.abort_handle());
+            }
+        });
+        Self { addr, paused, connections }
+    }
+
+    /// `url` (a PostgreSQL URL) with its host and port replaced by this proxy's.
+    pub fn route(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let user = authority.rsplit_once('@').map(|(user, _)| format!("{user}@")).unwrap_or_default();
+        format!("{scheme}://{user}{}/{path}", self.addr)
+    }
+
+    pub fn pause(&self) {
+        let mut open = self.connections.lock().unwrap();
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        for connection in open.drain(..) {
+            connection.abort();
+        }
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The `host:port` a PostgreSQL URL points at.
+pub fn postgres_addr(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    let authority = rest.split('/').next().unwrap();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:5432") };
+    host_port.replace("localhost", "127.0.0.1").parse().expect("TEST_DATABASE_URL names host:port numerically")
+}
+
+/// A gateway process of its own (`switchboard serve`), for tests with several nodes.
+pub struct Node {
+    pub base: String,
+    pub port: u16,
+    pub child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    pub async fn start(database_url: &str, graph: Option<SocketAddr>, database_settings: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let path = write_config(dir.path(), port, graph, database_url);
+        let text = std::fs::read_to_string(&path).unwrap().replace("max_connections = 4\n", &format!("max_connections = 4\n{database_settings}\n"));
+        std::fs::write(&path, text).unwrap();
+        let child = spawn_server(&path, port).await;
+        Self { base: format!("http://127.0.0.1:{port}"), port, child, _dir: dir }
+    }
+
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap(), series)
+    }
+}
+
+/// The value of the series `name{labels}` (labels in the order the code emits them), or 0.
+pub fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}

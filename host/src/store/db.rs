@@ -207,6 +207,17 @@ impl<'r> sqlx::Decode<'r, Postgres> for Millis {
     }
 }
 
+/// Errors that say the database could not be reached (down, restarting, network cut), as
+/// opposed to a statement failing: retrying other work at once would only wait again.
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (08xxx) and the server shutting down or restarting (57P0x).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
+}
+
 /// Errors worth retrying the same transaction for: PostgreSQL aborted it because of a
 /// concurrent one (deadlock, serialization failure), not because of anything in it.
 pub fn is_transient(error: &sqlx::Error) -> bool {

@@ -12,7 +12,7 @@
 //! That holds across nodes too: when two nodes store the same redelivered message at once,
 //! PostgreSQL makes the second insert wait for the first transaction and then do nothing.
 
-use super::db::{is_transient, sql, Conn, Millis};
+use super::db::{is_transient, is_unreachable, sql, Conn, Millis};
 use super::live::PendingEvents;
 use super::views;
 use super::{Db, StoreError};
@@ -95,6 +95,7 @@ async fn commit_batch(db: &Db, jobs: &[Job]) -> Vec<Result<IngestReport, StoreEr
     if jobs.len() > 1 {
         match commit_together(db, jobs).await {
             Ok(reports) => return reports.into_iter().map(Ok).collect(),
+            Err(StoreError::Database(error)) if is_unreachable(&error) => return unreachable(jobs, &error),
             Err(error) => tracing::warn!(%error, batch = jobs.len(), "group commit failed; retrying webhooks one by one"),
         }
     }
@@ -109,6 +110,13 @@ async fn commit_batch(db: &Db, jobs: &[Job]) -> Vec<Result<IngestReport, StoreEr
                 _ => break,
             }
         }
+        if let Err(StoreError::Database(error)) = &result {
+            if is_unreachable(error) {
+                // The rest would wait for the same dead database, one timeout each.
+                results.extend(unreachable(&jobs[results.len()..], error));
+                break;
+            }
+        }
         let result = result.map(|mut reports| reports.remove(0));
         if let Err(error) = &result {
             tracing::error!(channel = job.request.channel_id, request_id = job.request.request_id, %error, "storing webhook failed");
@@ -116,6 +124,13 @@ async fn commit_batch(db: &Db, jobs: &[Job]) -> Vec<Result<IngestReport, StoreEr
         results.push(result);
     }
     results
+}
+
+/// Fail every job at once: the database is out of reach. Nothing of theirs was committed (or,
+/// if the connection broke during the commit, the provider's redelivery is deduplicated).
+fn unreachable(jobs: &[Job], error: &sqlx::Error) -> Vec<Result<IngestReport, StoreError>> {
+    tracing::error!(%error, webhooks = jobs.len(), "database unreachable; webhooks refused with 503");
+    jobs.iter().map(|_| Err(StoreError::Unavailable(error.to_string()))).collect()
 }
 
 /// All of `jobs` in one transaction, or none of them.

@@ -29,11 +29,13 @@ impl Leadership {
     pub(super) fn start(db: &Db) -> Self {
         match db {
             Db::Sqlite { .. } => {
-                let (_, leading) = watch::channel(true);
+                let (sender, leading) = watch::channel(false);
+                set_leading(&sender, true);
                 Self { leading }
             }
             Db::Postgres { options, .. } => {
                 let (sender, leading) = watch::channel(false);
+                set_leading(&sender, false);
                 tokio::spawn(campaign(options.clone(), sender));
                 Self { leading }
             }
@@ -51,12 +53,17 @@ impl Leadership {
     }
 }
 
+fn set_leading(sender: &watch::Sender<bool>, leading: bool) {
+    sender.send_replace(leading);
+    metrics::gauge!(crate::telemetry::CLUSTER_LEADER).set(if leading { 1.0 } else { 0.0 });
+}
+
 async fn campaign(options: PgConnectOptions, leading: watch::Sender<bool>) {
     loop {
         match options.connect().await {
             Ok(mut connection) => {
                 hold_or_wait(&mut connection, &leading).await;
-                leading.send_replace(false);
+                set_leading(&leading, false);
                 let _ = connection.close().await;
             }
             Err(error) => tracing::debug!(%error, "leader election cannot connect"),
@@ -85,7 +92,7 @@ async fn hold_or_wait(connection: &mut PgConnection, leading: &watch::Sender<boo
             match tokio::time::timeout(HEARTBEAT * 3, attempt).await.unwrap_or(Err(sqlx::Error::PoolTimedOut)) {
                 Ok(true) => {
                     tracing::info!("this node now runs cluster-wide background work");
-                    leading.send_replace(true);
+                    set_leading(&leading, true);
                 }
                 Ok(false) => {}
                 Err(error) => {

@@ -47,6 +47,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("the ingest writer has stopped")]
     WriterStopped,
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
