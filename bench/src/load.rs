@@ -369,16 +369,26 @@ pub struct PhaseReport {
     pub server_cpu_pct: Option<f64>,
     /// CPU used by this harness during the phase, % of one core.
     pub driver_cpu_pct: Option<f64>,
+    /// CPU used by the PostgreSQL processes serving the server's database, % of one core
+    /// (`None` on SQLite, which runs inside the server process).
+    pub database_cpu_pct: Option<f64>,
     /// CPU used by everything else on the machine during the phase, % of one core. Anything
     /// well above 0 means the measurement was disturbed by other work.
     pub other_cpu_pct: Option<f64>,
-    /// Server CPU time per 2xx answer, µs.
+    /// Server CPU time per 2xx answer, µs (PostgreSQL's processes not included).
     pub server_cpu_us_per_request: Option<f64>,
     /// Other work used more than 15% of a core during the phase: treat with suspicion.
     pub disturbed: bool,
 }
 
 impl PhaseReport {
+    /// Server and database CPU per 2xx answer, µs: what a webhook costs the system under test
+    /// whether the database runs inside the server (SQLite) or beside it (PostgreSQL).
+    pub fn system_cpu_us_per_request(&self) -> Option<f64> {
+        let pct = self.server_cpu_pct? + self.database_cpu_pct.unwrap_or(0.0);
+        (self.achieved_rate > 0.0).then(|| pct / 100.0 / self.achieved_rate * 1e6)
+    }
+
     pub fn from_run(name: &str, run: &PhaseRun) -> Self {
         let measured: Vec<&Sample> = run
             .samples
@@ -410,6 +420,7 @@ impl PhaseReport {
             errors: run.errors.clone(),
             server_cpu_pct: None,
             driver_cpu_pct: None,
+            database_cpu_pct: None,
             other_cpu_pct: None,
             server_cpu_us_per_request: None,
             disturbed: false,

@@ -142,19 +142,57 @@ pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
+/// Whether a PostgreSQL process title (`postgres: 15/main: user database host(port) state`,
+/// what `/proc/<pid>/cmdline` reads after the server rewrote it) names `database`.
+fn serves_database(cmdline: &[u8], database: &str) -> bool {
+    let title = String::from_utf8_lossy(cmdline);
+    title.starts_with("postgres:") && title.split(['\0', ' ']).any(|word| word == database)
+}
+
+/// CPU ticks of every PostgreSQL process working on `database` (the backends of its
+/// connections, autovacuum workers), by PID. The server forks one process per connection, so
+/// these are separate from the gateway's process and would otherwise count as "other" work.
+pub fn database_ticks(database: &str) -> std::collections::BTreeMap<u32, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        if serves_database(&cmdline, database)
+            && let Some(ticks) = cpu_ticks(Some(pid))
+        {
+            out.insert(pid, ticks);
+        }
+    }
+    out
+}
+
+/// Ticks used between two [`database_ticks`] readings. Processes that started in between
+/// count from zero; those that exited in between are lost (the gateway's pool keeps its
+/// connections, so this is rare).
+pub fn database_delta(start: &std::collections::BTreeMap<u32, u64>, now: &std::collections::BTreeMap<u32, u64>) -> u64 {
+    now.iter().map(|(pid, ticks)| ticks.saturating_sub(start.get(pid).copied().unwrap_or(0))).sum()
+}
+
 /// CPU used during a phase, each in % of one core.
 pub struct CpuUse {
     pub server: Option<f64>,
     pub driver: Option<f64>,
+    /// The PostgreSQL processes serving the server's database, when it has one (SQLite runs
+    /// inside the server process).
+    pub database: Option<f64>,
     /// Everything else on the machine (other processes, the kernel outside them): noise.
     pub other: Option<f64>,
 }
 
-/// Measures the CPU a process (and this one) used between two points.
+/// Measures the CPU a process (and this one, and a PostgreSQL database's processes) used
+/// between two points.
 pub struct CpuMeter {
     pid: Option<u32>,
+    database: Option<String>,
     server_start: Option<u64>,
     self_start: Option<u64>,
+    database_start: std::collections::BTreeMap<u32, u64>,
     machine_start: Option<u64>,
     started: std::time::Instant,
     ticks_per_s: f64,
@@ -162,10 +200,17 @@ pub struct CpuMeter {
 
 impl CpuMeter {
     pub fn start(pid: Option<u32>, ticks_per_s: f64) -> Self {
+        Self::start_with_database(pid, None, ticks_per_s)
+    }
+
+    /// Also measure the PostgreSQL processes working on `database` (a database name).
+    pub fn start_with_database(pid: Option<u32>, database: Option<&str>, ticks_per_s: f64) -> Self {
         Self {
             pid,
+            database: database.map(str::to_string),
             server_start: pid.and_then(|p| cpu_ticks(Some(p))),
             self_start: cpu_ticks(None),
+            database_start: database.map(database_ticks).unwrap_or_default(),
             machine_start: machine_busy_ticks(),
             started: std::time::Instant::now(),
             ticks_per_s,
@@ -179,9 +224,10 @@ impl CpuMeter {
         let pct = |ticks: Option<u64>| ticks.map(|t| t as f64 / self.ticks_per_s / wall * 100.0);
         let server = delta(self.server_start, self.pid.and_then(|p| cpu_ticks(Some(p))));
         let driver = delta(self.self_start, cpu_ticks(None));
+        let database = self.database.as_deref().map(|name| database_delta(&self.database_start, &database_ticks(name)));
         let machine = delta(self.machine_start, machine_busy_ticks());
-        let other = machine.map(|m| m.saturating_sub(server.unwrap_or(0) + driver.unwrap_or(0)));
-        CpuUse { server: pct(server), driver: pct(driver), other: pct(other) }
+        let other = machine.map(|m| m.saturating_sub(server.unwrap_or(0) + driver.unwrap_or(0) + database.unwrap_or(0)));
+        CpuUse { server: pct(server), driver: pct(driver), database: pct(database), other: pct(other) }
     }
 }
 
@@ -214,6 +260,15 @@ fn civil(time: SystemTime) -> (i64, u32, u32, u64, u64, u64) {
     (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// How busy the machine is outside this process, in % of one core, over `window`.
+pub async fn busy_elsewhere(window: std::time::Duration, ticks_per_s: f64) -> Option<f64> {
+    let (machine, me) = (machine_busy_ticks()?, cpu_ticks(None)?);
+    tokio::time::sleep(window).await;
+    let (machine2, me2) = (machine_busy_ticks()?, cpu_ticks(None)?);
+    let other = (machine2 - machine).saturating_sub(me2 - me);
+    Some(other as f64 / ticks_per_s / window.as_secs_f64() * 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,13 +280,14 @@ mod tests {
         assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)), "2023-11-14T22:13:20Z");
         assert_eq!(file_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "20000229T000000Z");
     }
-}
 
-/// How busy the machine is outside this process, in % of one core, over `window`.
-pub async fn busy_elsewhere(window: std::time::Duration, ticks_per_s: f64) -> Option<f64> {
-    let (machine, me) = (machine_busy_ticks()?, cpu_ticks(None)?);
-    tokio::time::sleep(window).await;
-    let (machine2, me2) = (machine_busy_ticks()?, cpu_ticks(None)?);
-    let other = (machine2 - machine).saturating_sub(me2 - me);
-    Some(other as f64 / ticks_per_s / window.as_secs_f64() * 100.0)
+    #[test]
+    fn postgres_process_titles() {
+        let db = "switchboard_scratch_12_0_345";
+        assert!(serves_database(b"postgres: 15/main: postgres switchboard_scratch_12_0_345 127.0.0.1(50412) idle\0\0", db));
+        assert!(serves_database(b"postgres: 15/main: autovacuum worker switchboard_scratch_12_0_345", db));
+        assert!(!serves_database(b"postgres: 15/main: postgres switchboard_scratch_12_0_3456 127.0.0.1(50412) idle", db));
+        assert!(!serves_database(b"postgres: 15/main: walwriter ", db));
+        assert!(!serves_database(b"psql\0switchboard_scratch_12_0_345\0", db));
+    }
 }

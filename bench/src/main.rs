@@ -42,6 +42,8 @@ enum Hidden {
 enum Scenario {
     Baseline,
     Ingest,
+    /// The ingest scenario with the gateway on a scratch PostgreSQL database.
+    IngestPostgres,
     Live,
     Outbound,
     Plugin,
@@ -84,6 +86,10 @@ struct RunArgs {
     /// seconds of the throughput measured so far.
     #[arg(long, default_value_t = 2.0)]
     max_backlog_secs: f64,
+    /// PostgreSQL server for the ingest-postgres scenario, which creates (and drops) a scratch
+    /// database there [default: $TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test].
+    #[arg(long)]
+    postgres_url: Option<String>,
     /// Distinct customers in the ingest and live scenarios.
     #[arg(long, default_value_t = 5000)]
     senders: u64,
@@ -142,6 +148,10 @@ struct RunArgs {
     keep_data: bool,
 }
 
+/// Where the PostgreSQL scenario looks when neither `--postgres-url` nor `TEST_DATABASE_URL`
+/// says: the local server the test suite uses.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
 fn main() {
     let cli = Cli::parse();
     if let Some(Hidden::BaselineServer { listen }) = cli.command {
@@ -198,6 +208,11 @@ fn run(args: RunArgs) -> Result<bool> {
 async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: report::Pinning, started: Instant) -> Result<bool> {
     let q = args.quick;
     let now = SystemTime::now();
+    let postgres_url = args
+        .postgres_url
+        .clone()
+        .or_else(|| std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty()))
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.into());
     let settings = scenarios::Settings {
         quick: q,
         rates: args.rates.clone().unwrap_or_else(|| vec![1000, 2500, 5000, 10_000]),
@@ -225,6 +240,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         storage_counts: args.storage_counts.clone().unwrap_or_else(|| if q { vec![10_000] } else { vec![10_000, 100_000] }),
         storage_budget_s: args.storage_budget_secs.unwrap_or(if q { 40.0 } else { 120.0 }),
         list_requests: args.list_requests.max(1),
+        postgres_admin_url: scenarios::without_password(&postgres_url),
         run_tag: machine::file_stamp(now).chars().filter(char::is_ascii_digit).collect(),
     };
     let absolute = |p: &PathBuf| -> Result<PathBuf> {
@@ -265,12 +281,13 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
     );
     let mut results = report::Scenarios::default();
     let mut errors = Vec::new();
+    let mut skipped = Vec::new();
     let mut note_error = |name: &str, error: anyhow::Error| {
         eprintln!("bench: scenario {name} failed: {error:#}");
         errors.push(format!("{name}: {error:#}"));
     };
     if selected(Scenario::Baseline) {
-        eprintln!("bench: [1/6] baseline (trivial handler)");
+        eprintln!("bench: [1/7] baseline (trivial handler)");
         ctx.settle("baseline").await;
         match scenarios::baseline(&ctx).await {
             Ok(r) => results.baseline = Some(r),
@@ -278,15 +295,32 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Ingest) {
-        eprintln!("bench: [2/6] ingest");
+        eprintln!("bench: [2/7] ingest");
         ctx.settle("ingest").await;
-        match scenarios::ingest(&ctx, results.baseline.as_ref()).await {
+        match scenarios::ingest(&ctx, results.baseline.as_ref(), &scenarios::IngestDb::Sqlite).await {
             Ok(r) => results.ingest = Some(r),
             Err(e) => note_error("ingest", e),
         }
     }
+    if selected(Scenario::IngestPostgres) {
+        eprintln!("bench: [3/7] ingest on PostgreSQL");
+        match scenarios::postgres_database(&postgres_url).await {
+            Ok(db) => {
+                let db = scenarios::IngestDb::Postgres(db);
+                ctx.settle(db.scenario()).await;
+                match scenarios::ingest(&ctx, results.baseline.as_ref(), &db).await {
+                    Ok(r) => results.ingest_postgres = Some(r),
+                    Err(e) => note_error(db.scenario(), e),
+                }
+            }
+            Err(reason) => {
+                eprintln!("bench:   skipped: {reason}");
+                skipped.push(report::Skipped { scenario: "ingest-postgres".into(), reason });
+            }
+        }
+    }
     if selected(Scenario::Live) {
-        eprintln!("bench: [3/6] live stream");
+        eprintln!("bench: [4/7] live stream");
         ctx.settle("live").await;
         match scenarios::live(&ctx).await {
             Ok(r) => results.live = Some(r),
@@ -294,7 +328,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Outbound) {
-        eprintln!("bench: [4/6] outbound");
+        eprintln!("bench: [5/7] outbound");
         ctx.settle("outbound").await;
         match scenarios::outbound(&ctx).await {
             Ok(r) => results.outbound = Some(r),
@@ -302,7 +336,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Plugin) {
-        eprintln!("bench: [5/6] plugin runtime (in process)");
+        eprintln!("bench: [6/7] plugin runtime (in process)");
         ctx.settle("plugin").await;
         match scenarios::plugin(&ctx).await {
             Ok(r) => results.plugin = Some(r),
@@ -310,7 +344,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Storage) {
-        eprintln!("bench: [6/6] storage growth");
+        eprintln!("bench: [7/7] storage growth");
         ctx.settle("storage").await;
         match scenarios::storage(&ctx).await {
             Ok(r) => results.storage = Some(r),
@@ -319,6 +353,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
     }
     let verification_passed = [
         results.ingest.as_ref().map(|r| r.verification.ok),
+        results.ingest_postgres.as_ref().map(|r| r.verification.ok),
         results.live.as_ref().map(|r| r.verification.ok),
         results.storage.as_ref().map(|r| r.verification.ok),
     ]
@@ -326,6 +361,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
     .flatten()
     .all(|ok| ok);
     let targets = report::targets(&results);
+    let ingest_comparison = report::ingest_comparison(&results, &skipped, &errors);
     let mut disturbed_phases = Vec::new();
     {
         let mut note = |scenario: &str, p: &load::PhaseReport| {
@@ -337,9 +373,10 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
             note("baseline", &b.max);
             note("baseline", &b.driver_check);
         }
-        if let Some(i) = &results.ingest {
-            i.open_loop.iter().for_each(|p| note("ingest", p));
-            note("ingest", &i.max);
+        for i in [&results.ingest, &results.ingest_postgres].into_iter().flatten() {
+            let scenario = if i.database == "postgres" { "ingest-postgres" } else { "ingest" };
+            i.open_loop.iter().for_each(|p| note(scenario, p));
+            note(scenario, &i.max);
         }
         if let Some(l) = &results.live {
             note("live", &l.ingest);
@@ -356,6 +393,8 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         settings: ctx.settings.clone(),
         scenarios: results,
         scenario_errors: errors,
+        skipped_scenarios: skipped,
+        ingest_comparison,
         quiet_waits: ctx.quiet_waits.lock().unwrap().clone(),
         disturbed_phases,
         targets,

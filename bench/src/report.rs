@@ -19,10 +19,58 @@ pub struct Pinning {
 pub struct Scenarios {
     pub baseline: Option<BaselineResult>,
     pub ingest: Option<IngestResult>,
+    /// The same ingest measurement with the gateway on PostgreSQL.
+    pub ingest_postgres: Option<IngestResult>,
     pub live: Option<LiveResult>,
     pub outbound: Option<OutboundResult>,
     pub plugin: Option<PluginResult>,
     pub storage: Option<StorageResult>,
+}
+
+/// A scenario that was selected but could not run here (say, no PostgreSQL server), and why.
+/// Unlike a failure it does not fail the run, but the report says so.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub scenario: String,
+    pub reason: String,
+}
+
+/// One backend's ingest figures, side by side with the other's.
+#[derive(Clone, Debug, Serialize)]
+pub struct IngestSummary {
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    /// Why there are no figures (skipped, or failed); `None` when measured.
+    pub not_measured: Option<String>,
+    /// Open-loop phases, then the closed-loop maximum (the warm-up is left out).
+    pub phases: Vec<PhaseSummary>,
+    /// Closed-loop maximum, 2xx/s.
+    pub max_rate: Option<f64>,
+    /// `max_rate` ÷ the trivial handler's ceiling.
+    pub ratio_to_baseline: Option<f64>,
+    /// The trivial handler's CPU per request ÷ this backend's server (+ database) CPU per
+    /// webhook, at max throughput.
+    pub cpu_ratio_to_baseline: Option<f64>,
+    /// Server (+ database) CPU per webhook at max throughput, µs.
+    pub cpu_us_per_webhook: Option<f64>,
+    /// Highest open-loop rate sustained without errors or backlog.
+    pub sustained_rate: Option<f64>,
+    /// Every acknowledged webhook was stored exactly once.
+    pub verified: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PhaseSummary {
+    pub phase: String,
+    /// 2xx/s.
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Non-2xx answers and transport errors.
+    pub errors: u64,
+    pub saturated: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -45,6 +93,10 @@ pub struct Report {
     pub scenarios: Scenarios,
     /// Scenarios that failed to run, with the reason.
     pub scenario_errors: Vec<String>,
+    /// Scenarios that could not run on this machine, with the reason.
+    pub skipped_scenarios: Vec<Skipped>,
+    /// Ingest on SQLite and on PostgreSQL, side by side (the ones that were selected).
+    pub ingest_comparison: Vec<IngestSummary>,
     /// How busy the rest of the machine was before each scenario.
     pub quiet_waits: Vec<crate::scenarios::QuietWait>,
     /// Phases during which other work used > 15% of a core.
@@ -63,19 +115,72 @@ fn open_phase(ingest: &IngestResult, rate: f64) -> Option<&PhaseReport> {
     ingest.open_loop.iter().find(|p| matches!(p.mode, Mode::OpenLoop { target_rate } if (target_rate - rate).abs() < 0.5))
 }
 
+/// The highest open-loop rate the gateway kept up with: no backlog, no errors, ≥ 99% of target.
+fn sustained_rate(ingest: &IngestResult) -> f64 {
+    let kept_up = |p: &&PhaseReport| match p.mode {
+        Mode::OpenLoop { target_rate } => !p.saturated && p.non_2xx + p.transport_errors == 0 && p.achieved_rate >= 0.99 * target_rate,
+        _ => false,
+    };
+    ingest.open_loop.iter().filter(kept_up).map(|p| p.achieved_rate).fold(0.0, f64::max)
+}
+
+/// Ingest per backend, for each ingest scenario that was selected: measured, skipped or failed.
+pub fn ingest_comparison(s: &Scenarios, skipped: &[Skipped], errors: &[String]) -> Vec<IngestSummary> {
+    [("sqlite", "ingest", &s.ingest), ("postgres", "ingest-postgres", &s.ingest_postgres)]
+        .into_iter()
+        .filter_map(|(database, scenario, result)| {
+            let not_measured = skipped
+                .iter()
+                .find(|k| k.scenario == scenario)
+                .map(|k| format!("skipped: {}", k.reason))
+                .or_else(|| errors.iter().find_map(|e| e.strip_prefix(&format!("{scenario}: ")).map(|e| format!("failed: {e}"))));
+            match (result, not_measured) {
+                (Some(i), _) => Some(summarise(i)),
+                (None, Some(reason)) => Some(IngestSummary {
+                    database: database.into(),
+                    not_measured: Some(reason),
+                    phases: vec![],
+                    max_rate: None,
+                    ratio_to_baseline: None,
+                    cpu_ratio_to_baseline: None,
+                    cpu_us_per_webhook: None,
+                    sustained_rate: None,
+                    verified: None,
+                }),
+                (None, None) => None,
+            }
+        })
+        .collect()
+}
+
+fn summarise(i: &IngestResult) -> IngestSummary {
+    let phase = |p: &PhaseReport| PhaseSummary {
+        phase: p.name.clone(),
+        rate: p.achieved_rate,
+        p50_ms: p.latency.p50_ms,
+        p95_ms: p.latency.p95_ms,
+        p99_ms: p.latency.p99_ms,
+        max_ms: p.latency.max_ms,
+        errors: p.non_2xx + p.transport_errors,
+        saturated: p.saturated,
+    };
+    IngestSummary {
+        database: i.database.into(),
+        not_measured: None,
+        phases: i.open_loop.iter().chain([&i.max]).map(phase).collect(),
+        max_rate: Some(i.max.achieved_rate),
+        ratio_to_baseline: i.ratio_to_baseline,
+        cpu_ratio_to_baseline: i.cpu_ratio_to_baseline,
+        cpu_us_per_webhook: i.max.system_cpu_us_per_request(),
+        sustained_rate: Some(sustained_rate(i)),
+        verified: Some(i.verification.ok),
+    }
+}
+
 pub fn targets(s: &Scenarios) -> Vec<TargetCheck> {
     let mut out = Vec::new();
     // 1. Sustained signed webhooks/s: an open-loop phase at >= 10k/s that kept up, error free.
-    let sustained = s.ingest.as_ref().map(|ingest| {
-        let kept_up = |p: &&PhaseReport| match p.mode {
-            Mode::OpenLoop { target_rate } => {
-                !p.saturated && p.non_2xx + p.transport_errors == 0 && p.achieved_rate >= 0.99 * target_rate
-            }
-            _ => false,
-        };
-        let best = ingest.open_loop.iter().filter(kept_up).map(|p| p.achieved_rate).fold(0.0, f64::max);
-        (best, ingest.max.achieved_rate)
-    });
+    let sustained = s.ingest.as_ref().map(|ingest| (sustained_rate(ingest), ingest.max.achieved_rate));
     out.push(TargetCheck {
         target: "≥ 10,000 signed webhooks/s sustained".into(),
         measured: sustained.map(|(best, _)| best),
@@ -192,6 +297,8 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn phase_rows(phases: &[&PhaseReport]) -> String {
+    // PostgreSQL's own processes get a column when they were metered.
+    let with_database = phases.iter().any(|p| p.database_cpu_pct.is_some());
     let rows: Vec<Vec<String>> = phases
         .iter()
         .map(|p| {
@@ -203,7 +310,7 @@ fn phase_rows(phases: &[&PhaseReport]) -> String {
             if p.disturbed {
                 let _ = write!(note, "{}DISTURBED by other work", if note.is_empty() { "" } else { "; " });
             }
-            vec![
+            let mut row = vec![
                 mode,
                 format!("{:.0}", p.achieved_rate),
                 ms(p.latency.p50_ms),
@@ -215,16 +322,21 @@ fn phase_rows(phases: &[&PhaseReport]) -> String {
                 p.transport_errors.to_string(),
                 pct(p.server_cpu_pct),
                 p.server_cpu_us_per_request.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
-                pct(p.driver_cpu_pct),
-                pct(p.other_cpu_pct),
-                note,
-            ]
+            ];
+            if with_database {
+                row.push(pct(p.database_cpu_pct));
+                row.push(p.system_cpu_us_per_request().map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()));
+            }
+            row.extend([pct(p.driver_cpu_pct), pct(p.other_cpu_pct), note]);
+            row
         })
         .collect();
-    table(
-        &["phase", "2xx/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "svc p99", "non-2xx", "transport", "srv CPU", "srv µs/req", "drv CPU", "other CPU", "note"],
-        &rows,
-    )
+    let mut headers = vec!["phase", "2xx/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "svc p99", "non-2xx", "transport", "srv CPU", "srv µs/req"];
+    if with_database {
+        headers.extend(["db CPU", "srv+db µs/req"]);
+    }
+    headers.extend(["drv CPU", "other CPU", "note"]);
+    table(&headers, &rows)
 }
 
 pub fn render(report: &Report) -> String {
@@ -274,31 +386,15 @@ pub fn render(report: &Report) -> String {
         );
     }
     if let Some(i) = &sc.ingest {
-        let _ = writeln!(out, "\n2. Ingest — signed WhatsApp webhooks, durable in SQLite before 2xx ({} senders)", i.sender_pool);
-        let mut phases: Vec<&PhaseReport> = vec![&i.warmup];
-        phases.extend(i.open_loop.iter());
-        phases.push(&i.max);
-        out.push_str(&phase_rows(&phases));
-        if let Some(r) = i.ratio_to_baseline {
-            let _ = writeln!(
-                out,
-                "  max throughput = {:.1}% of the baseline ceiling; in server CPU per request the gateway costs {} the trivial handler",
-                r * 100.0,
-                i.cpu_ratio_to_baseline.map(|c| format!("{:.0}×", 1.0 / c)).unwrap_or("?".into())
-            );
-        }
-        let sm = &i.server_metrics;
-        let _ = writeln!(
-            out,
-            "  gateway /metrics: mean group-commit batch {}, mean plugin webhook call {} µs, mean arrival→commit {} ms",
-            sm.mean_ingest_batch.map(|v| format!("{v:.1}")).unwrap_or("-".into()),
-            sm.mean_plugin_webhook_call_us.map(|v| format!("{v:.0}")).unwrap_or("-".into()),
-            sm.mean_server_ingest_ms.map(|v| format!("{v:.2}")).unwrap_or("-".into()),
-        );
-        let _ = writeln!(out, "  database after the run: {:.1} MiB + {:.1} MiB WAL", i.db_bytes as f64 / 1048576.0, i.wal_bytes as f64 / 1048576.0);
-        let _ = writeln!(out, "  server CPU by thread: {}", threads_line(&i.server_thread_cpu_s));
-        verification_line(&mut out, &i.verification);
-        log_line(&mut out, &i.server_log);
+        let title = format!("2. Ingest — signed WhatsApp webhooks, durable in SQLite before 2xx ({} senders)", i.sender_pool);
+        ingest_section(&mut out, &title, i);
+    }
+    if let Some(i) = &sc.ingest_postgres {
+        let title = format!("2b. Ingest on PostgreSQL — the same webhooks, durable in PostgreSQL before 2xx ({} senders)", i.sender_pool);
+        ingest_section(&mut out, &title, i);
+    }
+    if report.ingest_comparison.len() > 1 {
+        comparison_section(&mut out, &report.ingest_comparison);
     }
     if let Some(l) = &sc.live {
         let _ = writeln!(out, "\n3. Live stream — {} agents on GET /api/v1/events while ingesting", l.agents);
@@ -424,6 +520,9 @@ pub fn render(report: &Report) -> String {
     for error in &report.scenario_errors {
         let _ = writeln!(out, "\nSCENARIO FAILED: {error}");
     }
+    for skipped in &report.skipped_scenarios {
+        let _ = writeln!(out, "\nSCENARIO SKIPPED: {} — {}", skipped.scenario, skipped.reason);
+    }
     let _ = writeln!(out, "\nTargets");
     let rows: Vec<Vec<String>> = report
         .targets
@@ -456,6 +555,108 @@ pub fn render(report: &Report) -> String {
         report.total_seconds
     );
     out
+}
+
+/// One ingest run (either backend): its phases, the ratio to the baseline, where time went.
+fn ingest_section(out: &mut String, title: &str, i: &IngestResult) {
+    let _ = writeln!(out, "\n{title}");
+    let mut phases: Vec<&PhaseReport> = vec![&i.warmup];
+    phases.extend(i.open_loop.iter());
+    phases.push(&i.max);
+    out.push_str(&phase_rows(&phases));
+    let cost = if i.database_cpu_s.is_some() { "server + PostgreSQL CPU" } else { "server CPU" };
+    if let Some(r) = i.ratio_to_baseline {
+        let _ = writeln!(
+            out,
+            "  max throughput = {:.1}% of the baseline ceiling; in {cost} per request the gateway costs {} the trivial handler",
+            r * 100.0,
+            i.cpu_ratio_to_baseline.map(|c| format!("{:.0}×", 1.0 / c)).unwrap_or("?".into())
+        );
+    }
+    let sm = &i.server_metrics;
+    let _ = writeln!(
+        out,
+        "  gateway /metrics: mean group-commit batch {}, mean plugin webhook call {} µs, mean arrival→commit {} ms",
+        sm.mean_ingest_batch.map(|v| format!("{v:.1}")).unwrap_or("-".into()),
+        sm.mean_plugin_webhook_call_us.map(|v| format!("{v:.0}")).unwrap_or("-".into()),
+        sm.mean_server_ingest_ms.map(|v| format!("{v:.2}")).unwrap_or("-".into()),
+    );
+    let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    match i.wal_bytes {
+        Some(wal) => {
+            let _ = writeln!(out, "  database after the run: {:.1} MiB + {:.1} MiB WAL", mib(i.db_bytes), mib(wal));
+        }
+        None => {
+            let _ = writeln!(out, "  database after the run: {:.1} MiB (pg_database_size; the cluster's WAL not counted)", mib(i.db_bytes));
+        }
+    }
+    let _ = writeln!(out, "  server CPU by thread: {}", threads_line(&i.server_thread_cpu_s));
+    if let Some(database_s) = i.database_cpu_s {
+        let server_s: f64 = i.server_thread_cpu_s.values().sum();
+        let _ = writeln!(
+            out,
+            "  PostgreSQL processes of the database: {database_s:.1} CPU-s over the same span ({:.0}% of the gateway's; not pinned)",
+            database_s / server_s.max(1e-9) * 100.0
+        );
+    }
+    verification_line(out, &i.verification);
+    log_line(out, &i.server_log);
+}
+
+/// SQLite and PostgreSQL ingest, phase by phase, then each against the trivial handler.
+fn comparison_section(out: &mut String, backends: &[IngestSummary]) {
+    let _ = writeln!(out, "\nIngest by database — latency in ms, errors = non-2xx + transport, * = saturated");
+    let label = |database: &str| if database == "postgres" { "PostgreSQL" } else { "SQLite" };
+    let mut names: Vec<&str> = Vec::new();
+    for phase in backends.iter().flat_map(|b| &b.phases) {
+        if !names.contains(&phase.phase.as_str()) {
+            names.push(&phase.phase);
+        }
+    }
+    let headings: Vec<String> = backends.iter().map(|b| format!("{} 2xx/s", label(&b.database))).collect();
+    let mut headers = vec!["phase"];
+    for heading in &headings {
+        headers.extend([heading.as_str(), "p50", "p95", "p99", "max", "errors"]);
+    }
+    let mut rows: Vec<Vec<String>> = names
+        .iter()
+        .map(|name| {
+            let mut row = vec![name.to_string()];
+            for backend in backends {
+                match backend.phases.iter().find(|p| p.phase == *name) {
+                    Some(p) => row.extend([
+                        format!("{:.0}{}", p.rate, if p.saturated { "*" } else { "" }),
+                        ms(p.p50_ms),
+                        ms(p.p95_ms),
+                        ms(p.p99_ms),
+                        ms(p.max_ms),
+                        p.errors.to_string(),
+                    ]),
+                    None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
+                }
+            }
+            row
+        })
+        .collect();
+    let summary = |name: &str, value: &dyn Fn(&IngestSummary) -> Option<String>| {
+        let mut row = vec![name.to_string()];
+        for backend in backends {
+            row.push(value(backend).unwrap_or_else(|| "-".into()));
+            row.extend(std::iter::repeat_n(String::new(), 5));
+        }
+        row
+    };
+    rows.push(summary("sustained (open loop)", &|b| b.sustained_rate.map(|r| format!("{r:.0}"))));
+    rows.push(summary("max ÷ baseline ceiling", &|b| b.ratio_to_baseline.map(|r| format!("{:.1}%", r * 100.0))));
+    rows.push(summary("same, by CPU per request", &|b| b.cpu_ratio_to_baseline.map(|r| format!("{:.1}%", r * 100.0))));
+    rows.push(summary("CPU µs per webhook at max", &|b| b.cpu_us_per_webhook.map(|v| format!("{v:.0}"))));
+    out.push_str(&table(&headers, &rows));
+    let _ = writeln!(out, "  CPU per webhook: the gateway's, plus PostgreSQL's processes for that database (SQLite runs inside the gateway)");
+    for backend in backends {
+        if let Some(reason) = &backend.not_measured {
+            let _ = writeln!(out, "  {}: {reason}", label(&backend.database));
+        }
+    }
 }
 
 fn threads_line(threads: &std::collections::BTreeMap<String, f64>) -> String {

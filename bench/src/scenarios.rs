@@ -1,5 +1,6 @@
-//! The six scenarios. Each starts its own server (except the in-process plugin runtime
-//! scenario), measures, stops it, and returns a serialisable result.
+//! The scenarios. Each starts its own server (except the in-process plugin runtime
+//! scenario), measures, stops it, and returns a serialisable result. Ingest runs twice: on
+//! SQLite, as every scenario does, and on a scratch PostgreSQL database.
 
 use crate::graph::{FakeGraph, Faults, GraphStats};
 use crate::load::{closed_loop, http_client, open_loop, Generator, Latency, PhaseReport, PhaseRun, Senders, Stop, Target};
@@ -10,11 +11,13 @@ use crate::webhook::{WebhookFactory, ADMIN_TOKEN};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{Connection, PgConnection};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchboard::store::scratch::ScratchDatabase;
 
 /// Resolved settings for one run (after `--quick` and flags).
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +45,8 @@ pub struct Settings {
     pub storage_counts: Vec<u64>,
     pub storage_budget_s: f64,
     pub list_requests: usize,
+    /// Where the PostgreSQL ingest scenario creates its scratch database (password removed).
+    pub postgres_admin_url: String,
     /// Tag in generated message ids (unique per run).
     pub run_tag: String,
 }
@@ -117,7 +122,19 @@ impl Ctx {
 
     /// Run a phase under a CPU meter and print a progress line.
     async fn measure<F: Future<Output = PhaseRun>>(&self, name: &str, server_pid: Option<u32>, phase: F) -> (PhaseReport, PhaseRun) {
-        let meter = CpuMeter::start(server_pid, self.env.ticks_per_s);
+        self.measure_with_database(name, server_pid, None, phase).await
+    }
+
+    /// [`Ctx::measure`], also metering the PostgreSQL processes of `database` (a database
+    /// name): they do part of the server's work outside its process.
+    async fn measure_with_database<F: Future<Output = PhaseRun>>(
+        &self,
+        name: &str,
+        server_pid: Option<u32>,
+        database: Option<&str>,
+        phase: F,
+    ) -> (PhaseReport, PhaseRun) {
+        let meter = CpuMeter::start_with_database(server_pid, database, self.env.ticks_per_s);
         let run = phase.await;
         let cpu = meter.finish();
         if let Some(dir) = &self.dump_dir {
@@ -136,12 +153,13 @@ impl Ctx {
         let mut report = PhaseReport::from_run(name, &run);
         report.server_cpu_pct = cpu.server;
         report.driver_cpu_pct = cpu.driver;
+        report.database_cpu_pct = cpu.database;
         report.other_cpu_pct = cpu.other;
         report.disturbed = cpu.other.is_some_and(|other| other > DISTURBED_PCT);
         report.server_cpu_us_per_request =
             cpu.server.filter(|_| report.achieved_rate > 0.0).map(|pct| pct / 100.0 / report.achieved_rate * 1e6);
         eprintln!(
-            "bench:   {:<28} {:>9.0}/s  p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  errors {}  cpu srv/drv/other {}/{}/{}%{}",
+            "bench:   {:<28} {:>9.0}/s  p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  errors {}  cpu srv/drv/other {}/{}/{}%{}{}",
             name,
             report.achieved_rate,
             report.latency.p50_ms,
@@ -151,6 +169,7 @@ impl Ctx {
             report.server_cpu_pct.map_or(-1.0, f64::round),
             report.driver_cpu_pct.map_or(-1.0, f64::round),
             report.other_cpu_pct.map_or(-1.0, f64::round),
+            report.database_cpu_pct.map(|db| format!(" db {db:.0}%")).unwrap_or_default(),
             if report.saturated { "  SATURATED" } else { "" }
         );
         (report, run)
@@ -184,14 +203,36 @@ async fn open_db(path: &Path, read_only: bool) -> Result<SqlitePool> {
     SqlitePoolOptions::new().max_connections(1).connect_with(options).await.with_context(|| format!("opening {}", path.display()))
 }
 
+/// A stopped server's database, for verification.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    Sqlite(&'a Path),
+    /// A connection URL.
+    Postgres(&'a str),
+}
+
+/// Rows in `messages` per `external_id`. The statement is the same on both backends.
+async fn stored_counts(db: Stored<'_>) -> Result<Vec<(String, i64)>> {
+    const COUNTS: &str = "SELECT external_id, COUNT(*) FROM messages WHERE external_id IS NOT NULL GROUP BY external_id";
+    match db {
+        Stored::Sqlite(path) => {
+            let pool = open_db(path, false).await?;
+            let rows = sqlx::query_as(COUNTS).fetch_all(&pool).await?;
+            pool.close().await;
+            Ok(rows)
+        }
+        Stored::Postgres(url) => {
+            let mut conn = PgConnection::connect(url).await.context("connecting to the scenario's PostgreSQL database")?;
+            let rows = sqlx::query_as(COUNTS).fetch_all(&mut conn).await?;
+            conn.close().await?;
+            Ok(rows)
+        }
+    }
+}
+
 /// Every acknowledged webhook must be in `messages` exactly once. Run after the server stopped.
-async fn verify(db: &Path, factory: &WebhookFactory, acked: impl IntoIterator<Item = u64>) -> Result<Verification> {
-    let pool = open_db(db, false).await?;
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT external_id, COUNT(*) FROM messages WHERE external_id IS NOT NULL GROUP BY external_id")
-            .fetch_all(&pool)
-            .await?;
-    pool.close().await;
+async fn verify(db: Stored<'_>, factory: &WebhookFactory, acked: impl IntoIterator<Item = u64>) -> Result<Verification> {
+    let rows = stored_counts(db).await?;
     let duplicate_rows_in_table = rows.iter().filter(|(_, n)| *n > 1).count() as u64;
     let stored: HashMap<String, i64> = rows.into_iter().collect();
     let mut result =
@@ -312,11 +353,110 @@ pub async fn baseline(ctx: &Ctx) -> Result<BaselineResult> {
 }
 
 // ---------------------------------------------------------------------------------------
-// 2. Ingest
+// 2. Ingest (on SQLite, and 2b. on PostgreSQL)
 // ---------------------------------------------------------------------------------------
+
+/// The database an ingest run stores into. Everything else about the two runs is the same,
+/// so their results differ by the backend alone.
+pub enum IngestDb {
+    /// A new SQLite file in the scenario's folder, as every other scenario uses.
+    Sqlite,
+    /// A new, empty PostgreSQL database, dropped with the value.
+    Postgres(ScratchDatabase),
+}
+
+impl IngestDb {
+    /// The scenario's name: its folder under `<out>/work` and its name in the report.
+    pub fn scenario(&self) -> &'static str {
+        match self {
+            IngestDb::Sqlite => "ingest",
+            IngestDb::Postgres(_) => "ingest-postgres",
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        match self {
+            IngestDb::Sqlite => "sqlite",
+            IngestDb::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Message-id tag, so the two runs' webhooks never share an id.
+    fn tag(&self) -> &'static str {
+        match self {
+            IngestDb::Sqlite => "I",
+            IngestDb::Postgres(_) => "IP",
+        }
+    }
+
+    fn options(&self) -> Options {
+        match self {
+            IngestDb::Sqlite => Options::default(),
+            IngestDb::Postgres(db) => Options { postgres: Some(db.url.clone()), ..Default::default() },
+        }
+    }
+
+    /// The PostgreSQL database's name: its processes' titles carry it, which is how their CPU
+    /// is metered.
+    fn postgres_name(&self) -> Option<&str> {
+        match self {
+            IngestDb::Sqlite => None,
+            IngestDb::Postgres(db) => db.url.split('?').next().and_then(|url| url.rsplit('/').next()),
+        }
+    }
+
+    /// Where the stored messages are, once the server (whose SQLite file is `sqlite`) stopped.
+    fn stored<'a>(&'a self, sqlite: Option<&'a Path>) -> Result<Stored<'a>> {
+        match self {
+            IngestDb::Sqlite => Ok(Stored::Sqlite(sqlite.context("no database")?)),
+            IngestDb::Postgres(db) => Ok(Stored::Postgres(&db.url)),
+        }
+    }
+
+    /// Bytes on disk while the server runs: the SQLite file and its WAL, or PostgreSQL's
+    /// `pg_database_size` (its WAL belongs to the whole cluster, so it is not counted).
+    async fn size(&self, server: &Server) -> Result<(u64, Option<u64>)> {
+        match self {
+            IngestDb::Sqlite => {
+                let (db, wal) = db_bytes(server.db.as_deref().context("no database")?);
+                Ok((db, Some(wal)))
+            }
+            IngestDb::Postgres(db) => {
+                let mut conn = PgConnection::connect(&db.url).await?;
+                let (bytes,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())").fetch_one(&mut conn).await?;
+                conn.close().await?;
+                Ok((bytes.max(0) as u64, None))
+            }
+        }
+    }
+}
+
+/// A scratch database on the PostgreSQL server at `admin_url`, or why there is none: the
+/// PostgreSQL scenario is then skipped, not failed, since not every machine runs PostgreSQL.
+pub async fn postgres_database(admin_url: &str) -> std::result::Result<ScratchDatabase, String> {
+    const PATIENCE: Duration = Duration::from_secs(10);
+    match tokio::time::timeout(PATIENCE, ScratchDatabase::create(admin_url)).await {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(error)) => Err(format!("no PostgreSQL scratch database at {}: {error}", without_password(admin_url))),
+        Err(_) => Err(format!("PostgreSQL at {} did not answer within {} s", without_password(admin_url), PATIENCE.as_secs())),
+    }
+}
+
+/// `url` with any password replaced by `***`, for the report and the console.
+pub fn without_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let authority_end = url[scheme_end..].find(['/', '?']).map_or(url.len(), |i| scheme_end + i);
+    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else { return url.to_string() };
+    match url[scheme_end..at].find(':') {
+        Some(colon) => format!("{}:***{}", &url[..scheme_end + colon], &url[at..]),
+        None => url.to_string(),
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct IngestResult {
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
     pub startup_ms: f64,
     pub sender_pool: u64,
     /// Right after start-up (connections, caches, allocator pools): not part of the results.
@@ -325,42 +465,53 @@ pub struct IngestResult {
     pub max: PhaseReport,
     /// `max.achieved_rate / baseline max` when the baseline ran.
     pub ratio_to_baseline: Option<f64>,
-    /// Baseline server CPU per request ÷ gateway CPU per webhook (both at max throughput):
-    /// the same ratio in server-side cost, unaffected by a driver-bound baseline.
+    /// Baseline server CPU per request ÷ gateway (plus PostgreSQL) CPU per webhook, both at
+    /// max throughput: the same ratio in server-side cost, unaffected by a driver-bound
+    /// baseline.
     pub cpu_ratio_to_baseline: Option<f64>,
     pub server_metrics: ServerMetrics,
     pub db_bytes: u64,
-    pub wal_bytes: u64,
+    /// SQLite's WAL file; `None` on PostgreSQL, whose WAL is shared by the whole cluster.
+    pub wal_bytes: Option<u64>,
     /// Server CPU seconds over the whole scenario, by thread name.
     pub server_thread_cpu_s: BTreeMap<String, f64>,
+    /// CPU seconds of the PostgreSQL processes serving the database over the same span
+    /// (`None` on SQLite).
+    pub database_cpu_s: Option<f64>,
     pub server_log: LogSummary,
     pub verification: Verification,
 }
 
-pub async fn ingest(ctx: &Ctx, baseline: Option<&BaselineResult>) -> Result<IngestResult> {
+/// Signed webhooks into a gateway storing them in `db`: a warm-up, open loop at each rate,
+/// then closed-loop maximum; afterwards every acknowledged webhook must be stored exactly once.
+pub async fn ingest(ctx: &Ctx, baseline: Option<&BaselineResult>, db: &IngestDb) -> Result<IngestResult> {
     let baseline_max = baseline.map(|b| b.max.achieved_rate);
     let baseline_cpu = baseline.and_then(|b| b.max.server_cpu_us_per_request);
     let s = &ctx.settings;
-    let server = Server::switchboard(&ctx.env, "ingest", &Options::default()).await?;
-    let generator = ctx.generator(&server, "I", Senders::Pool(s.senders))?;
+    let server = Server::switchboard(&ctx.env, db.scenario(), &db.options()).await?;
+    let generator = ctx.generator(&server, db.tag(), Senders::Pool(s.senders))?;
+    let database = db.postgres_name();
     let mut acked_seqs = Vec::new();
     let warm_rate = s.rates.iter().copied().min().unwrap_or(1000) as f64;
     let (warmup, run) = ctx
-        .measure(
+        .measure_with_database(
             &format!("warm-up {warm_rate}/s"),
             Some(server.pid),
+            database,
             open_loop(&generator, warm_rate, secs(s.server_warmup_s), s.max_inflight, ctx.backlog(warm_rate)),
         )
         .await;
     acked_seqs.extend(acked(&run));
     let threads_before = crate::machine::thread_ticks(server.pid);
+    let database_before = database.map(crate::machine::database_ticks);
     let mut phases = Vec::new();
     for &rate in &s.rates {
         let rate = rate as f64;
         let (report, run) = ctx
-            .measure(
+            .measure_with_database(
                 &format!("open loop {rate}/s"),
                 Some(server.pid),
+                database,
                 open_loop(&generator, rate, secs(s.phase_s), s.max_inflight, ctx.backlog(rate)),
             )
             .await;
@@ -369,26 +520,32 @@ pub async fn ingest(ctx: &Ctx, baseline: Option<&BaselineResult>) -> Result<Inge
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let stop = Stop::After { duration: secs(s.max_s), warmup: secs(s.warmup_s) };
-    let (max, run) = ctx.measure(&format!("max ({} conns)", s.connections), Some(server.pid), closed_loop(&generator, s.connections, stop)).await;
+    let (max, run) = ctx
+        .measure_with_database(&format!("max ({} conns)", s.connections), Some(server.pid), database, closed_loop(&generator, s.connections, stop))
+        .await;
     acked_seqs.extend(acked(&run));
     let server_thread_cpu_s = thread_delta(&threads_before, server.pid, ctx.env.ticks_per_s);
+    let database_cpu_s = database.zip(database_before).map(|(name, before)| {
+        crate::machine::database_delta(&before, &crate::machine::database_ticks(name)) as f64 / ctx.env.ticks_per_s
+    });
     let server_metrics = scrape_metrics(&server.base).await;
-    let db = server.db.clone().context("no database")?;
-    let (db_bytes, wal_bytes) = db_bytes(&db);
+    let (db_bytes, wal_bytes) = db.size(&server).await?;
+    let sqlite = server.db.clone();
     let startup_ms = server.startup.as_secs_f64() * 1e3;
     let server_log = server.stop().await?;
-    let verification = verify(&db, &generator.factory, acked_seqs).await?;
+    let verification = verify(db.stored(sqlite.as_deref())?, &generator.factory, acked_seqs).await?;
     eprintln!(
         "bench:   verification: {} acked, {} stored once, {} missing, {} duplicated",
         verification.acked, verification.stored_once, verification.missing, verification.duplicated
     );
     Ok(IngestResult {
+        database: db.backend(),
         startup_ms,
         sender_pool: s.senders,
         warmup,
         open_loop: phases,
         ratio_to_baseline: baseline_max.filter(|b| *b > 0.0).map(|b| max.achieved_rate / b),
-        cpu_ratio_to_baseline: match (baseline_cpu, max.server_cpu_us_per_request) {
+        cpu_ratio_to_baseline: match (baseline_cpu, max.system_cpu_us_per_request()) {
             (Some(b), Some(i)) if i > 0.0 => Some(b / i),
             _ => None,
         },
@@ -397,6 +554,7 @@ pub async fn ingest(ctx: &Ctx, baseline: Option<&BaselineResult>) -> Result<Inge
         db_bytes,
         wal_bytes,
         server_thread_cpu_s,
+        database_cpu_s,
         server_log,
         verification,
     })
@@ -496,7 +654,7 @@ pub async fn live(ctx: &Ctx) -> Result<LiveResult> {
     drop(sse_client);
     let db = server.db.clone().context("no database")?;
     let server_log = server.stop().await?;
-    let verification = verify(&db, &generator.factory, acks.keys().copied().chain(acked(&warm_run))).await?;
+    let verification = verify(Stored::Sqlite(&db), &generator.factory, acks.keys().copied().chain(acked(&warm_run))).await?;
     Ok(LiveResult {
         agents: s.agents,
         connected,
@@ -553,7 +711,7 @@ pub struct OutboundResult {
 pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
     let s = &ctx.settings;
     let graph = FakeGraph::start(s.faults).await?;
-    let options = Options { graph: Some(graph.addr), outbound: true };
+    let options = Options { graph: Some(graph.addr), outbound: true, ..Default::default() };
     let server = Server::switchboard(&ctx.env, "outbound", &options).await?;
     let generator = ctx.generator(&server, "O", Senders::Unique { offset: 0 })?;
     ctx.measure("seed conversations", Some(server.pid), closed_loop(&generator, 32, Stop::Count(s.outbound_conversations))).await;
@@ -1095,6 +1253,19 @@ pub async fn storage(ctx: &Ctx) -> Result<StorageResult> {
         });
     }
     let server_log = server.stop().await?;
-    let verification = verify(&db, &generator.factory, acked_seqs).await?;
+    let verification = verify(Stored::Sqlite(&db), &generator.factory, acked_seqs).await?;
     Ok(StorageResult { checkpoints, skipped, idle_rss_mb, server_log, verification })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_the_report() {
+        assert_eq!(without_password("postgres://postgres@127.0.0.1:5432/test"), "postgres://postgres@127.0.0.1:5432/test");
+        assert_eq!(without_password("postgres://bench:s3cr3t@db.example:5432/test?sslmode=disable"), "postgres://bench:***@db.example:5432/test?sslmode=disable");
+        assert_eq!(without_password("postgres://db.example/test?user=a@b"), "postgres://db.example/test?user=a@b");
+        assert_eq!(without_password("not a url"), "not a url");
+    }
 }

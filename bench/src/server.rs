@@ -1,6 +1,6 @@
 //! The servers under test, each a subprocess pinned to core 0: the real `switchboard` binary
-//! (temp dir, SQLite, generated `config.toml`), or the trivial baseline handler (this binary's
-//! hidden `baseline-server` subcommand).
+//! (temp dir, SQLite or a given PostgreSQL database, generated `config.toml`), or the trivial
+//! baseline handler (this binary's hidden `baseline-server` subcommand).
 
 use crate::load::http_client;
 use crate::webhook::{ACCESS_TOKEN, ADMIN_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN};
@@ -31,12 +31,15 @@ pub struct Options {
     /// Fast outbox retries, and send timeouts long enough to hold sends at a closed fake
     /// provider while replies are queued (the outbound scenario).
     pub outbound: bool,
+    /// The URL of an (empty) PostgreSQL database to use instead of a new SQLite file.
+    pub postgres: Option<String>,
 }
 
 pub struct Server {
     child: Option<Child>,
     pub pid: u32,
     pub base: String,
+    /// The SQLite file (`None` for the baseline server and on PostgreSQL).
     pub db: Option<PathBuf>,
     pub log: PathBuf,
     /// Spawn to first healthy `/healthz`.
@@ -55,8 +58,10 @@ fn fresh_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))
 }
 
-/// The `config.toml` of a benchmark gateway.
+/// The `config.toml` of a benchmark gateway. `db` is the SQLite file, unless `options` names
+/// a PostgreSQL database.
 pub fn config_text(port: u16, db: &Path, plugins: &Path, cache: &Path, options: &Options) -> String {
+    let database_url = options.postgres.clone().unwrap_or_else(|| format!("sqlite://{}", db.display()));
     let graph = options.graph.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1:9".into());
     let send_timeouts = if options.outbound { "send_timeout_ms = 120000\nhttp_timeout_ms = 120000\n" } else { "" };
     let outbox = if options.outbound {
@@ -72,7 +77,7 @@ public_url = "http://127.0.0.1:{port}"
 max_body_bytes = 1048576
 
 [database]
-url = "sqlite://{db}"
+url = "{database_url}"
 max_connections = 8
 max_batch = 256
 
@@ -89,7 +94,6 @@ allowed_hosts = ["{graph}"]
 config = {{ phone_number_id = "{PHONE_NUMBER_ID}", api_base = "http://{graph}/v21.0" }}
 secrets = {{ app_secret = "{APP_SECRET}", verify_token = "{VERIFY_TOKEN}", access_token = "{ACCESS_TOKEN}" }}
 "#,
-        db = db.display(),
         plugins = plugins.display(),
         cache = cache.display(),
     )
@@ -104,6 +108,7 @@ impl Server {
         let db = dir.join("switchboard.db");
         let config = dir.join("config.toml");
         std::fs::write(&config, config_text(port, &db, &env.plugins, &env.plugin_cache, options))?;
+        let db = options.postgres.is_none().then_some(db);
         let mut command = env.command(&env.switchboard);
         command
             .args(["serve", "--config"])
@@ -111,7 +116,7 @@ impl Server {
             .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("SWITCHBOARD_LOG", "warn")
             .current_dir(&dir);
-        Self::spawn(command, port, dir, Some(db)).await
+        Self::spawn(command, port, dir, db).await
     }
 
     /// Start the trivial baseline handler.
