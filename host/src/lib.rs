@@ -35,13 +35,17 @@ pub struct Gateway {
     pub local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    outbox_worker: JoinHandle<()>,
 }
 
 impl Gateway {
-    /// Stop accepting connections, end live streams, and wait for in-flight requests.
+    /// Stop accepting connections, end live streams, and wait for in-flight requests and
+    /// the sends the outbox has started.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.server.await.context("server task panicked")?.context("server failed")
+        let served = self.server.await.context("server task panicked")?.context("server failed");
+        self.outbox_worker.await.context("outbox worker panicked")?;
+        served
     }
 }
 
@@ -58,15 +62,18 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
             .await
             .with_context(|| format!("recording channel {id}"))?;
     }
-    let live = realtime::LiveFeed::start(store.clone()).await.context("starting the live feed")?;
+    // Background tasks stop when the gateway shuts down (or is dropped), so they release the
+    // database instead of polling it for the rest of the process.
+    let (shutdown, mut shutdown_signal) = watch::channel(false);
+    let live = realtime::LiveFeed::start(store.clone(), shutdown.subscribe()).await.context("starting the live feed")?;
     let outbox_signal = outbox::OutboxSignal::default();
-    outbox::start(store.clone(), channels.clone(), config.outbox.clone(), outbox_signal.clone());
-    start_live_event_pruning(store.clone(), config.database.live_event_retention_hours);
-    start_gauge_sampling(store.clone(), channels.clone());
+    let outbox_settings = config.outbox.clone();
+    let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
+    spawn_until_shutdown(shutdown.subscribe(), prune_live_events(store.clone(), config.database.live_event_retention_hours));
+    spawn_until_shutdown(shutdown.subscribe(), sample_gauges(store.clone(), channels.clone()));
     if admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");
     }
-    let (shutdown, mut shutdown_signal) = watch::channel(false);
     let state = http::AppState {
         store,
         channels,
@@ -94,41 +101,47 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
             .await
     });
     tracing::info!(%local_addr, "switchboard listening");
-    Ok(Gateway { local_addr, shutdown, server })
+    Ok(Gateway { local_addr, shutdown, server, outbox_worker })
+}
+
+/// Run `task` until the gateway shuts down (or the gateway is dropped).
+pub(crate) fn spawn_until_shutdown(mut shutdown: watch::Receiver<bool>, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.wait_for(|stopping| *stopping) => {}
+            () = task => {}
+        }
+    });
 }
 
 /// Sample gauges that have no natural event to update them: outbox depth, pool usage.
-fn start_gauge_sampling(store: store::Store, channels: Arc<plugins::Channels>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            if let Ok(depths) = store.outbox_depth().await {
-                for (id, _) in channels.iter() {
-                    let depth = depths.iter().find(|(channel, _)| channel == id).map_or(0, |(_, n)| *n);
-                    metrics::gauge!(telemetry::OUTBOX_DEPTH, "channel" => id.clone()).set(depth as f64);
-                }
-            }
-            for (pool, open, idle) in store.pool_usage() {
-                metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "open").set(f64::from(open));
-                metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(idle as f64);
+async fn sample_gauges(store: store::Store, channels: Arc<plugins::Channels>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if let Ok(depths) = store.outbox_depth().await {
+            for (id, _) in channels.iter() {
+                let depth = depths.iter().find(|(channel, _)| channel == id).map_or(0, |(_, n)| *n);
+                metrics::gauge!(telemetry::OUTBOX_DEPTH, "channel" => id.clone()).set(depth as f64);
             }
         }
-    });
+        for (pool, open, idle) in store.pool_usage() {
+            metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "open").set(f64::from(open));
+            metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(idle as f64);
+        }
+    }
 }
 
 /// Once an hour, on the leader only (every node would delete the same rows).
-fn start_live_event_pruning(store: store::Store, retention_hours: u64) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        let mut leadership = store.leadership();
-        loop {
-            tick.tick().await;
-            leadership.wait_until_leader().await;
-            let cutoff = clock::now_ms() - (retention_hours as i64) * 3_600_000;
-            if let Err(error) = store.prune_live_events(cutoff).await {
-                tracing::warn!(%error, "pruning live events failed");
-            }
+async fn prune_live_events(store: store::Store, retention_hours: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let mut leadership = store.leadership();
+    loop {
+        tick.tick().await;
+        leadership.wait_until_leader().await;
+        let cutoff = clock::now_ms() - (retention_hours as i64) * 3_600_000;
+        if let Err(error) = store.prune_live_events(cutoff).await {
+            tracing::warn!(%error, "pruning live events failed");
         }
-    });
+    }
 }

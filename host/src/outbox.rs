@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use std::sync::Arc;
 use tracing::Instrument;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// Wakes the worker when a reply is queued.
 #[derive(Clone, Default)]
@@ -33,34 +33,43 @@ impl OutboxSignal {
     }
 }
 
-pub fn start(store: Store, channels: Arc<Channels>, settings: OutboxConfig, signal: OutboxSignal) {
-    tokio::spawn(async move {
-        let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
-        let mut leadership = store.leadership();
-        loop {
-            leadership.wait_until_leader().await;
-            match store.claim_outbox(settings.concurrency.max(1) as u32 * 4, settings.lease_ms as i64).await {
-                Ok(jobs) if !jobs.is_empty() => {
-                    futures_util::stream::iter(jobs)
-                        .for_each_concurrent(settings.concurrency.max(1), |job| {
-                            // The span carries the id of the API request that queued the reply.
-                            let span = tracing::info_span!(
-                                "outbox_send",
-                                request_id = job.request_id.as_deref().unwrap_or_default(),
-                                outbox_id = job.outbox_id,
-                                attempt = job.attempt
-                            );
-                            deliver(&store, &channels, &settings, job).instrument(span)
-                        })
-                        .await;
-                    continue;
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "outbox: cannot claim work"),
-            }
-            let _ = tokio::time::timeout(poll, signal.0.notified()).await;
+/// The worker loop. On shutdown it stops claiming but finishes the sends it has started, so a
+/// rolling restart does not leave replies to be sent again when their lease runs out.
+pub async fn run(store: Store, channels: Arc<Channels>, settings: OutboxConfig, signal: OutboxSignal, mut shutdown: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
+    let mut leadership = store.leadership();
+    loop {
+        tokio::select! {
+            () = leadership.wait_until_leader() => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
         }
-    });
+        if *shutdown.borrow() {
+            return;
+        }
+        match store.claim_outbox(settings.concurrency.max(1) as u32 * 4, settings.lease_ms as i64).await {
+            Ok(jobs) if !jobs.is_empty() => {
+                futures_util::stream::iter(jobs)
+                    .for_each_concurrent(settings.concurrency.max(1), |job| {
+                        // The span carries the id of the API request that queued the reply.
+                        let span = tracing::info_span!(
+                            "outbox_send",
+                            request_id = job.request_id.as_deref().unwrap_or_default(),
+                            outbox_id = job.outbox_id,
+                            attempt = job.attempt
+                        );
+                        deliver(&store, &channels, &settings, job).instrument(span)
+                    })
+                    .await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "outbox: cannot claim work"),
+        }
+        tokio::select! {
+            _ = tokio::time::timeout(poll, signal.0.notified()) => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+    }
 }
 
 async fn deliver(store: &Store, channels: &Channels, settings: &OutboxConfig, job: OutboxJob) {

@@ -25,13 +25,13 @@ pub struct LiveFeed {
 }
 
 impl LiveFeed {
-    /// Start the feed task, beginning after the newest event already stored.
-    pub async fn start(store: Store) -> Result<Self, crate::store::StoreError> {
+    /// Start the feed task, beginning after the newest event already stored; it ends on shutdown.
+    pub async fn start(store: Store, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<Self, crate::store::StoreError> {
         let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
         let feed = Self { store: store.clone(), sender: sender.clone() };
         let mut last_id = store.latest_live_event_id().await?;
         let written = store.live_events_written();
-        tokio::spawn(async move {
+        crate::spawn_until_shutdown(shutdown, async move {
             loop {
                 let notified = written.notified();
                 // A short poll as well as the wake-up: commits made by other writers (another

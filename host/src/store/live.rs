@@ -105,7 +105,8 @@ where
 /// Wake `written` whenever any node commits live events (PostgreSQL).
 pub(super) fn forward_notifications(pool: sqlx::PgPool, written: Arc<Notify>) {
     tokio::spawn(async move {
-        loop {
+        // Ends once every `Store` (which holds the other references) is gone.
+        while Arc::strong_count(&written) > 1 {
             let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
                 Ok(listener) => listener,
                 Err(error) => {
@@ -119,8 +120,10 @@ pub(super) fn forward_notifications(pool: sqlx::PgPool, written: Arc<Notify>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            loop {
-                match listener.try_recv().await {
+            while Arc::strong_count(&written) > 1 {
+                // Woken at least every few seconds, to notice the store is gone.
+                let Ok(received) = tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await else { continue };
+                match received {
                     Ok(Some(_)) => written.notify_one(),
                     // The connection dropped and will be re-established; anything committed
                     // meanwhile is found by the feed's periodic read.
@@ -159,5 +162,77 @@ impl Store {
     pub async fn prune_live_events(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.db.write().await?;
         Ok(sql!(conn, execute("DELETE FROM live_events WHERE created_at < $1", Millis(cutoff_ms)))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Event, InboundMessage, Party, PluginInfo};
+    use crate::store::ingest::IngestRequest;
+    use crate::store::testing::{on_both_backends, TestStore};
+    use crate::store::Store;
+    use std::collections::BTreeSet;
+
+    on_both_backends!(live_event_ids_become_visible_in_order_across_writers);
+
+    fn text(external_id: String, sender: usize) -> Event {
+        Event::Message(InboundMessage {
+            external_id,
+            sender: Party { id: format!("user-{sender}"), ..Party::default() },
+            recipient: None,
+            kind: "text".into(),
+            text: Some("hi".into()),
+            attachments: vec![],
+            reply_to: None,
+            timestamp_ms: 1,
+            echo: false,
+            extra: None,
+        })
+    }
+
+    async fn write(store: Store, node: usize, count: usize) {
+        for n in 0..count {
+            let events = vec![text(format!("m-{node}-{n}"), n % 7)];
+            let request = IngestRequest { channel_id: "c".into(), request_id: String::new(), raw_body: bytes::Bytes::new(), events };
+            store.ingest(request).await.expect("ingest");
+        }
+    }
+
+    /// Two writers (two nodes) commit concurrently while a reader follows the log the way the
+    /// live feed does. If a smaller id could become visible after a larger one, the reader
+    /// would step past it and never see it.
+    async fn live_event_ids_become_visible_in_order_across_writers(store: TestStore) {
+        let info = PluginInfo { name: "c".into(), version: "1".into(), description: String::new(), capabilities: vec![] };
+        store.upsert_channel("c", "c", &info).await.unwrap();
+        let other = store.another_node().await;
+        const PER_WRITER: usize = 150;
+        let writers = [
+            tokio::spawn(write(store.store.clone(), 0, PER_WRITER)),
+            tokio::spawn(write(other.clone(), 1, PER_WRITER)),
+            tokio::spawn(write(store.store.clone(), 2, PER_WRITER)),
+            tokio::spawn(write(other, 3, PER_WRITER)),
+        ];
+        let mut seen = Vec::new();
+        let mut last = 0;
+        loop {
+            let writers_done = writers.iter().all(|writer| writer.is_finished());
+            let events = store.live_events_after(last, 50).await.unwrap();
+            if writers_done && events.is_empty() {
+                break;
+            }
+            for event in events {
+                last = event.id;
+                seen.push(event.id);
+            }
+            tokio::task::yield_now().await;
+        }
+        for writer in writers {
+            writer.await.expect("every write succeeds");
+        }
+        let all: Vec<i64> = store.live_events_after(0, 10_000).await.unwrap().iter().map(|e| e.id).collect();
+        let missed: Vec<&i64> = all.iter().filter(|id| !seen.contains(id)).collect();
+        assert!(missed.is_empty(), "the follower stepped past events committed after larger ids: {missed:?}");
+        assert_eq!(seen, all);
+        assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 4 * PER_WRITER);
     }
 }

@@ -8,7 +8,19 @@ use crate::config::DatabaseConfig;
 /// A store on a database of its own, removed when this is dropped.
 pub struct TestStore {
     pub store: Store,
+    settings: DatabaseConfig,
     _database: TestDatabase,
+}
+
+impl TestStore {
+    /// Another node on the same database: a second store on PostgreSQL. SQLite supports one
+    /// process per database file (docs/deployment.md), so there it is the same store.
+    pub async fn another_node(&self) -> Store {
+        match self._database {
+            TestDatabase::Sqlite(_) => self.store.clone(),
+            TestDatabase::Postgres(_) => Store::open(&self.settings).await.expect("second store opens"),
+        }
+    }
 }
 
 enum TestDatabase {
@@ -26,10 +38,9 @@ impl std::ops::Deref for TestStore {
 pub async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let store = Store::open(&DatabaseConfig { url, max_connections: 2, max_batch: 16, ..Default::default() })
-        .await
-        .expect("SQLite store opens");
-    TestStore { store, _database: TestDatabase::Sqlite(dir) }
+    let settings = DatabaseConfig { url, max_connections: 2, max_batch: 16, ..Default::default() };
+    let store = Store::open(&settings).await.expect("SQLite store opens");
+    TestStore { store, settings, _database: TestDatabase::Sqlite(dir) }
 }
 
 /// `None` when `TEST_DATABASE_URL` is not set.
@@ -38,7 +49,7 @@ pub async fn postgres() -> Option<TestStore> {
     let database = ScratchDatabase::create(&admin_url).await.expect("creating a scratch PostgreSQL database");
     let settings = DatabaseConfig { url: database.url.clone(), max_connections: 4, max_batch: 16, ..Default::default() };
     let store = Store::open(&settings).await.expect("PostgreSQL store opens");
-    Some(TestStore { store, _database: TestDatabase::Postgres(database) })
+    Some(TestStore { store, settings, _database: TestDatabase::Postgres(database) })
 }
 
 /// For each `async fn name(store: TestStore)`, a test module `name` with `sqlite` and
