@@ -137,6 +137,8 @@ async fn two_nodes_share_one_database_without_duplicates() {
     // Background work runs on one node at a time; when the leader dies, the other takes over.
     let (mut leader, survivor) = if first_leader == 0 { (a, b) } else { (b, a) };
     assert_eq!(survivor.metric(LEADER).await, 0.0);
+    assert_eq!(api_get(&client, &leader.base, "/readyz").await["leader"], true);
+    assert_eq!(api_get(&client, &survivor.base, "/readyz").await["leader"], false);
     leader.child.start_kill().unwrap();
     leader.child.wait().await.unwrap();
     assert_eq!(leader_of(&[&survivor]).await, 0, "the surviving node takes over");

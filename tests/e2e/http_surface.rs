@@ -69,6 +69,11 @@ async fn health_readiness_and_openapi() {
     assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
     let ready: Value = get("/readyz").await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
+    let expected_database = match backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(ready["database"], expected_database, "{ready}");
 
     let spec: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));

@@ -21,7 +21,16 @@ pub async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) 
     responses((status = 200, description = "Ready for traffic"), (status = 503, description = "The database does not answer")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "channels": state.channels.iter().count() }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ready",
+                "channels": state.channels.iter().count(),
+                "database": state.store.backend().name(),
+                // Whether this node runs the cluster-wide background work (always, on SQLite).
+                "leader": state.store.leadership().is_leader(),
+            })),
+        ),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "database" })))
