@@ -10,9 +10,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::response::IntoResponse;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 on_both_backends!(
@@ -54,9 +52,9 @@ struct SendApiState {
     /// Messenger refuses a message without `messaging_type`; Instagram does not need one.
     require_messaging_type: bool,
     id_prefix: String,
-    received: Arc<Mutex<Vec<SendRecord>>>,
+    received: Requests<SendRecord>,
     /// Scripted answers `(status, body, retry-after seconds)`, used in order before success.
-    script: Arc<Mutex<VecDeque<(u16, Value, Option<u64>)>>>,
+    script: Script<(u16, Value, Option<u64>)>,
 }
 
 /// A loopback stand-in for the Send API's `POST /v21.0/{id}/messages`, as documented: bearer
@@ -74,16 +72,13 @@ impl FakeSendApi {
             token: token.to_string(),
             require_messaging_type,
             id_prefix: id_prefix.to_string(),
-            received: Arc::default(),
-            script: Arc::default(),
+            received: Requests::default(),
+            script: Script::default(),
         };
         let app = axum::Router::new()
             .route("/v21.0/{account_id}/messages", axum::routing::post(send_api_messages))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, state }
+        Self { addr: serve_fake(app).await, state }
     }
 
     /// Answer the next request with `status` and a Graph error body.
@@ -92,16 +87,16 @@ impl FakeSendApi {
         if let Some(subcode) = subcode {
             error["error_subcode"] = json!(subcode);
         }
-        self.state.script.lock().unwrap().push_back((status, json!({ "error": error }), retry_after_secs));
+        self.state.script.push((status, json!({ "error": error }), retry_after_secs));
     }
 
     /// Answer the next request with a `5xx` and a body that is not a Graph error.
     pub fn fail_next_plain(&self, status: u16) {
-        self.state.script.lock().unwrap().push_back((status, Value::String("upstream connect error".into()), None));
+        self.state.script.push((status, Value::String("upstream connect error".into()), None));
     }
 
     pub fn received(&self) -> Vec<SendRecord> {
-        self.state.received.lock().unwrap().clone()
+        self.state.received.all()
     }
 }
 
@@ -118,27 +113,20 @@ async fn send_api_messages(
 ) -> axum::response::Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let n = {
-        let mut received = state.received.lock().unwrap();
-        received.push(SendRecord {
-            path: format!("/v21.0/{account_id}/messages"),
-            authorization: authorization.clone(),
-            body: parsed.clone(),
-        });
-        received.len()
-    };
+    let n = state.received.record(SendRecord {
+        path: format!("/v21.0/{account_id}/messages"),
+        authorization: authorization.clone(),
+        body: parsed.clone(),
+    });
     if authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
         return graph_error(AxumStatus::UNAUTHORIZED, 190, "Invalid OAuth access token - Cannot parse access token");
     }
-    if let Some((status, body, retry_after)) = state.script.lock().unwrap().pop_front() {
-        let mut response = match body {
+    if let Some((status, body, retry_after)) = state.script.next() {
+        let response = match body {
             Value::String(text) => (AxumStatus::from_u16(status).unwrap(), text).into_response(),
             body => (AxumStatus::from_u16(status).unwrap(), axum::Json(body)).into_response(),
         };
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert("retry-after", seconds.into());
-        }
-        return response;
+        return with_retry_after(response, retry_after);
     }
     let Some(recipient) = parsed["recipient"]["id"].as_str().map(str::to_string) else {
         return graph_error(AxumStatus::BAD_REQUEST, 100, "(#100) param recipient must be non-empty.");

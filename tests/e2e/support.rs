@@ -285,6 +285,91 @@ pub fn status_fixture(name: &str, wamid: &str) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------
+// What every loopback fake provider shares
+// ---------------------------------------------------------------------------------------
+
+/// Every request a fake provider received, in order; shared by its handler and the test.
+pub struct Requests<T>(Arc<Mutex<Vec<T>>>);
+
+impl<T> Clone for Requests<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Default for Requests<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T: Clone> Requests<T> {
+    /// Record one; returns how many there are now (fakes number the ids they hand out with it).
+    pub fn record(&self, request: T) -> usize {
+        let mut all = self.0.lock().unwrap();
+        all.push(request);
+        all.len()
+    }
+
+    pub fn all(&self) -> Vec<T> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Wait (up to 10 s) until at least `count` requests arrived.
+    pub async fn wait_for(&self, count: usize, provider: &str) -> Vec<T> {
+        for _ in 0..200 {
+            let all = self.all();
+            if all.len() >= count {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{provider} got {} requests, expected {count}", self.all().len());
+    }
+}
+
+/// Answers a fake gives, in order, before it behaves normally again.
+pub struct Script<T>(Arc<Mutex<VecDeque<T>>>);
+
+impl<T> Clone for Script<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Default for Script<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T> Script<T> {
+    pub fn push(&self, answer: T) {
+        self.0.lock().unwrap().push_back(answer);
+    }
+
+    pub fn next(&self) -> Option<T> {
+        self.0.lock().unwrap().pop_front()
+    }
+}
+
+/// Serve a fake provider's routes on a loopback port.
+pub async fn serve_fake(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// `response` with a `Retry-After` header of `seconds`, when given.
+pub fn with_retry_after(mut response: axum::response::Response, seconds: Option<u64>) -> axum::response::Response {
+    if let Some(seconds) = seconds {
+        response.headers_mut().insert("retry-after", seconds.into());
+    }
+    response
+}
+
+// ---------------------------------------------------------------------------------------
 // Fake Graph API
 // ---------------------------------------------------------------------------------------
 
@@ -298,9 +383,9 @@ pub struct Recorded {
 
 #[derive(Clone, Default)]
 struct GraphState {
-    received: Arc<Mutex<Vec<Recorded>>>,
-    /// Scripted answers, used in order before falling back to success.
-    script: Arc<Mutex<VecDeque<(u16, Value, Option<u64>)>>>,
+    received: Requests<Recorded>,
+    /// Scripted `(status, body, retry-after seconds)`, used in order before falling back to success.
+    script: Script<(u16, Value, Option<u64>)>,
 }
 
 /// A loopback stand-in for the WhatsApp Cloud API's `/{phone-number-id}/messages`, behaving
@@ -317,31 +402,21 @@ impl FakeGraph {
         let app = axum::Router::new()
             .route("/v21.0/{phone_number_id}/messages", axum::routing::post(graph_messages))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, state }
+        Self { addr: serve_fake(app).await, state }
     }
 
     /// Answer the next request with this status and Graph error body.
     pub fn fail_next(&self, status: u16, code: i64, message: &str, retry_after_secs: Option<u64>) {
         let body = json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf"}});
-        self.state.script.lock().unwrap().push_back((status, body, retry_after_secs));
+        self.state.script.push((status, body, retry_after_secs));
     }
 
     pub fn received(&self) -> Vec<Recorded> {
-        self.state.received.lock().unwrap().clone()
+        self.state.received.all()
     }
 
     pub async fn wait_for(&self, count: usize) -> Vec<Recorded> {
-        for _ in 0..200 {
-            let received = self.received();
-            if received.len() >= count {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("fake Graph API got {} requests, expected {count}", self.received().len());
+        self.state.received.wait_for(count, "the fake Graph API").await
     }
 }
 
@@ -353,25 +428,17 @@ async fn graph_messages(
 ) -> axum::response::Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let n = {
-        let mut received = state.received.lock().unwrap();
-        received.push(Recorded {
-            path: format!("/v21.0/{phone_number_id}/messages"),
-            authorization: authorization.clone(),
-            body: parsed.clone(),
-        });
-        received.len()
-    };
+    let n = state.received.record(Recorded {
+        path: format!("/v21.0/{phone_number_id}/messages"),
+        authorization: authorization.clone(),
+        body: parsed.clone(),
+    });
     if authorization.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
         let body = json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "x"}});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
-    if let Some((status, body, retry_after)) = state.script.lock().unwrap().pop_front() {
-        let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert("retry-after", seconds.into());
-        }
-        return response;
+    if let Some((status, body, retry_after)) = state.script.next() {
+        return with_retry_after((StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response(), retry_after);
     }
     if parsed["messaging_product"] != "whatsapp" || parsed["to"].as_str().is_none() {
         let body = json!({"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100, "fbtrace_id": "x"}});

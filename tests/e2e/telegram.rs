@@ -8,9 +8,7 @@ use axum::http::StatusCode as AxumStatus;
 use axum::response::IntoResponse;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 on_both_backends!(
@@ -93,9 +91,9 @@ struct Received {
 
 #[derive(Clone, Default)]
 struct FakeState {
-    received: Arc<Mutex<Vec<Received>>>,
+    received: Requests<Received>,
     /// (HTTP status, description, retry_after seconds), used in order.
-    script: Arc<Mutex<VecDeque<(u16, String, Option<u64>)>>>,
+    script: Script<(u16, String, Option<u64>)>,
 }
 
 /// A loopback stand-in for `POST /bot{token}/{method}`: the token in the path must be ours
@@ -110,29 +108,19 @@ impl FakeBotApi {
     async fn start() -> Self {
         let state = FakeState::default();
         let app = axum::Router::new().route("/{bot}/{method}", axum::routing::post(bot_method)).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, state }
+        Self { addr: serve_fake(app).await, state }
     }
 
     fn fail_next(&self, status: u16, description: &str, retry_after: Option<u64>) {
-        self.state.script.lock().unwrap().push_back((status, description.to_string(), retry_after));
+        self.state.script.push((status, description.to_string(), retry_after));
     }
 
     fn received(&self) -> Vec<Received> {
-        self.state.received.lock().unwrap().clone()
+        self.state.received.all()
     }
 
     async fn wait_for(&self, count: usize) -> Vec<Received> {
-        for _ in 0..200 {
-            let received = self.received();
-            if received.len() >= count {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("fake Bot API got {} requests, expected {count}", self.received().len());
+        self.state.received.wait_for(count, "the fake Bot API").await
     }
 }
 
@@ -150,15 +138,11 @@ async fn bot_method(
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let n = {
-        let mut received = state.received.lock().unwrap();
-        received.push(Received { bot: bot.clone(), method: method.clone(), body: parsed.clone(), at: Instant::now() });
-        received.len() as i64
-    };
+    let n = state.received.record(Received { bot: bot.clone(), method: method.clone(), body: parsed.clone(), at: Instant::now() }) as i64;
     if bot != format!("bot{BOT_TOKEN}") {
         return bot_error(401, "Unauthorized", None);
     }
-    if let Some((status, description, retry_after)) = state.script.lock().unwrap().pop_front() {
+    if let Some((status, description, retry_after)) = state.script.next() {
         return bot_error(status, &description, retry_after);
     }
     let Some(chat_id) = parsed["chat_id"].as_i64() else {

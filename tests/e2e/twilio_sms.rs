@@ -9,9 +9,7 @@ use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 on_both_backends!(
@@ -178,9 +176,9 @@ impl Received {
 
 #[derive(Clone, Default)]
 struct FakeState {
-    received: Arc<Mutex<Vec<Received>>>,
+    received: Requests<Received>,
     /// (HTTP status, Twilio error code, message, Retry-After seconds), used in order.
-    script: Arc<Mutex<VecDeque<(u16, i64, String, Option<u64>)>>>,
+    script: Script<(u16, i64, String, Option<u64>)>,
 }
 
 /// A loopback stand-in for `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: HTTP basic
@@ -197,29 +195,19 @@ impl FakeTwilio {
         let app = axum::Router::new()
             .route("/2010-04-01/Accounts/{account_sid}/Messages.json", axum::routing::post(create_message))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, state }
+        Self { addr: serve_fake(app).await, state }
     }
 
     fn fail_next(&self, status: u16, code: i64, message: &str, retry_after: Option<u64>) {
-        self.state.script.lock().unwrap().push_back((status, code, message.to_string(), retry_after));
+        self.state.script.push((status, code, message.to_string(), retry_after));
     }
 
     fn received(&self) -> Vec<Received> {
-        self.state.received.lock().unwrap().clone()
+        self.state.received.all()
     }
 
     async fn wait_for(&self, count: usize) -> Vec<Received> {
-        for _ in 0..200 {
-            let received = self.received();
-            if received.len() >= count {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("fake Twilio got {} requests, expected {count}", self.received().len());
+        self.state.received.wait_for(count, "the fake Twilio API").await
     }
 }
 
@@ -236,26 +224,18 @@ async fn create_message(
 ) -> axum::response::Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let n = {
-        let mut received = state.received.lock().unwrap();
-        received.push(Received {
-            path: format!("/2010-04-01/Accounts/{account_sid}/Messages.json"),
-            authorization: header("authorization"),
-            content_type: header("content-type"),
-            form: form.clone(),
-            at: Instant::now(),
-        });
-        received.len()
-    };
+    let n = state.received.record(Received {
+        path: format!("/2010-04-01/Accounts/{account_sid}/Messages.json"),
+        authorization: header("authorization"),
+        content_type: header("content-type"),
+        form: form.clone(),
+        at: Instant::now(),
+    });
     if account_sid != ACCOUNT_SID || header("authorization").as_deref() != Some(basic_auth().as_str()) {
         return twilio_error(401, 20003, "Authenticate");
     }
-    if let Some((status, code, message, retry_after)) = state.script.lock().unwrap().pop_front() {
-        let mut response = twilio_error(status, code, &message);
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert("retry-after", seconds.into());
-        }
-        return response;
+    if let Some((status, code, message, retry_after)) = state.script.next() {
+        return with_retry_after(twilio_error(status, code, &message), retry_after);
     }
     let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if param("To").is_none() {
