@@ -303,6 +303,17 @@ mod tests {
         store
     }
 
+    fn agent_reply(conversation_id: i64, text: &str) -> NewReply {
+        NewReply {
+            conversation_id,
+            channel_id: None,
+            content: OutboundContent::Text { text: text.into() },
+            reply_to: None,
+            author: "agent".into(),
+            request_id: None,
+        }
+    }
+
     async fn ingest(store: &Store, events: Vec<Event>) {
         store
             .ingest(IngestRequest { channel_id: "messenger".into(), request_id: "r".into(), raw_body: bytes::Bytes::new(), events })
@@ -314,14 +325,7 @@ mod tests {
         let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
         let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
-        let reply = NewReply {
-            conversation_id: conversation,
-            channel_id: None,
-            content: OutboundContent::Text { text: "hi back".into() },
-            reply_to: None,
-            author: "agent".into(),
-            request_id: None,
-        };
+        let reply = agent_reply(conversation, "hi back");
         let ours = store.queue_reply(&reply).await.unwrap();
         let job = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
         assert_eq!(job.message_id, ours.id);
@@ -350,14 +354,7 @@ mod tests {
         let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
         let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
-        let reply = NewReply {
-            conversation_id: conversation,
-            channel_id: None,
-            content: OutboundContent::Text { text: "x".into() },
-            reply_to: None,
-            author: "agent".into(),
-            request_id: None,
-        };
+        let reply = agent_reply(conversation, "x");
         store.queue_reply(&reply).await.unwrap();
         // Lease of 0 ms: the claim expires at once and a second worker takes the row.
         let first = store.claim_outbox(10, -1).await.unwrap().pop().unwrap();
