@@ -37,6 +37,7 @@ pub mod meta;
 pub mod meta_messaging;
 pub mod request;
 pub mod signature;
+pub mod testing;
 
 /// Generated bindings for the `switchboard:channel@0.1.0` world.
 pub mod bindings {

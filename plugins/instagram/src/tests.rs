@@ -2,11 +2,12 @@
 //! Meta's documentation (tests/fixtures/instagram). Everything here is pure and runs natively.
 
 use super::Instagram;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_sdk::meta_messaging::inbound::{Mapped, parse_body};
 use switchboard_sdk::meta_messaging::outbound::{build_send_body, interpret_send_response, messages_url};
 use switchboard_sdk::meta_messaging::{INSTAGRAM, MESSENGER};
 use switchboard_sdk::prelude::*;
+use switchboard_sdk::testing::{assert_same, extra, messages};
 
 const TEXT: &str = include_str!("../../../tests/fixtures/instagram/text.json");
 const MEDIA: &str = include_str!("../../../tests/fixtures/instagram/media.json");
@@ -22,19 +23,6 @@ const SENT_MID: &str = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMD
 
 fn map(body: &str) -> Mapped {
     parse_body(&INSTAGRAM, body.as_bytes(), NOW).expect("payload maps")
-}
-
-fn messages(events: &[Event]) -> Vec<&InboundMessage> {
-    events.iter().filter_map(|e| if let Event::Message(m) = e { Some(m) } else { None }).collect()
-}
-
-fn extra(message: &InboundMessage) -> Value {
-    serde_json::from_str(message.extra_json.as_deref().expect("extra-json")).unwrap()
-}
-
-/// The generated WIT types have no `PartialEq`; their `Debug` output shows every field.
-fn same<T: std::fmt::Debug>(actual: T, expected: T) {
-    assert_eq!(format!("{actual:#?}"), format!("{expected:#?}"));
 }
 
 #[test]
@@ -53,7 +41,7 @@ fn text_fixture_maps_to_one_message_with_escapes_decoded() {
     assert!(message.external_id.starts_with("aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE"));
     assert_eq!(message.kind, MessageKind::Text);
     assert_eq!(message.text.as_deref(), Some("Oi! Você tem esse tênis no tamanho 42? 👟✨"));
-    same(&message.sender, &Party { id: IGSID.into(), phone: None, email: None, display_name: None, username: None });
+    assert_same(&message.sender, &Party { id: IGSID.into(), phone: None, email: None, display_name: None, username: None });
     assert_eq!(message.recipient.as_deref(), Some(IG_ACCOUNT));
     assert_eq!(message.timestamp_ms, 1_749_417_001_209);
     assert!(!message.echo && message.extra_json.is_none());
@@ -131,7 +119,7 @@ fn echo_is_an_outbound_copy_for_the_customer() {
 fn messaging_seen_reads_the_message_and_sets_a_watermark() {
     assert!(SEEN.contains("{{MID}}") && SEEN.contains("{{TIMESTAMP}}"));
     let body = SEEN.replace("{{MID}}", SENT_MID).replace("{{TIMESTAMP}}", "1749417400123");
-    same(
+    assert_same(
         map(&body).events,
         vec![
             Event::Status(StatusUpdate {

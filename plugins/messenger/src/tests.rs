@@ -2,11 +2,12 @@
 //! Meta's documentation (tests/fixtures/messenger). Everything here is pure and runs natively.
 
 use super::Messenger;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_sdk::meta_messaging::inbound::{Mapped, parse_body};
 use switchboard_sdk::meta_messaging::outbound::{build_send_body, interpret_send_response, messages_url};
 use switchboard_sdk::meta_messaging::{INSTAGRAM, MESSENGER};
 use switchboard_sdk::prelude::*;
+use switchboard_sdk::testing::{assert_same, extra, messages};
 
 const TEXT: &str = include_str!("../../../tests/fixtures/messenger/text.json");
 const MEDIA: &str = include_str!("../../../tests/fixtures/messenger/media.json");
@@ -24,19 +25,6 @@ const SENT_MID: &str = "m_1457764197618:41d102a3e1ae206a38";
 
 fn map(body: &str) -> Mapped {
     parse_body(&MESSENGER, body.as_bytes(), NOW).expect("payload maps")
-}
-
-fn messages(events: &[Event]) -> Vec<&InboundMessage> {
-    events.iter().filter_map(|e| if let Event::Message(m) = e { Some(m) } else { None }).collect()
-}
-
-fn extra(message: &InboundMessage) -> Value {
-    serde_json::from_str(message.extra_json.as_deref().expect("extra-json")).unwrap()
-}
-
-/// The generated WIT types have no `PartialEq`; their `Debug` output shows every field.
-fn same<T: std::fmt::Debug>(actual: T, expected: T) {
-    assert_eq!(format!("{actual:#?}"), format!("{expected:#?}"));
 }
 
 fn fill(fixture: &str, mid: &str, watermark: u64) -> String {
@@ -61,7 +49,7 @@ fn text_fixture_maps_to_one_message_with_escapes_decoded() {
     assert_eq!(message.external_id, MID);
     assert_eq!(message.kind, MessageKind::Text);
     assert_eq!(message.text.as_deref(), Some("Olá! Preciso de ajuda com o pedido #12345 🙏"));
-    same(&message.sender, &Party { id: PSID.into(), phone: None, email: None, display_name: None, username: None });
+    assert_same(&message.sender, &Party { id: PSID.into(), phone: None, email: None, display_name: None, username: None });
     assert_eq!(message.recipient.as_deref(), Some(PAGE_ID));
     assert_eq!(message.timestamp_ms, 1_749_416_383_089);
     assert!(!message.echo);
@@ -111,7 +99,7 @@ fn multi_fixture_processes_every_entry_and_item() {
     assert_eq!(postback.text.as_deref(), Some("Falar com um atendente"));
     assert_eq!(extra(postback), json!({"payload": "HUMAN_AGENT"}));
     assert_eq!(postback.external_id, format!("postback:{PSID}:1749416521132"), "no mid: derived from sender and time");
-    same(&map(MULTI).events, &mapped.events); // stable across redeliveries
+    assert_same(&map(MULTI).events, &mapped.events); // stable across redeliveries
 
     let japanese = found[2];
     assert_eq!(japanese.sender.id, "7204519982734411");
@@ -124,7 +112,7 @@ fn multi_fixture_processes_every_entry_and_item() {
     assert_eq!(extra(sticker)["sticker_id"], json!(369239263222822u64));
 
     let Event::Watermark(read) = &mapped.events[4] else { panic!("{:?}", mapped.events[4]) };
-    same(read, &Watermark { recipient: "7204519982734411".into(), status: DeliveryStatus::Read, watermark_ms: 1_749_416_527_500 });
+    assert_same(read, &Watermark { recipient: "7204519982734411".into(), status: DeliveryStatus::Read, watermark_ms: 1_749_416_527_500 });
 }
 
 #[test]
@@ -143,7 +131,7 @@ fn echo_is_an_outbound_copy_for_the_customer() {
 #[test]
 fn delivery_and_read_fixtures() {
     let delivered = map(&fill(DELIVERY, SENT_MID, 1_749_416_700_000)).events;
-    same(
+    assert_same(
         delivered,
         vec![
             Event::Status(StatusUpdate {
@@ -157,7 +145,7 @@ fn delivery_and_read_fixtures() {
         ]
     );
     let read = map(&fill(READ, SENT_MID, 1_749_416_800_000)).events;
-    same(read, vec![Event::Watermark(Watermark { recipient: PSID.into(), status: DeliveryStatus::Read, watermark_ms: 1_749_416_800_000 })]);
+    assert_same(read, vec![Event::Watermark(Watermark { recipient: PSID.into(), status: DeliveryStatus::Read, watermark_ms: 1_749_416_800_000 })]);
 }
 
 #[test]

@@ -351,6 +351,7 @@ fn text_field(object: &Value, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_sdk::testing::extra;
 
     const TEXT: &str = include_str!("../../../tests/fixtures/telegram/text.json");
     const PHOTO: &str = include_str!("../../../tests/fixtures/telegram/photo.json");
@@ -371,10 +372,6 @@ mod tests {
             Event::Message(message) => message,
             other => panic!("expected a message, got {other:?}"),
         }
-    }
-
-    fn extra(message: &InboundMessage) -> Value {
-        serde_json::from_str(message.extra_json.as_deref().expect("extra-json")).unwrap()
     }
 
     fn update(message: Value) -> String {

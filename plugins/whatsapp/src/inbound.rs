@@ -424,6 +424,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_sdk::testing::{extra, messages};
 
     const TEXT: &str = include_str!("../../../tests/fixtures/whatsapp/text.json");
     const MULTI: &str = include_str!("../../../tests/fixtures/whatsapp/multi.json");
@@ -441,20 +442,12 @@ mod tests {
         mapped.events
     }
 
-    fn messages(events: &[Event]) -> Vec<&InboundMessage> {
-        events.iter().filter_map(|e| if let Event::Message(m) = e { Some(m) } else { None }).collect()
-    }
-
     fn profiles(events: &[Event]) -> Vec<&Party> {
         events.iter().filter_map(|e| if let Event::Profile(p) = e { Some(p) } else { None }).collect()
     }
 
     fn statuses(events: &[Event]) -> Vec<&StatusUpdate> {
         events.iter().filter_map(|e| if let Event::Status(s) = e { Some(s) } else { None }).collect()
-    }
-
-    fn extra(message: &InboundMessage) -> Value {
-        serde_json::from_str(message.extra_json.as_deref().expect("extra-json")).unwrap()
     }
 
     /// Wrap `messages` and `contacts` in a full Cloud API envelope.

@@ -439,6 +439,7 @@ mod tests {
     use super::*;
     use crate::bindings::switchboard::channel::types::RejectionKind;
     use crate::meta_messaging::{INSTAGRAM, MESSENGER};
+    use crate::testing::extra;
 
     const NOW: u64 = 1_700_000_000_000;
     const PAGE: &str = "104325212345678";
@@ -467,10 +468,6 @@ mod tests {
 
     fn user_message(body: Value) -> InboundMessage {
         message(json!({"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1_749_416_400_000u64, "message": body}))
-    }
-
-    fn extra(message: &InboundMessage) -> Value {
-        serde_json::from_str(message.extra_json.as_deref().expect("extra-json")).unwrap()
     }
 
     #[test]
