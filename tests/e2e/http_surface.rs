@@ -10,14 +10,6 @@ on_both_backends!(
     conversation_list_pages_newest_first,
 );
 
-async fn error_code(response: reqwest::Response, status: StatusCode) -> String {
-    assert_eq!(response.status(), status);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
-    let body: Value = response.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    body["error"]["code"].as_str().unwrap().to_string()
-}
-
 async fn bad_input_gets_json_4xx() {
     let server = TestServer::start(None).await;
     let c = &server.client;

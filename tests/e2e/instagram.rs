@@ -46,48 +46,24 @@ async fn start() -> (FakeSendApi, TestServer) {
     (api, server)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+/// Post a correctly signed Instagram webhook and insist on 2xx; returns the JSON answer.
+async fn post(server: &TestServer, body: &[u8]) -> Value {
+    server.post_meta_signed("instagram", INSTAGRAM_APP_SECRET, body).await
 }
 
-async fn post(server: &TestServer, body: &[u8]) -> Value {
-    let response = server.post_webhook("instagram", body, Some(&sign_with(INSTAGRAM_APP_SECRET, body))).await;
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(status.is_success(), "webhook answered {status}: {text}");
-    serde_json::from_str(&text).unwrap()
+/// Post the text fixture and return the (only) conversation's id.
+async fn ingest_text(server: &TestServer) -> i64 {
+    post(server, &fixture("instagram/text.json")).await;
+    server.only_conversation_id().await
+}
+
+/// Queue a text reply and wait until it is sent; returns (message id, Send API message id).
+async fn reply_and_wait_sent(server: &TestServer, conversation_id: i64, text: &str) -> (i64, String) {
+    server.reply_and_wait_for(conversation_id, &json!({"text": text}), "sent").await
 }
 
 fn filled(name: &str, mid: &str, timestamp: u64) -> Vec<u8> {
     String::from_utf8(fixture(name)).unwrap().replace("{{MID}}", mid).replace("{{TIMESTAMP}}", &timestamp.to_string()).into_bytes()
-}
-
-async fn ingest_text(server: &TestServer) -> i64 {
-    post(server, &fixture("instagram/text.json")).await;
-    let conversations = server.conversations().await;
-    assert_eq!(conversations.len(), 1, "{conversations:#?}");
-    conversations[0]["id"].as_i64().unwrap()
-}
-
-async fn queue_reply(server: &TestServer, conversation_id: i64, text: &str) -> i64 {
-    let (status, message) = server.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), &json!({"text": text})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{message}");
-    message["id"].as_i64().unwrap()
-}
-
-async fn wait_status(server: &TestServer, conversation_id: i64, message_id: i64, status: &str) -> Value {
-    server
-        .eventually(&format!("message {message_id} to be {status}"), async |s| {
-            let m = s.message(conversation_id, message_id).await;
-            (m["status"] == status).then_some(m)
-        })
-        .await
-}
-
-async fn reply_and_wait_sent(server: &TestServer, conversation_id: i64, text: &str) -> (i64, String) {
-    let message_id = queue_reply(server, conversation_id, text).await;
-    let sent = wait_status(server, conversation_id, message_id, "sent").await;
-    (message_id, sent["external_id"].as_str().unwrap().to_string())
 }
 
 async fn signed_text_webhook_is_stored_intact_and_redelivery_is_not_duplicated() {
@@ -219,8 +195,8 @@ async fn outbox_retries_throttling_and_outages_and_fails_a_closed_window_at_once
     assert_eq!(server.message(conversation_id, message_id).await["status"], "sent");
 
     api.fail_next(400, 10, Some(2534022), "This message is sent outside of allowed window.", None);
-    let late = queue_reply(&server, conversation_id, "late").await;
-    let failed = wait_status(&server, conversation_id, late, "failed").await;
+    let late = server.queue_text_reply(conversation_id, "late").await;
+    let failed = server.wait_for_status(conversation_id, late, "failed").await;
     assert_eq!(failed["error"]["code"], "10", "{failed}");
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(api.received().len(), 5, "a closed window is not retried");

@@ -167,55 +167,25 @@ async fn start_api() -> FakeSendApi {
     FakeSendApi::start(MESSENGER_PAGE_TOKEN, true, "m_9xK2pQ7vLw3nR8tYb1cZ4dF6gH0jM5sA-").await
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
 /// Post a correctly signed Messenger webhook and insist on 2xx; returns the JSON answer.
 async fn post(server: &TestServer, body: &[u8]) -> Value {
-    let response = server.post_webhook("messenger", body, Some(&sign_with(MESSENGER_APP_SECRET, body))).await;
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(status.is_success(), "webhook answered {status}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A fixture with `{{MID}}` and `{{WATERMARK}}` filled in.
-fn filled(name: &str, mid: &str, watermark: u64) -> Vec<u8> {
-    String::from_utf8(fixture(name)).unwrap().replace("{{MID}}", mid).replace("{{WATERMARK}}", &watermark.to_string()).into_bytes()
+    server.post_meta_signed("messenger", MESSENGER_APP_SECRET, body).await
 }
 
 /// Post the text fixture and return the (only) conversation's id.
 async fn ingest_text(server: &TestServer) -> i64 {
     post(server, &fixture("messenger/text.json")).await;
-    let conversations = server.conversations().await;
-    assert_eq!(conversations.len(), 1, "{conversations:#?}");
-    conversations[0]["id"].as_i64().unwrap()
+    server.only_conversation_id().await
 }
 
-/// Queue a text reply; returns the message id.
-async fn queue_reply(server: &TestServer, conversation_id: i64, text: &str) -> i64 {
-    let (status, message) = server.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), &json!({"text": text})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{message}");
-    assert_eq!(message["direction"], "outbound");
-    message["id"].as_i64().unwrap()
-}
-
-/// Wait until message `message_id` has `status`; returns it.
-async fn wait_status(server: &TestServer, conversation_id: i64, message_id: i64, status: &str) -> Value {
-    server
-        .eventually(&format!("message {message_id} to be {status}"), async |s| {
-            let m = s.message(conversation_id, message_id).await;
-            (m["status"] == status).then_some(m)
-        })
-        .await
-}
-
-/// Queue a reply and wait until it is sent; returns (message id, Send API message id).
+/// Queue a text reply and wait until it is sent; returns (message id, Send API message id).
 async fn reply_and_wait_sent(server: &TestServer, conversation_id: i64, text: &str) -> (i64, String) {
-    let message_id = queue_reply(server, conversation_id, text).await;
-    let sent = wait_status(server, conversation_id, message_id, "sent").await;
-    (message_id, sent["external_id"].as_str().unwrap().to_string())
+    server.reply_and_wait_for(conversation_id, &json!({"text": text}), "sent").await
+}
+
+/// A fixture with `{{MID}}` and `{{WATERMARK}}` filled in.
+fn filled(name: &str, mid: &str, watermark: u64) -> Vec<u8> {
+    String::from_utf8(fixture(name)).unwrap().replace("{{MID}}", mid).replace("{{WATERMARK}}", &watermark.to_string()).into_bytes()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -382,7 +352,7 @@ async fn agent_reply_reaches_the_send_api_and_its_echo_is_not_stored_twice() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    wait_status(&server, conversation_id, queued["id"].as_i64().unwrap(), "sent").await;
+    server.wait_for_status(conversation_id, queued["id"].as_i64().unwrap(), "sent").await;
     assert_eq!(
         api.received()[1].body,
         json!({"recipient": {"id": PSID}, "messaging_type": "RESPONSE",
@@ -418,8 +388,8 @@ async fn outbox_retries_throttling_and_outages_and_fails_a_closed_window_at_once
     assert_eq!(server.message(conversation_id, message_id).await["status"], "sent");
 
     api.fail_next(400, 10, Some(2018278), "(#10) This message is sent outside of allowed window.", None);
-    let late = queue_reply(&server, conversation_id, "late").await;
-    let failed = wait_status(&server, conversation_id, late, "failed").await;
+    let late = server.queue_text_reply(conversation_id, "late").await;
+    let failed = server.wait_for_status(conversation_id, late, "failed").await;
     assert_eq!(failed["error"]["code"], "10", "{failed}");
     assert!(failed["error"]["message"].as_str().unwrap().contains("outside of allowed window"));
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -431,8 +401,8 @@ async fn a_refused_page_token_fails_without_retry() {
     let api = start_api().await;
     let server = TestServer::start_with(None, &channel_toml(api.addr, "EAA-revoked-token", "")).await;
     let conversation_id = ingest_text(&server).await;
-    let message_id = queue_reply(&server, conversation_id, "hello?").await;
-    let failed = wait_status(&server, conversation_id, message_id, "failed").await;
+    let message_id = server.queue_text_reply(conversation_id, "hello?").await;
+    let failed = server.wait_for_status(conversation_id, message_id, "failed").await;
     assert_eq!(failed["error"]["code"], "190", "{failed}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(api.received().len(), 1);

@@ -224,11 +224,49 @@ impl TestServer {
 
     /// Post a correctly signed WhatsApp webhook and insist on 2xx.
     pub async fn post_signed(&self, body: &[u8]) -> Value {
-        let response = self.post_webhook("whatsapp", body, Some(&sign(body))).await;
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert!(status.is_success(), "webhook answered {status}: {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        self.post_meta_signed("whatsapp", APP_SECRET, body).await
+    }
+
+    /// Post a webhook signed the way Meta signs them (`X-Hub-Signature-256` with `app_secret`)
+    /// to `channel` and insist on 2xx; returns the JSON answer.
+    pub async fn post_meta_signed(&self, channel: &str, app_secret: &str, body: &[u8]) -> Value {
+        expect_success(self.post_webhook(channel, body, Some(&sign_with(app_secret, body))).await).await
+    }
+
+    /// The id of the only conversation (after a test's first webhook).
+    pub async fn only_conversation_id(&self) -> i64 {
+        let conversations = self.conversations().await;
+        assert_eq!(conversations.len(), 1, "{conversations:#?}");
+        conversations[0]["id"].as_i64().unwrap()
+    }
+
+    /// Queue an agent reply (`body` as the API takes it); insists on 202 and returns the message.
+    pub async fn queue_reply(&self, conversation_id: i64, body: &Value) -> Value {
+        let (status, message) = self.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{message}");
+        assert_eq!(message["direction"], "outbound");
+        message
+    }
+
+    /// Queue a text reply; returns the message id.
+    pub async fn queue_text_reply(&self, conversation_id: i64, text: &str) -> i64 {
+        self.queue_reply(conversation_id, &json!({"text": text})).await["id"].as_i64().unwrap()
+    }
+
+    /// Wait until message `message_id` has `status`; returns it.
+    pub async fn wait_for_status(&self, conversation_id: i64, message_id: i64, status: &str) -> Value {
+        self.eventually(&format!("message {message_id} to be {status}"), async |s| {
+            let m = s.message(conversation_id, message_id).await;
+            (m["status"] == status).then_some(m)
+        })
+        .await
+    }
+
+    /// Queue a reply and wait until it reaches `status`; returns (message id, provider's id).
+    pub async fn reply_and_wait_for(&self, conversation_id: i64, body: &Value, status: &str) -> (i64, String) {
+        let message_id = self.queue_reply(conversation_id, body).await["id"].as_i64().unwrap();
+        let message = self.wait_for_status(conversation_id, message_id, status).await;
+        (message_id, message["external_id"].as_str().unwrap().to_string())
     }
 
     pub async fn api_get(&self, path: &str) -> Value {
@@ -277,6 +315,27 @@ impl TestServer {
     pub async fn message(&self, conversation_id: i64, message_id: i64) -> Value {
         self.messages(conversation_id).await.into_iter().find(|m| m["id"] == message_id).expect("message exists")
     }
+}
+
+/// Insist on a 2xx answer; returns its JSON body.
+pub async fn expect_success(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "webhook answered {status}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Check that `response` is a JSON error with `status` and a message; returns its `error.code`.
+pub async fn error_code(response: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body["error"]["code"].as_str().unwrap().to_string()
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// Replace `{{WAMID}}` in a status fixture.

@@ -55,25 +55,13 @@ async fn post_update(server: &TestServer, body: &[u8], secret: Option<&str>) -> 
 
 /// Post an update with the right secret and insist on 2xx; returns the host's JSON answer.
 async fn post_ok(server: &TestServer, body: &[u8]) -> Value {
-    let response = post_update(server, body, Some(SECRET_TOKEN)).await;
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(status.is_success(), "webhook answered {status}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-async fn error_code(response: reqwest::Response, status: StatusCode) -> String {
-    assert_eq!(response.status(), status);
-    let body: Value = response.json().await.unwrap();
-    body["error"]["code"].as_str().unwrap_or_default().to_string()
+    expect_success(post_update(server, body, Some(SECRET_TOKEN)).await).await
 }
 
 /// Ingest the text fixture; returns the conversation id.
 async fn ingest_text(server: &TestServer) -> i64 {
     post_ok(server, &fixture("telegram/text.json")).await;
-    let conversations = server.conversations().await;
-    assert_eq!(conversations.len(), 1, "{conversations:#?}");
-    conversations[0]["id"].as_i64().unwrap()
+    server.only_conversation_id().await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -171,26 +159,9 @@ async fn bot_method(
 /// Queue a reply and wait until it is sent; returns (message id, external id).
 async fn reply_and_wait_sent(server: &TestServer, fake: &FakeBotApi, conversation_id: i64, body: Value) -> (i64, String) {
     let before = fake.received().len();
-    let (status, message) = server.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), &body).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{message}");
-    let message_id = message["id"].as_i64().unwrap();
+    let sent = server.reply_and_wait_for(conversation_id, &body, "sent").await;
     fake.wait_for(before + 1).await;
-    let external_id = server
-        .eventually("the reply to be sent", async |s| {
-            let m = s.message(conversation_id, message_id).await;
-            (m["status"] == "sent").then(|| m["external_id"].as_str().unwrap().to_string())
-        })
-        .await;
-    (message_id, external_id)
-}
-
-async fn wait_failed(server: &TestServer, conversation_id: i64, message_id: i64) -> Value {
-    server
-        .eventually("the reply to fail", async |s| {
-            let m = s.message(conversation_id, message_id).await;
-            (m["status"] == "failed").then_some(m)
-        })
-        .await
+    sent
 }
 
 // ---------------------------------------------------------------------------------------
@@ -319,7 +290,7 @@ async fn retry_after_is_honoured_outages_retried_and_blocked_bots_fail_at_once()
     fake.fail_next(403, "Forbidden: bot was blocked by the user", None);
     let (status, reply) = server.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), &json!({"text": "olá?"})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let failed = wait_failed(&server, conversation_id, reply["id"].as_i64().unwrap()).await;
+    let failed = server.wait_for_status(conversation_id, reply["id"].as_i64().unwrap(), "failed").await;
     assert_eq!(failed["error"]["code"], "403");
     assert_eq!(failed["error"]["message"], "Forbidden: bot was blocked by the user");
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -328,7 +299,7 @@ async fn retry_after_is_honoured_outages_retried_and_blocked_bots_fail_at_once()
     // Chat not found: final too.
     fake.fail_next(400, "Bad Request: chat not found", None);
     let (_, reply) = server.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), &json!({"text": "?"})).await;
-    let failed = wait_failed(&server, conversation_id, reply["id"].as_i64().unwrap()).await;
+    let failed = server.wait_for_status(conversation_id, reply["id"].as_i64().unwrap(), "failed").await;
     assert_eq!(failed["error"]["code"], "400");
     server.stop().await;
 }

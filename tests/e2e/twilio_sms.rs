@@ -123,12 +123,6 @@ async fn assert_twiml(response: reqwest::Response) {
     assert_eq!(text, TWIML);
 }
 
-async fn error_code(response: reqwest::Response, status: StatusCode) -> String {
-    assert_eq!(response.status(), status);
-    let body: Value = response.json().await.unwrap();
-    body["error"]["code"].as_str().unwrap_or_default().to_string()
-}
-
 fn channel_toml(fake: Option<SocketAddr>) -> String {
     let host = fake.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1:9".into());
     format!(
@@ -150,9 +144,7 @@ async fn start(fake: Option<&FakeTwilio>) -> TestServer {
 /// Ingest the SMS fixture and return its conversation id.
 async fn ingest_sms(server: &TestServer) -> i64 {
     post_signed(server, &fixture("twilio/inbound_sms.form")).await;
-    let conversations = server.conversations().await;
-    assert_eq!(conversations.len(), 1, "{conversations:#?}");
-    conversations[0]["id"].as_i64().unwrap()
+    server.only_conversation_id().await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,17 +261,9 @@ async fn create_message(
 /// Queue a text reply and wait until the fake has it and the message is queued with its sid.
 async fn reply_and_wait_queued(server: &TestServer, fake: &FakeTwilio, conversation_id: i64, text: &str) -> (i64, String) {
     let before = fake.received().len();
-    let (status, message) = server.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), &json!({"text": text})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{message}");
-    let message_id = message["id"].as_i64().unwrap();
+    let queued = server.reply_and_wait_for(conversation_id, &json!({"text": text}), "queued").await;
     fake.wait_for(before + 1).await;
-    let sid = server
-        .eventually("the reply to be queued at Twilio", async |s| {
-            let m = s.message(conversation_id, message_id).await;
-            (m["status"] == "queued").then(|| m["external_id"].as_str().unwrap().to_string())
-        })
-        .await;
-    (message_id, sid)
+    queued
 }
 
 // ---------------------------------------------------------------------------------------

@@ -128,18 +128,9 @@ async fn several_messages_and_media_in_one_payload_are_all_stored() {
 /// Queue a reply and wait until the fake Graph API has it; returns (message id, wamid).
 async fn reply_and_wait_sent(server: &TestServer, graph: &FakeGraph, conversation_id: i64, text: &str) -> (i64, String) {
     let before = graph.received().len();
-    let (status, message) = server.api_post(&format!("/api/v1/conversations/{conversation_id}/messages"), &json!({"text": text})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{message}");
-    assert_eq!(message["direction"], "outbound");
-    let message_id = message["id"].as_i64().unwrap();
+    let sent = server.reply_and_wait_for(conversation_id, &json!({"text": text}), "sent").await;
     graph.wait_for(before + 1).await;
-    let sent = server
-        .eventually("the reply to be marked sent", async |s| {
-            let m = s.message(conversation_id, message_id).await;
-            (m["status"] == "sent").then(|| m["external_id"].as_str().unwrap().to_string())
-        })
-        .await;
-    (message_id, sent)
+    sent
 }
 
 async fn agent_reply_reaches_the_graph_api_and_stores_its_id() {
