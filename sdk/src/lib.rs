@@ -30,6 +30,7 @@
 //! switchboard_sdk::export_channel!(Echo);
 //! ```
 
+pub mod content;
 pub mod decode;
 pub mod encoding;
 pub mod http;

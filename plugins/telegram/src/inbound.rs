@@ -15,6 +15,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_sdk::prelude::*;
+use switchboard_sdk::content::{MessageContent, extra_json};
 
 /// One webhook update. Only the fields we map are named; the rest are ignored.
 #[derive(Debug, Clone, Deserialize)]
@@ -93,7 +94,7 @@ pub fn map_update(update: &Update, recipient: Option<&str>) -> Result<Mapped, Re
     let Some(content) = content(message) else {
         return Ok(Mapped { events: Vec::new(), note: Some(format!("{field} {message_id} is a service message")) });
     };
-    let Content { kind, text, attachments, extra: mut extra_map } = content;
+    let MessageContent { kind, text, attachments, extra: mut extra_map } = content;
 
     let original_id = message_external_id(chat_id, message_id);
     let (external_id, timestamp_seconds) = if edited {
@@ -159,7 +160,7 @@ pub fn map_update(update: &Update, recipient: Option<&str>) -> Result<Mapped, Re
             reply_to,
             timestamp_ms: (timestamp_seconds as u64).saturating_mul(1000),
             echo: false,
-            extra_json: (!extra_map.is_empty()).then(|| Value::Object(extra_map).to_string()),
+            extra_json: extra_json(extra_map),
         })],
         note: None,
     })
@@ -178,47 +179,21 @@ fn own_phone(message: &Value, from: Option<&Value>) -> Option<String> {
     (Some(user_id) == from.and_then(|from| integer(from.get("id")))).then(|| text_field(contact, "phone_number")).flatten()
 }
 
-/// What a message holds.
-struct Content {
-    kind: MessageKind,
-    text: Option<String>,
-    attachments: Vec<Attachment>,
-    extra: Map<String, Value>,
-}
-
-impl Content {
-    fn new(kind: MessageKind, text: Option<String>) -> Self {
-        Self { kind, text, attachments: Vec::new(), extra: Map::new() }
-    }
-
-    fn with_extra(mut self, key: &str, value: Option<Value>) -> Self {
-        if let Some(value) = value.filter(|v| !v.is_null()) {
-            self.extra.insert(key.into(), value);
-        }
-        self
-    }
-
-    fn with_attachment(mut self, attachment: Attachment) -> Self {
-        self.attachments.push(attachment);
-        self
-    }
-}
-
 /// The content of a message; `None` for service messages.
-fn content(message: &Value) -> Option<Content> {
+fn content(message: &Value) -> Option<MessageContent> {
     let caption = text_field(message, "caption");
     let object = |key: &str| message.get(key).filter(|v| v.is_object());
 
     if let Some(text) = text_field(message, "text") {
-        return Some(Content::new(MessageKind::Text, Some(text)));
+        return Some(MessageContent::new(MessageKind::Text, Some(text)));
     }
     if let Some(largest) = message.get("photo").and_then(Value::as_array).and_then(|sizes| largest_photo(sizes)) {
         let attachment = attachment(MediaKind::Image, largest, None, caption.clone())?;
-        return Some(Content::new(MessageKind::Image, caption).with_attachment(attachment));
+        return Some(MessageContent::new(MessageKind::Image, caption).with_attachment(attachment));
     }
     // An animation (GIF or silent MP4) also comes with a `document`; it is a video.
     if let Some(animation) = object("animation") {
-        let content = Content::new(MessageKind::Video, caption.clone()).with_extra("animation", Some(json!(true)));
+        let content = MessageContent::new(MessageKind::Video, caption.clone()).with_extra("animation", Some(json!(true)));
         return Some(match attachment(MediaKind::Video, animation, None, caption) {
             Some(attachment) => content.with_attachment(attachment),
             None => unsupported(message),
@@ -236,7 +211,7 @@ fn content(message: &Value) -> Option<Content> {
         let Some(attachment) = attachment(media_kind, media, None, caption.clone()) else {
             return Some(unsupported(message));
         };
-        let content = Content::new(message_kind, caption)
+        let content = MessageContent::new(message_kind, caption)
             .with_attachment(attachment)
             .with_extra("duration", media.get("duration").cloned());
         return Some(match key {
@@ -261,7 +236,7 @@ fn content(message: &Value) -> Option<Content> {
             return Some(unsupported(message));
         };
         return Some(
-            Content::new(MessageKind::Sticker, None)
+            MessageContent::new(MessageKind::Sticker, None)
                 .with_attachment(attachment)
                 .with_extra("emoji", text_field(sticker, "emoji").map(Value::String))
                 .with_extra("set_name", text_field(sticker, "set_name").map(Value::String)),
@@ -271,7 +246,7 @@ fn content(message: &Value) -> Option<Content> {
         let location = venue.get("location").cloned().unwrap_or(Value::Null);
         let title = text_field(venue, "title");
         return Some(
-            Content::new(MessageKind::Location, title.clone())
+            MessageContent::new(MessageKind::Location, title.clone())
                 .with_extra("latitude", location.get("latitude").cloned())
                 .with_extra("longitude", location.get("longitude").cloned())
                 .with_extra("name", title.map(Value::String))
@@ -280,7 +255,7 @@ fn content(message: &Value) -> Option<Content> {
     }
     if let Some(location) = object("location") {
         return Some(
-            Content::new(MessageKind::Location, None)
+            MessageContent::new(MessageKind::Location, None)
                 .with_extra("latitude", location.get("latitude").cloned())
                 .with_extra("longitude", location.get("longitude").cloned())
                 .with_extra("live_period", location.get("live_period").cloned()),
@@ -288,7 +263,7 @@ fn content(message: &Value) -> Option<Content> {
     }
     if let Some(contact) = object("contact") {
         return Some(
-            Content::new(MessageKind::Contacts, full_name(contact)).with_extra("contacts", Some(json!([contact.clone()]))),
+            MessageContent::new(MessageKind::Contacts, full_name(contact)).with_extra("contacts", Some(json!([contact.clone()]))),
         );
     }
     if SERVICE_FIELDS.iter().any(|field| message.get(*field).is_some())
@@ -301,8 +276,8 @@ fn content(message: &Value) -> Option<Content> {
 }
 
 /// A message we do not understand, kept whole in `extra-json`.
-fn unsupported(message: &Value) -> Content {
-    let mut content = Content::new(MessageKind::Unsupported, text_field(message, "caption"));
+fn unsupported(message: &Value) -> MessageContent {
+    let mut content = MessageContent::new(MessageKind::Unsupported, text_field(message, "caption"));
     if let Value::Object(raw) = message {
         content.extra = raw.clone();
     }

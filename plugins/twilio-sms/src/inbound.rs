@@ -15,7 +15,7 @@
 //!
 //! Everything here is pure: no host imports are called, so it runs (and is tested) natively.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use switchboard_sdk::prelude::*;
 
 /// The empty TwiML answer: "received, send nothing back".
@@ -153,7 +153,7 @@ fn map_incoming(params: &[(String, String)], message_sid: &str, now_ms: u64) -> 
         // Twilio's webhook carries no send time; the moment we receive it is the closest.
         timestamp_ms: now_ms,
         echo: false,
-        extra_json: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
+        extra_json: switchboard_sdk::content::extra_json(extra),
     })];
     if let Some((opted_in, keyword)) = consent {
         events.push(Event::Consent(ConsentUpdate { party: sender, opted_in, keyword }));
@@ -274,6 +274,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
     use switchboard_sdk::decode::form;
+    use switchboard_sdk::testing::extra;
 
     const INBOUND: &str = include_str!("../../../tests/fixtures/twilio/inbound_sms.form");
     const MMS: &str = include_str!("../../../tests/fixtures/twilio/inbound_mms.form");
@@ -320,7 +321,7 @@ mod tests {
         assert_eq!(message.timestamp_ms, NOW);
         assert!(message.attachments.is_empty());
         assert!(!message.echo);
-        let extra: Value = serde_json::from_str(message.extra_json.as_deref().unwrap()).unwrap();
+        let extra = extra(message);
         assert_eq!(extra["num_segments"], json!("1"));
         assert_eq!(extra["from_city"], json!("SAN FRANCISCO"));
         assert_eq!(extra["from_country"], json!("US"));

@@ -8,8 +8,9 @@
 //! Payload reference: <https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components>
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use switchboard_sdk::prelude::*;
+use switchboard_sdk::content::{MessageContent, extra_json};
 
 /// The only `object` a WhatsApp Business Account webhook carries.
 pub const OBJECT: &str = "whatsapp_business_account";
@@ -202,43 +203,22 @@ fn map_message(message: &Value, contacts: &[Value], recipient: Option<&str>, now
         reply_to,
         timestamp_ms,
         echo: false,
-        extra_json: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
+        extra_json: extra_json(extra),
     })
 }
 
-/// What a message holds, by type.
-struct Content {
-    kind: MessageKind,
-    text: Option<String>,
-    attachments: Vec<Attachment>,
-    extra: Map<String, Value>,
-}
-
-impl Content {
-    fn new(kind: MessageKind, text: Option<String>) -> Self {
-        Self { kind, text, attachments: Vec::new(), extra: Map::new() }
-    }
-
-    fn with_extra(mut self, key: &str, value: Option<Value>) -> Self {
-        if let Some(value) = value.filter(|v| !v.is_null()) {
-            self.extra.insert(key.into(), value);
-        }
-        self
-    }
-}
-
 /// The content of a message of type `kind_name`; `None` when it is not one we understand.
-fn message_content(message: &Value, kind_name: &str) -> Option<Content> {
+fn message_content(message: &Value, kind_name: &str) -> Option<MessageContent> {
     let body = message.get(kind_name).filter(|body| body.is_object());
     match kind_name {
-        "text" => Some(Content::new(MessageKind::Text, body.and_then(|body| text(body, "body")))),
+        "text" => Some(MessageContent::new(MessageKind::Text, body.and_then(|body| text(body, "body")))),
         "image" | "audio" | "video" | "document" | "sticker" => media_content(kind_name, body?),
         "location" => {
             let location = body?;
             let name = text(location, "name");
             let address = text(location, "address");
             Some(
-                Content::new(MessageKind::Location, name.clone().or_else(|| address.clone()))
+                MessageContent::new(MessageKind::Location, name.clone().or_else(|| address.clone()))
                     .with_extra("latitude", location.get("latitude").cloned())
                     .with_extra("longitude", location.get("longitude").cloned())
                     .with_extra("name", name.map(Value::String))
@@ -255,7 +235,7 @@ fn message_content(message: &Value, kind_name: &str) -> Option<Content> {
                 .filter_map(|card| card.get("name").and_then(|name| text(name, "formatted_name")))
                 .collect();
             Some(
-                Content::new(MessageKind::Contacts, (!names.is_empty()).then(|| names.join(", ")))
+                MessageContent::new(MessageKind::Contacts, (!names.is_empty()).then(|| names.join(", ")))
                     .with_extra("contacts", Some(cards.clone())),
             )
         }
@@ -263,7 +243,7 @@ fn message_content(message: &Value, kind_name: &str) -> Option<Content> {
         "button" => {
             let button = body?;
             Some(
-                Content::new(MessageKind::Interactive, text(button, "text"))
+                MessageContent::new(MessageKind::Interactive, text(button, "text"))
                     .with_extra("type", Some(json!("button")))
                     .with_extra("payload", text(button, "payload").map(Value::String)),
             )
@@ -272,7 +252,7 @@ fn message_content(message: &Value, kind_name: &str) -> Option<Content> {
             let reaction = body?;
             let emoji = text(reaction, "emoji");
             Some(
-                Content::new(MessageKind::Reaction, emoji.clone())
+                MessageContent::new(MessageKind::Reaction, emoji.clone())
                     .with_extra("message_id", text(reaction, "message_id").map(Value::String))
                     .with_extra("emoji", emoji.map(Value::String)),
             )
@@ -281,7 +261,7 @@ fn message_content(message: &Value, kind_name: &str) -> Option<Content> {
     }
 }
 
-fn media_content(kind_name: &str, media: &Value) -> Option<Content> {
+fn media_content(kind_name: &str, media: &Value) -> Option<MessageContent> {
     let (message_kind, media_kind) = match kind_name {
         "image" => (MessageKind::Image, MediaKind::Image),
         "audio" => (MessageKind::Audio, MediaKind::Audio),
@@ -302,36 +282,36 @@ fn media_content(kind_name: &str, media: &Value) -> Option<Content> {
         caption: caption.clone(),
         sha256: text(media, "sha256"),
     };
-    let mut content = Content::new(message_kind, caption)
+    let mut content = MessageContent::new(message_kind, caption)
         .with_extra("voice", media.get("voice").filter(|v| v.is_boolean()).cloned())
         .with_extra("animated", media.get("animated").filter(|v| v.is_boolean()).cloned());
     content.attachments.push(attachment);
     Some(content)
 }
 
-fn interactive_content(interactive: &Value) -> Option<Content> {
+fn interactive_content(interactive: &Value) -> Option<MessageContent> {
     let reply_type = interactive.get("type").and_then(Value::as_str).unwrap_or("");
     let reply = interactive.get(reply_type).filter(|reply| reply.is_object());
     let content = match (reply_type, reply) {
         ("button_reply", Some(reply)) | ("list_reply", Some(reply)) => {
-            Content::new(MessageKind::Interactive, text(reply, "title"))
+            MessageContent::new(MessageKind::Interactive, text(reply, "title"))
                 .with_extra("type", Some(json!(reply_type)))
                 .with_extra("id", text(reply, "id").map(Value::String))
                 .with_extra("description", text(reply, "description").map(Value::String))
         }
         // A WhatsApp Flow's answer.
-        ("nfm_reply", Some(reply)) => Content::new(MessageKind::Interactive, text(reply, "body"))
+        ("nfm_reply", Some(reply)) => MessageContent::new(MessageKind::Interactive, text(reply, "body"))
             .with_extra("type", Some(json!(reply_type)))
             .with_extra("name", text(reply, "name").map(Value::String))
             .with_extra("response_json", text(reply, "response_json").map(Value::String)),
-        _ => Content::new(MessageKind::Interactive, None).with_extra("interactive", Some(interactive.clone())),
+        _ => MessageContent::new(MessageKind::Interactive, None).with_extra("interactive", Some(interactive.clone())),
     };
     Some(content)
 }
 
 /// A message we do not understand, kept whole in `extra-json`.
-fn unsupported(message: &Value) -> Content {
-    let mut content = Content::new(MessageKind::Unsupported, None);
+fn unsupported(message: &Value) -> MessageContent {
+    let mut content = MessageContent::new(MessageKind::Unsupported, None);
     if let Value::Object(raw) = message {
         content.extra = raw.clone();
     }

@@ -14,6 +14,7 @@ use super::Platform;
 use crate::bindings::switchboard::channel::types::{
     Attachment, DeliveryStatus, Event, InboundMessage, MediaKind, MessageKind, Party, Rejection, StatusUpdate, Watermark,
 };
+use crate::content::{MessageContent, extra_json};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -233,17 +234,9 @@ fn map_message(
         reply_to: message.get("reply_to").and_then(|reply_to| reply_to.get("mid")).and_then(id_text),
         timestamp_ms: timestamp.unwrap_or(context.now_ms),
         echo,
-        extra_json: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
+        extra_json: extra_json(extra),
     }));
     Ok(())
-}
-
-/// What a message holds.
-struct Content {
-    kind: MessageKind,
-    text: Option<String>,
-    attachments: Vec<Attachment>,
-    extra: Map<String, Value>,
 }
 
 /// The kind, text, attachments and extra data of a `message` object.
@@ -255,7 +248,7 @@ struct Content {
 /// - Other attachment types (`fallback` link previews, `template`s, Instagram `share`s,
 ///   `story_mention`s, reels) are kept raw in `extra-json` under `attachments`; their URLs also
 ///   become `file` attachments. Without text or media the message is `unsupported`.
-fn message_content(message: &Value) -> Content {
+fn message_content(message: &Value) -> MessageContent {
     let body = text(message, "text");
     if message.get("is_unsupported").and_then(Value::as_bool) == Some(true) {
         return unsupported(message);
@@ -304,7 +297,7 @@ fn message_content(message: &Value) -> Content {
             return content;
         }
     };
-    let mut content = Content { kind, text: body, attachments, extra: Map::new() };
+    let mut content = MessageContent { kind, text: body, attachments, extra: Map::new() };
     if let Some(payload) = quick_reply {
         content.extra.insert("type".into(), json!("quick_reply"));
         content.extra.insert("payload".into(), Value::String(payload));
@@ -332,12 +325,12 @@ fn url_attachment(kind: MediaKind, url: String, attachment: &Value) -> Attachmen
 }
 
 /// A message we cannot represent, kept whole in `extra-json`.
-fn unsupported(message: &Value) -> Content {
+fn unsupported(message: &Value) -> MessageContent {
     let extra = match message {
         Value::Object(raw) => raw.clone(),
         _ => Map::new(),
     };
-    Content { kind: MessageKind::Unsupported, text: text(message, "text"), attachments: Vec::new(), extra }
+    MessageContent { kind: MessageKind::Unsupported, text: text(message, "text"), attachments: Vec::new(), extra }
 }
 
 /// A `postback` (a button, persistent-menu item or ice breaker tapped) as a `postback` message.
@@ -365,7 +358,7 @@ fn postback_message(postback: &Value, customer: String, business: Option<String>
         reply_to: None,
         timestamp_ms,
         echo: false,
-        extra_json: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
+        extra_json: extra_json(extra),
     }
 }
 
