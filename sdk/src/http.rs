@@ -37,7 +37,6 @@ fn transport_error(error: HttpError) -> SendError {
 
 /// Log a send's outcome at debug level (ids and error class only, never the message body).
 pub fn log_send_outcome(message_id: &str, result: &Result<SendReceipt, SendError>) {
-    use crate::bindings::switchboard::channel::logging;
     let line = match result {
         Ok(receipt) => format!("message {message_id} accepted as {}", receipt.external_id),
         Err(error) => format!(
@@ -48,7 +47,7 @@ pub fn log_send_outcome(message_id: &str, result: &Result<SendReceipt, SendError
             error.message
         ),
     };
-    logging::log(logging::Level::Debug, &line);
+    crate::log::debug(line);
 }
 
 /// A response header, compared case-insensitively.

@@ -34,6 +34,7 @@ pub mod content;
 pub mod decode;
 pub mod encoding;
 pub mod http;
+pub mod log;
 pub mod meta;
 pub mod meta_messaging;
 pub mod request;

@@ -90,29 +90,15 @@ pub fn metadata(platform: &Platform, version: &str, description: &str) -> Plugin
     }
 }
 
-fn debug(message: impl AsRef<str>) {
-    logging::log(logging::Level::Debug, message.as_ref());
-}
-
 /// `verify`: Meta's handshake and `X-Hub-Signature-256` (see [`crate::meta::verify_configured`]).
 pub fn verify(request: &IncomingRequest) -> Verdict {
-    let verdict = crate::meta::verify_configured(request);
-    if let Verdict::Reject(rejection) = &verdict {
-        debug(format!("webhook {} rejected: {}", request.method, rejection.message));
-    }
-    verdict
+    crate::log::logged_verdict(request, crate::meta::verify_configured(request))
 }
 
 /// `parse`: the body mapped by [`inbound::parse_body`], at the host's current time.
 pub fn parse(platform: &Platform, request: &IncomingRequest) -> Result<Parsed, Rejection> {
-    let mapped = inbound::parse_body(platform, &request.body, clock::now_ms()).inspect_err(|rejection| {
-        debug(format!("webhook body rejected: {}", rejection.message));
-    })?;
-    for note in &mapped.skipped {
-        debug(format!("webhook item skipped: {note}"));
-    }
-    debug(format!("webhook mapped to {} event(s)", mapped.events.len()));
-    Ok(Parsed { events: mapped.events, response: None })
+    let mapped = inbound::parse_body(platform, &request.body, clock::now_ms()).inspect_err(crate::log::body_rejected)?;
+    Ok(crate::log::parsed(mapped.events, &mapped.skipped, None))
 }
 
 /// `send`: `POST {api_base}/{account id}/messages` with the page access token as a bearer
@@ -134,7 +120,7 @@ pub fn send(platform: &Platform, message: &OutboundMessage) -> Result<SendReceip
         );
     }
     if message.reply_to.is_some() {
-        debug(format!("message {}: sent as a plain message, not as a reply", message.message_id));
+        crate::log::debug(format!("message {}: sent as a plain message, not as a reply", message.message_id));
     }
 
     let authorization = format!("Bearer {access_token}");

@@ -23,14 +23,10 @@ pub mod inbound;
 pub mod outbound;
 
 use switchboard_sdk::prelude::*;
-use switchboard_sdk::required_secret;
+use switchboard_sdk::{log, required_secret};
 use switchboard_sdk::signature::constant_time_eq;
 
 struct Telegram;
-
-fn debug(message: impl AsRef<str>) {
-    logging::log(logging::Level::Debug, message.as_ref());
-}
 
 fn check_request(request: &IncomingRequest) -> Result<(), Rejection> {
     if request.method != "POST" {
@@ -58,26 +54,14 @@ impl Plugin for Telegram {
     }
 
     fn verify(request: IncomingRequest) -> Verdict {
-        match check_request(&request) {
-            Ok(()) => Verdict::Accept,
-            Err(rejection) => {
-                debug(format!("webhook {} rejected: {}", request.method, rejection.message));
-                Verdict::Reject(rejection)
-            }
-        }
+        log::verdict(&request, check_request(&request))
     }
 
     fn parse(request: IncomingRequest) -> Result<Parsed, Rejection> {
         let bot_token = config::secret("bot_token").unwrap_or_default();
         let recipient = outbound::bot_id(&bot_token);
-        let mapped = inbound::parse_body(&request.body, recipient).inspect_err(|rejection| {
-            debug(format!("webhook body rejected: {}", rejection.message));
-        })?;
-        if let Some(note) = &mapped.note {
-            debug(format!("webhook produced no event: {note}"));
-        }
-        debug(format!("webhook mapped to {} event(s)", mapped.events.len()));
-        Ok(Parsed { events: mapped.events, response: None })
+        let mapped = inbound::parse_body(&request.body, recipient).inspect_err(log::body_rejected)?;
+        Ok(log::parsed(mapped.events, &mapped.note, None))
     }
 
     fn send(message: OutboundMessage) -> Result<SendReceipt, SendError> {
@@ -93,8 +77,8 @@ impl Plugin for Telegram {
                 error
             });
         match &result {
-            Ok(receipt) => debug(format!("message {} sent with {} as {}", message.message_id, call.method, receipt.external_id)),
-            Err(error) => debug(format!(
+            Ok(receipt) => log::debug(format!("message {} sent with {} as {}", message.message_id, call.method, receipt.external_id)),
+            Err(error) => log::debug(format!(
                 "message {} failed ({}): {:?} code {} retryable {}: {}",
                 message.message_id,
                 call.method,

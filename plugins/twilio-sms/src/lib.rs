@@ -28,13 +28,9 @@ pub mod signature;
 use switchboard_sdk::bindings::switchboard::channel::outbound_http::Request;
 use switchboard_sdk::encoding::{basic_auth, form_encode};
 use switchboard_sdk::prelude::*;
-use switchboard_sdk::{required_config, required_secret};
+use switchboard_sdk::{log, required_config, required_secret};
 
 struct TwilioSms;
-
-fn debug(message: impl AsRef<str>) {
-    logging::log(logging::Level::Debug, message.as_ref());
-}
 
 fn optional_config(key: &str) -> Option<String> {
     config::get(key).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
@@ -70,25 +66,13 @@ impl Plugin for TwilioSms {
     }
 
     fn verify(request: IncomingRequest) -> Verdict {
-        match check_request(&request) {
-            Ok(()) => Verdict::Accept,
-            Err(rejection) => {
-                debug(format!("webhook {} rejected: {}", request.method, rejection.message));
-                Verdict::Reject(rejection)
-            }
-        }
+        log::verdict(&request, check_request(&request))
     }
 
     fn parse(request: IncomingRequest) -> Result<Parsed, Rejection> {
         let params = form(&request.body);
-        let mapped = inbound::map_form(&params, clock::now_ms()).inspect_err(|rejection| {
-            debug(format!("webhook body rejected: {}", rejection.message));
-        })?;
-        if let Some(note) = &mapped.note {
-            debug(format!("webhook produced no event: {note}"));
-        }
-        debug(format!("webhook mapped to {} event(s)", mapped.events.len()));
-        Ok(Parsed { events: mapped.events, response: Some(inbound::twiml_response()) })
+        let mapped = inbound::map_form(&params, clock::now_ms()).inspect_err(log::body_rejected)?;
+        Ok(log::parsed(mapped.events, &mapped.note, Some(inbound::twiml_response())))
     }
 
     fn send(message: OutboundMessage) -> Result<SendReceipt, SendError> {

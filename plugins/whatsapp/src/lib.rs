@@ -23,13 +23,9 @@ pub mod outbound;
 
 use switchboard_sdk::meta::verify_configured;
 use switchboard_sdk::prelude::*;
-use switchboard_sdk::{required_config, required_secret};
+use switchboard_sdk::{log, required_config, required_secret};
 
 struct WhatsApp;
-
-fn debug(message: impl AsRef<str>) {
-    logging::log(logging::Level::Debug, message.as_ref());
-}
 
 impl Plugin for WhatsApp {
     fn metadata() -> PluginInfo {
@@ -47,22 +43,12 @@ impl Plugin for WhatsApp {
     }
 
     fn verify(request: IncomingRequest) -> Verdict {
-        let verdict = verify_configured(&request);
-        if let Verdict::Reject(rejection) = &verdict {
-            debug(format!("webhook {} rejected: {}", request.method, rejection.message));
-        }
-        verdict
+        log::logged_verdict(&request, verify_configured(&request))
     }
 
     fn parse(request: IncomingRequest) -> Result<Parsed, Rejection> {
-        let mapped = inbound::parse_body(&request.body, clock::now_ms()).inspect_err(|rejection| {
-            debug(format!("webhook body rejected: {}", rejection.message));
-        })?;
-        for note in &mapped.skipped {
-            debug(format!("webhook item skipped: {note}"));
-        }
-        debug(format!("webhook mapped to {} event(s)", mapped.events.len()));
-        Ok(Parsed { events: mapped.events, response: None })
+        let mapped = inbound::parse_body(&request.body, clock::now_ms()).inspect_err(log::body_rejected)?;
+        Ok(log::parsed(mapped.events, &mapped.skipped, None))
     }
 
     fn send(message: OutboundMessage) -> Result<SendReceipt, SendError> {
