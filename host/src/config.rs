@@ -32,7 +32,21 @@ pub struct Config {
     #[serde(default)]
     pub outbox: OutboxConfig,
     #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+}
+
+/// Where and to whom `/metrics` is served.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` on this address only (e.g. a private interface Prometheus scrapes),
+    /// and not on `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// Require `Authorization: Bearer <token>` on `/metrics` (Prometheus' `authorization`
+    /// scrape setting).
+    pub token: Option<SecretSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,8 +57,22 @@ pub struct ServerConfig {
     /// The URL providers call, without a trailing slash. Providers that sign the URL
     /// (Twilio) sign this one, not whatever Host header arrives.
     pub public_url: String,
-    /// Webhook and API bodies larger than this are refused with `413`.
+    /// Webhook and API bodies larger than this are refused with `413`. A channel may set a
+    /// smaller cap of its own (`channels[].max_body_bytes`).
     pub max_body_bytes: usize,
+    /// A client must send a whole request head within this time, or the connection is closed
+    /// without an answer. Also how long an idle keep-alive connection stays open.
+    pub header_read_timeout_ms: u64,
+    /// A request body must arrive in full within this time of its head, or the request is
+    /// answered `408` and the connection closed.
+    pub body_read_timeout_ms: u64,
+    /// A request head (request line and headers) larger than this is answered `431`.
+    pub max_header_bytes: usize,
+    /// Connections open at once; more are answered `503` and closed.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address; more are answered `429` and closed.
+    /// Providers deliver from a handful of addresses: keep this well above their concurrency.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +81,11 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 15_000,
+            max_header_bytes: 32 * 1024,
+            max_connections: 4096,
+            max_connections_per_ip: 512,
         }
     }
 }
@@ -73,6 +106,11 @@ pub struct DatabaseConfig {
     pub max_batch: usize,
     /// How long live events are kept for `Last-Event-ID` resumption, in hours.
     pub live_event_retention_hours: u64,
+    /// How long raw webhook bodies are kept in the webhook log, in hours (`0`: pruned at every
+    /// maintenance run). The messages they held stay; only the raw copy goes.
+    pub webhook_log_retention_hours: u64,
+    /// How often the leader prunes live events and the webhook log, in seconds.
+    pub maintenance_interval_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -84,6 +122,8 @@ impl Default for DatabaseConfig {
             statement_timeout_ms: 10_000,
             max_batch: 256,
             live_event_retention_hours: 72,
+            webhook_log_retention_hours: 168,
+            maintenance_interval_secs: 3600,
         }
     }
 }
@@ -105,6 +145,11 @@ pub struct PluginsConfig {
     pub http_timeout_ms: u64,
     /// Plugin instances that can run at the same time (pooling allocator slots).
     pub max_concurrent_instances: u32,
+    /// Webhook calls (`verify` + `parse`) that run at once; more wait their turn, and a call's
+    /// time limit starts when it runs. Webhook calls only use CPU, so more than a few per core
+    /// only makes each one slower: without this gate, a flood of large forged bodies made every
+    /// call, forged or signed, run past its limit. `0` means twice the number of cores.
+    pub max_concurrent_webhook_calls: usize,
 }
 
 impl Default for PluginsConfig {
@@ -117,6 +162,17 @@ impl Default for PluginsConfig {
             send_timeout_ms: 15_000,
             http_timeout_ms: 10_000,
             max_concurrent_instances: 256,
+            max_concurrent_webhook_calls: 0,
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// How many webhook calls may run at once (`max_concurrent_webhook_calls`, resolved).
+    pub fn webhook_call_slots(&self) -> usize {
+        match self.max_concurrent_webhook_calls {
+            0 => std::thread::available_parallelism().map_or(2, |cores| cores.get() * 2),
+            slots => slots,
         }
     }
 }
@@ -165,6 +221,11 @@ pub struct ChannelConfig {
     pub config: BTreeMap<String, toml::Value>,
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretSource>,
+    /// Webhook bodies larger than this are refused with `413` before the plugin sees them
+    /// (default `server.max_body_bytes`). Set it near the provider's real maximum: a plugin
+    /// spends time on every byte of a body before it can refuse a forged one.
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
 }
 
 /// Where a secret's value comes from.
@@ -270,6 +331,32 @@ impl Config {
             if !seen.insert(channel.id.as_str()) {
                 return Err(ConfigError::Invalid(format!("channel id `{}` is used twice", channel.id)));
             }
+        }
+        if self.database.maintenance_interval_secs == 0 {
+            return Err(ConfigError::Invalid("database.maintenance_interval_secs must be > 0".into()));
+        }
+        let server = &self.server;
+        if server.header_read_timeout_ms == 0 || server.body_read_timeout_ms == 0 {
+            return Err(ConfigError::Invalid("server.header_read_timeout_ms and server.body_read_timeout_ms must be > 0".into()));
+        }
+        if server.max_connections == 0 || server.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid("server.max_connections and server.max_connections_per_ip must be > 0".into()));
+        }
+        if server.max_header_bytes < 1024 {
+            return Err(ConfigError::Invalid("server.max_header_bytes must be at least 1024".into()));
+        }
+        if let Some(channel) = self.channels.iter().find(|c| c.max_body_bytes.is_some_and(|cap| cap == 0 || cap > server.max_body_bytes)) {
+            return Err(ConfigError::Invalid(format!(
+                "channel `{}`: max_body_bytes must be between 1 and server.max_body_bytes ({})",
+                channel.id, server.max_body_bytes
+            )));
+        }
+        let gate = self.plugins.webhook_call_slots();
+        if gate + self.outbox.concurrency > self.plugins.max_concurrent_instances as usize {
+            return Err(ConfigError::Invalid(format!(
+                "plugins.max_concurrent_instances ({}) must cover the webhook calls ({gate}) and outbox.concurrency ({}) at once",
+                self.plugins.max_concurrent_instances, self.outbox.concurrency
+            )));
         }
         if self.plugins.memory_limit_mb == 0 || self.plugins.call_timeout_ms == 0 {
             return Err(ConfigError::Invalid("plugins.memory_limit_mb and plugins.call_timeout_ms must be > 0".into()));

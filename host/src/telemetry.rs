@@ -22,12 +22,23 @@ pub const INGEST_BATCH_SIZE: &str = "switchboard_ingest_batch_size";
 pub const PLUGIN_CALL_DURATION: &str = "switchboard_plugin_call_seconds";
 /// Plugin calls that failed in the sandbox. Labels: `plugin`, `call`, `reason` (`trap`, `timeout`, `memory`).
 pub const PLUGIN_FAILURES: &str = "switchboard_plugin_failures_total";
+/// Plugin time spent on webhooks the plugin refused (forged signatures, malformed bodies),
+/// including the wait for a turn; `_sum` is the total cost. Labels: `channel`, `reason`
+/// (`bad_signature`, `handshake_rejected`, `malformed_payload`).
+pub const PLUGIN_REJECTED_SECONDS: &str = "switchboard_plugin_rejected_seconds";
+/// Plugin output cut or dropped by the host's size rules (`plugins::output_limits`).
+/// Labels: `channel`, `field`.
+pub const PLUGIN_OUTPUT_LIMITED: &str = "switchboard_plugin_output_limited_total";
 /// Outbox rows waiting for delivery. Labels: `channel`.
 pub const OUTBOX_DEPTH: &str = "switchboard_outbox_depth";
 /// Delivery attempts. Labels: `channel`, `outcome` (`sent`, `retry`, `failed`, `dead`).
 pub const OUTBOX_ATTEMPTS: &str = "switchboard_outbox_attempts_total";
 /// Messages given up on after retries ran out. Labels: `channel`.
 pub const OUTBOX_DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
+/// Client connections open now.
+pub const OPEN_CONNECTIONS: &str = "switchboard_http_connections";
+/// Connections answered and closed at the door. Labels: `reason` (`max_connections`, `max_connections_per_ip`).
+pub const CONNECTIONS_REFUSED: &str = "switchboard_http_connections_refused_total";
 /// Clients connected to the live stream.
 pub const LIVE_CONNECTIONS: &str = "switchboard_live_stream_connections";
 /// 1 while this node runs cluster-wide background work (the outbox worker, pruning), else 0.

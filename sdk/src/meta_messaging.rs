@@ -22,7 +22,7 @@
 //!
 //! | key                 | where      | required          | meaning                                        |
 //! |---------------------|------------|-------------------|------------------------------------------------|
-//! | `page_id` / `ig_account_id` | `[config]` | for send  | the id in the send path `/{id}/messages`       |
+//! | `page_id` / `ig_account_id` | `[config]` | for send; binds webhooks | the id in the send path `/{id}/messages`; webhook entries for other ids are skipped |
 //! | `api_base`          | `[config]` | no                | default `https://graph.facebook.com/v21.0`     |
 //! | `messaging_tag`     | `[config]` | no                | e.g. `HUMAN_AGENT`: send every reply with this tag |
 //! | `verify_token`      | `[secrets]` or `[config]` | for the handshake | the webhook verify token      |
@@ -95,9 +95,12 @@ pub fn verify(request: &IncomingRequest) -> Verdict {
     crate::log::logged_verdict(request, crate::meta::verify_configured(request))
 }
 
-/// `parse`: the body mapped by [`inbound::parse_body`], at the host's current time.
+/// `parse`: the body mapped by [`inbound::parse_body`], at the host's current time, bound to
+/// the instance's own Page or account id when it is configured.
 pub fn parse(platform: &Platform, request: &IncomingRequest) -> Result<Parsed, Rejection> {
-    let mapped = inbound::parse_body(platform, &request.body, clock::now_ms()).inspect_err(crate::log::body_rejected)?;
+    let own_account = config::get(platform.account_key).map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
+    let mapped = inbound::parse_body(platform, &request.body, own_account.as_deref(), clock::now_ms())
+        .inspect_err(crate::log::body_rejected)?;
     Ok(crate::log::parsed(mapped.events, &mapped.skipped, None))
 }
 

@@ -89,12 +89,130 @@ pub async fn conversation_messages(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyRequest {
+    /// The message text (1–32,768 characters, not only whitespace).
     pub text: Option<String>,
-    pub content: Option<OutboundContent>,
+    pub content: Option<ReplyContent>,
     /// Send through this channel instead of the conversation's latest one.
     pub channel_id: Option<String>,
     /// Provider id of the message this replies to.
     pub reply_to: Option<String>,
+}
+
+/// What to send, when it is more than text. Unknown fields are refused at every level.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReplyContent {
+    Text {
+        /// 1–32,768 characters, not only whitespace.
+        text: String,
+    },
+    Media {
+        kind: ReplyMediaKind,
+        /// An absolute `http` or `https` URL the provider fetches the media from (≤ 2,048 bytes).
+        url: String,
+        caption: Option<String>,
+        filename: Option<String>,
+        /// e.g. `image/jpeg`.
+        mime_type: Option<String>,
+    },
+    Template {
+        /// The approved template's name.
+        name: String,
+        /// Language code, e.g. `en_US`.
+        language: String,
+        /// Body parameters, in order.
+        #[serde(default)]
+        parameters: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyMediaKind {
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+    File,
+}
+
+impl ReplyMediaKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Audio => "audio",
+            Self::Video => "video",
+            Self::Document => "document",
+            Self::Sticker => "sticker",
+            Self::File => "file",
+        }
+    }
+}
+
+/// Longest reply text, in characters; providers' own limits are lower (WhatsApp 4,096).
+const MAX_REPLY_CHARS: usize = 32_768;
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_reply", message)
+}
+
+/// `field` as given, when it is within `max` characters.
+fn bounded(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(text) if text.chars().count() > max => Err(invalid(format!("`{field}` is longer than {max} characters"))),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn reply_text(field: &str, text: String) -> Result<String, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request("empty_message", format!("`{field}` must not be empty")));
+    }
+    if text.chars().count() > MAX_REPLY_CHARS {
+        return Err(invalid(format!("`{field}` is longer than {MAX_REPLY_CHARS} characters")));
+    }
+    Ok(text)
+}
+
+impl ReplyContent {
+    /// Check the content the same way as `text`, and turn it into what the outbox stores.
+    fn validate(self) -> Result<OutboundContent, ApiError> {
+        Ok(match self {
+            Self::Text { text } => OutboundContent::Text { text: reply_text("content.text", text)? },
+            Self::Media { kind, url, caption, filename, mime_type } => {
+                let url = url.trim().to_string();
+                let web = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+                if url.len() > 2048 || !web.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')) {
+                    return Err(invalid("`content.url` must be an absolute http(s) URL of at most 2048 bytes"));
+                }
+                let mime_type = bounded("content.mime_type", mime_type, 255)?;
+                if mime_type.as_deref().is_some_and(|mime| !mime.contains('/') || mime.contains(char::is_whitespace)) {
+                    return Err(invalid("`content.mime_type` must look like `type/subtype`"));
+                }
+                OutboundContent::Media {
+                    kind: kind.as_str().to_string(),
+                    url,
+                    caption: bounded("content.caption", caption, 4096)?,
+                    filename: bounded("content.filename", filename, 255)?,
+                    mime_type,
+                }
+            }
+            Self::Template { name, language, parameters } => {
+                if name.trim().is_empty() || name.len() > 512 {
+                    return Err(invalid("`content.name` must be a template name of 1–512 bytes"));
+                }
+                if language.trim().is_empty() || language.len() > 32 {
+                    return Err(invalid("`content.language` must be a language code such as `en_US`"));
+                }
+                if parameters.len() > 100 || parameters.iter().any(|p| p.chars().count() > 4096) {
+                    return Err(invalid("`content.parameters` takes at most 100 values of at most 4096 characters"));
+                }
+                OutboundContent::Template { name, language, parameters }
+            }
+        })
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", request_body = ReplyRequest,
@@ -114,11 +232,14 @@ pub async fn reply(
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let Json(request) = body?;
     let content = match (request.text, request.content) {
-        (Some(text), None) if !text.trim().is_empty() => OutboundContent::Text { text },
-        (None, Some(content)) => content,
-        (Some(_), None) => return Err(ApiError::bad_request("empty_message", "`text` must not be empty")),
-        _ => return Err(ApiError::bad_request("invalid_reply", "give exactly one of `text` or `content`")),
+        (Some(text), None) => OutboundContent::Text { text: reply_text("text", text)? },
+        (None, Some(content)) => content.validate()?,
+        _ => return Err(invalid("give exactly one of `text` or `content`")),
     };
+    let reply_to = bounded("reply_to", request.reply_to, 512)?;
+    if request.channel_id.as_ref().is_some_and(|id| id.len() > 64) {
+        return Err(ApiError::bad_request("unknown_channel", "`channel_id` names no configured channel"));
+    }
     let Some(conversation) = state.store.conversation(id).await? else {
         return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
     };
@@ -145,7 +266,7 @@ pub async fn reply(
             conversation_id: id,
             channel_id: Some(channel_id),
             content,
-            reply_to: request.reply_to,
+            reply_to,
             author: agent.name,
             request_id: Some(request_id.0),
         })

@@ -71,20 +71,46 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-/// Body-extraction failures (too large, unreadable) as JSON errors.
-impl From<axum::extract::rejection::BytesRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "unreadable_body" };
-        Self::new(status, code, rejection.body_text())
+/// Body-reading failures: too large (`413`), too slow (`408`), or a broken connection (`400`).
+impl From<super::listener::BodyError> for ApiError {
+    fn from(error: super::listener::BodyError) -> Self {
+        use super::listener::BodyError;
+        match error {
+            BodyError::TooLarge { limit } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the request body is larger than {limit} bytes"))
+            }
+            BodyError::TimedOut => Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time"),
+            BodyError::Unreadable(message) => Self::bad_request("unreadable_body", message),
+        }
     }
 }
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_json" };
-        Self::new(status, code, rejection.body_text())
+        use axum::extract::rejection::JsonRejection;
+        match rejection {
+            // Reading the body failed: the same answers as for webhooks (413, 408, 400).
+            JsonRejection::BytesRejection(rejection) => {
+                let timed_out = std::iter::successors(std::error::Error::source(&rejection), |e| e.source())
+                    .any(|e| e.is::<super::listener::DeadlineExceeded>());
+                if timed_out {
+                    super::listener::BodyError::TimedOut.into()
+                } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", rejection.body_text())
+                } else {
+                    Self::bad_request("unreadable_body", rejection.body_text())
+                }
+            }
+            JsonRejection::MissingJsonContentType(rejection) => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", rejection.body_text())
+            }
+            other => {
+                let status = other.status();
+                // 422 (valid JSON of the wrong shape) stays 422; a syntax error is 400.
+                let code = if status == StatusCode::UNPROCESSABLE_ENTITY { "invalid_body" } else { "invalid_json" };
+                Self::new(status, code, other.body_text())
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! Each event carries its id, so a client that reconnects with `Last-Event-ID` (browsers do
 //! this by themselves) receives exactly what it missed.
 
-use super::auth::Agent;
+use super::auth::StreamAgent;
 use super::error::ApiError;
 use super::AppState;
 use axum::extract::State;
@@ -17,7 +17,7 @@ use std::convert::Infallible;
     responses((status = 200, description = "text/event-stream of `message.created` and `message.updated` events", content_type = "text/event-stream")),
     security(("bearer" = [])))]
 pub async fn stream(
-    _agent: Agent,
+    StreamAgent(agent): StreamAgent,
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -32,6 +32,7 @@ pub async fn stream(
         ),
     };
     let events = state.live.subscribe(after).await?;
+    tracing::debug!(agent = agent.name, ?after, "live stream opened");
     // End the stream on shutdown, or graceful shutdown would wait on it forever.
     let mut shutdown = state.shutdown.clone();
     let stopping = async move {

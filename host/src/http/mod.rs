@@ -5,10 +5,13 @@ mod auth;
 mod error;
 mod events;
 mod health;
+mod listener;
 mod openapi;
 mod webhooks;
 
 pub use error::ApiError;
+pub use health::MetricsAccess;
+pub use listener::serve;
 pub use openapi::ApiDoc;
 
 use crate::config::{Secret, ServerConfig};
@@ -36,6 +39,17 @@ pub struct AppState {
     pub admin_token: Option<Arc<Secret>>,
     /// Turns true when the gateway shuts down; long-lived responses (live streams) end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub metrics: health::MetricsAccess,
+    /// Whether `/metrics` is served by this router (not when `metrics.listen` moves it).
+    pub metrics_here: bool,
+}
+
+/// The router of the separate metrics listener (`metrics.listen`): `/metrics` only.
+pub fn metrics_router(access: health::MetricsAccess) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::not_found("not_found", "only /metrics is served here") })
+        .with_state(access)
 }
 
 /// The id that follows one request through logs (from `x-request-id`, or assigned here).
@@ -44,6 +58,7 @@ pub struct RequestId(pub String);
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.server.max_body_bytes;
+    let body_timeout = std::time::Duration::from_millis(state.server.body_read_timeout_ms);
     let api = Router::new()
         .route("/conversations", get(api::list_conversations))
         .route("/conversations/{id}", get(api::get_conversation))
@@ -53,15 +68,18 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::stream))
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::not_found("no_such_endpoint", "no such API endpoint") });
-    Router::new()
+    let mut root = Router::new()
         .route("/webhooks/{channel_id}", get(webhooks::receive).post(webhooks::receive))
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .fallback(|| async { ApiError::not_found("not_found", "no such page") })
+        .route("/readyz", get(health::readyz));
+    if state.metrics_here {
+        root = root.route("/metrics", get(health::metrics));
+    }
+    root.fallback(|| async { ApiError::not_found("not_found", "no such page") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(move |request, next| listener::with_body_deadline(body_timeout, request, next)))
         .layer(axum::middleware::from_fn(attach_request_id))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<axum::body::Body>| {
             let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();

@@ -1,7 +1,10 @@
 //! `GET`/`POST /webhooks/{channel_id}`: provider webhooks in, 2xx out only once stored.
 //!
-//! The path is: find the channel → plugin `verify` (handshake or signature) → plugin `parse`
-//! → normalise identities → group-commit store → answer. Every refusal is a JSON 4xx. When
+//! The path is: find the channel → read the body (under the channel's size cap and the
+//! server's body deadline) → plugin `verify` (handshake or signature) → plugin `parse` →
+//! normalise identities → group-commit store → answer. The channel is looked up before a byte
+//! of the body is read, so a request for an unknown channel, or one over the channel's cap by
+//! its `Content-Length`, costs no buffering. Every refusal is a JSON 4xx. When
 //! something on our side fails (a plugin trap, the database), the answer is `503` with
 //! `Retry-After`, so the provider redelivers and nothing it believes delivered is lost.
 
@@ -10,8 +13,9 @@ use super::{AppState, RequestId};
 use crate::plugins::{ChannelPlugin, PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
 use crate::telemetry;
 use crate::store::ingest::IngestRequest;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use super::listener::read_body;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -36,13 +40,14 @@ use axum::{Extension, Json};
 pub async fn receive(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    Path(channel_id): Path<String>,
+    channel_id: Result<Path<String>, PathRejection>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
+    let Path(channel_id) = channel_id?;
     let Some(channel) = state.channels.get(&channel_id).cloned() else {
         // Not labelled by the unknown id: arbitrary paths must not create metric series.
         metrics::counter!(telemetry::WEBHOOKS_REJECTED, "channel" => "", "reason" => "unknown_channel").increment(1);
@@ -68,9 +73,11 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body = body?;
+    let limit = channel.max_body_bytes.unwrap_or(state.server.max_body_bytes);
+    let content_length = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+    let body: Bytes = read_body(body, content_length, limit).await?;
     let path_and_query = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or(uri.path());
     let request = WebhookRequest {
         method: method.as_str().to_string(),
@@ -85,20 +92,29 @@ async fn handle(
             .collect(),
         body: body.to_vec(),
     };
-    let outcome = channel.handle_webhook(request).await.map_err(|error| {
+    let plugin_started = std::time::Instant::now();
+    let outcome = channel.handle_webhook(request).await;
+    if let Ok(WebhookOutcome::Reject(rejection)) = &outcome {
+        // What refusing costs, so a flood of forged requests shows on a dashboard.
+        metrics::histogram!(telemetry::PLUGIN_REJECTED_SECONDS, "channel" => channel_id.to_string(), "reason" => rejection_code(rejection.kind))
+            .record(plugin_started.elapsed());
+    }
+    let outcome = outcome.map_err(|error| {
         tracing::error!(channel = channel_id, request_id = %request_id.0, %error, "plugin failed on a webhook");
         ApiError::unavailable("plugin_failed", format!("channel `{channel_id}` could not process the webhook; retry later"))
     })?;
     match outcome {
         WebhookOutcome::Respond(response) => Ok(plugin_response(response)),
         WebhookOutcome::Reject(rejection) => {
-            let (status, code) = match rejection.kind {
-                RejectionKind::Unauthorized => (StatusCode::UNAUTHORIZED, "bad_signature"),
-                RejectionKind::Forbidden => (StatusCode::FORBIDDEN, "handshake_rejected"),
-                RejectionKind::BadRequest => (StatusCode::BAD_REQUEST, "malformed_payload"),
+            let status = match rejection.kind {
+                RejectionKind::Unauthorized => StatusCode::UNAUTHORIZED,
+                RejectionKind::Forbidden => StatusCode::FORBIDDEN,
+                RejectionKind::BadRequest => StatusCode::BAD_REQUEST,
             };
-            tracing::info!(channel = channel_id, request_id = %request_id.0, status = status.as_u16(), reason = rejection.message, "webhook refused");
-            Err(ApiError::new(status, code, rejection.message))
+            // Debug, not info: anyone can send forged requests, and they must not be able to
+            // flood the log. Refusals are counted in `/metrics` by reason.
+            tracing::debug!(channel = channel_id, request_id = %request_id.0, status = status.as_u16(), reason = rejection.message, "webhook refused");
+            Err(ApiError::new(status, rejection_code(rejection.kind), rejection.message))
         }
         WebhookOutcome::Events { mut events, response } => {
             crate::identity::normalize_events(&mut events);
@@ -121,6 +137,15 @@ async fn handle(
                 .into_response(),
             })
         }
+    }
+}
+
+/// The error code a refusal is answered (and counted) with.
+fn rejection_code(kind: RejectionKind) -> &'static str {
+    match kind {
+        RejectionKind::Unauthorized => "bad_signature",
+        RejectionKind::Forbidden => "handshake_rejected",
+        RejectionKind::BadRequest => "malformed_payload",
     }
 }
 

@@ -14,6 +14,7 @@ mod allowed_hosts;
 mod bindings;
 mod convert;
 mod engine;
+pub mod output_limits;
 mod sandbox;
 
 pub use allowed_hosts::AllowedHosts;
@@ -116,6 +117,8 @@ pub struct PluginRuntime {
     linker: Linker<CallState>,
     settings: PluginsConfig,
     http: reqwest::Client,
+    /// Turns for webhook calls (`plugins.max_concurrent_webhook_calls`).
+    webhook_calls: tokio::sync::Semaphore,
 }
 
 impl PluginRuntime {
@@ -133,7 +136,8 @@ impl PluginRuntime {
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the outbound HTTP client")?;
-        Ok(Arc::new(Self { engine, linker, settings: settings.clone(), http }))
+        let webhook_calls = tokio::sync::Semaphore::new(settings.webhook_call_slots());
+        Ok(Arc::new(Self { engine, linker, settings: settings.clone(), http, webhook_calls }))
     }
 
     fn memory_limit_bytes(&self) -> usize {
@@ -185,7 +189,9 @@ impl PluginRuntime {
     ) -> Result<R, PluginError> {
         let started = Instant::now();
         let result = self.call_limited(plugin, channel, timeout, body).await;
-        let name = plugin.info.name.clone();
+        // Labelled by the configured plugin name, known before the plugin has said its own
+        // (and never a file path).
+        let name = channel.plugin_name.clone();
         metrics::histogram!(telemetry::PLUGIN_CALL_DURATION, "plugin" => name.clone(), "call" => call).record(started.elapsed());
         if let Err(error) = &result {
             metrics::counter!(telemetry::PLUGIN_FAILURES, "plugin" => name, "call" => call, "reason" => error.reason()).increment(1);
@@ -238,6 +244,8 @@ impl PluginRuntime {
 /// A configured channel instance and the plugin build currently serving it.
 pub struct ChannelPlugin {
     pub context: Arc<ChannelContext>,
+    /// This channel's own webhook body cap, when it has one (`channels[].max_body_bytes`).
+    pub max_body_bytes: Option<usize>,
     current: RwLock<Arc<LoadedPlugin>>,
     runtime: Arc<PluginRuntime>,
 }
@@ -267,7 +275,12 @@ impl ChannelPlugin {
         let path = runtime.settings.dir.join(format!("{}.wasm", channel.plugin));
         let loaded = runtime.load(&path, &context).await.with_context(|| format!("loading channel {}", channel.id))?;
         tracing::info!(channel = channel.id, plugin = loaded.label(), capabilities = ?loaded.info.capabilities, "channel loaded");
-        Ok(Self { context, current: RwLock::new(Arc::new(loaded)), runtime: runtime.clone() })
+        Ok(Self {
+            context,
+            max_body_bytes: channel.max_body_bytes,
+            current: RwLock::new(Arc::new(loaded)),
+            runtime: runtime.clone(),
+        })
     }
 
     fn current(&self) -> Arc<LoadedPlugin> {
@@ -295,7 +308,10 @@ impl ChannelPlugin {
             body: request.body,
         };
         let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
-        self.runtime
+        // The semaphore is never closed, so acquiring only waits.
+        let _turn = self.runtime.webhook_calls.acquire().await;
+        let mut outcome = self
+            .runtime
             .call(&plugin, &self.context, "webhook", timeout, async |store, instance| {
                 let exports = instance.switchboard_channel_plugin();
                 match exports.call_verify(&mut *store, &request).await? {
@@ -310,7 +326,18 @@ impl ChannelPlugin {
                     }),
                 }
             })
-            .await
+            .await?;
+        if let WebhookOutcome::Events { events, .. } = &mut outcome {
+            let limited = output_limits::apply(events);
+            if !limited.is_empty() {
+                for (field, count) in &limited.changes {
+                    metrics::counter!(telemetry::PLUGIN_OUTPUT_LIMITED, "channel" => self.context.channel_id.clone(), "field" => *field)
+                        .increment(u64::from(*count));
+                }
+                tracing::warn!(channel = self.context.channel_id, changes = ?limited.changes, "plugin output over the size limits was cut or dropped");
+            }
+        }
+        Ok(outcome)
     }
 
     /// Ask the plugin to deliver one message.

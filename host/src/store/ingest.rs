@@ -18,7 +18,6 @@ use super::views;
 use super::{Db, StoreError};
 use crate::model::{ConsentUpdate, DeliveryStatus, Direction, Event, InboundMessage, Party, StatusUpdate, Watermark};
 use sqlx::types::Json;
-use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -44,6 +43,14 @@ pub struct IngestReport {
     pub status_changes: u32,
     /// Status reports that were stale or named unknown messages.
     pub ignored_statuses: u32,
+}
+
+impl IngestReport {
+    /// Whether the webhook only repeated what was stored before: it held messages or statuses,
+    /// and none of them was new or moved anything forward.
+    pub fn only_repeats(&self) -> bool {
+        self.new_messages == 0 && self.status_changes == 0 && self.duplicates + self.ignored_statuses > 0
+    }
 }
 
 struct Job {
@@ -143,45 +150,11 @@ async fn commit_together(db: &Db, jobs: &[Job]) -> Result<Vec<IngestReport>, Sto
     for job in jobs {
         reports.push(apply(&mut conn, &job.request, now, &mut events).await?);
     }
-    log_webhooks(&mut conn, jobs, &reports, now).await?;
+    let logged: Vec<_> = jobs.iter().map(|job| &job.request).zip(&reports).collect();
+    super::webhook_log::append(&mut conn, &logged, now).await?;
     events.append(&mut conn).await?;
     tx.commit().await?;
     Ok(reports)
-}
-
-/// Append every webhook of the batch to the raw log, in as few statements as SQLite's
-/// bound-parameter limit allows.
-async fn log_webhooks(conn: &mut Conn<'_>, jobs: &[Job], reports: &[IngestReport], now: Millis) -> Result<(), StoreError> {
-    const COLUMNS: usize = 6;
-    const ROWS_PER_STATEMENT: usize = 32_766 / COLUMNS;
-    let rows: Vec<(&Job, &IngestReport)> = jobs.iter().zip(reports).collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        match conn.conn() {
-            Conn::Sqlite(c) => webhook_rows::<sqlx::Sqlite>(chunk, now).build().execute(c).await?.rows_affected(),
-            Conn::Postgres(c) => webhook_rows::<sqlx::Postgres>(chunk, now).build().execute(c).await?.rows_affected(),
-        };
-    }
-    Ok(())
-}
-
-fn webhook_rows<'a, DB: Database>(rows: &'a [(&'a Job, &'a IngestReport)], now: Millis) -> QueryBuilder<'a, DB>
-where
-    &'a str: Encode<'a, DB> + Type<DB>,
-    &'a [u8]: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-    Millis: Encode<'a, DB> + Type<DB>,
-{
-    let mut builder = QueryBuilder::default();
-    builder.push("INSERT INTO webhook_events (channel_id, request_id, received_at, body, event_count, new_messages) ");
-    builder.push_values(rows, |mut row, (job, report)| {
-        row.push_bind(job.request.channel_id.as_str())
-            .push_bind(job.request.request_id.as_str())
-            .push_bind(now)
-            .push_bind(job.request.raw_body.as_ref())
-            .push_bind(job.request.events.len() as i64)
-            .push_bind(i64::from(report.new_messages));
-    });
-    builder
 }
 
 /// Store one webhook's events.

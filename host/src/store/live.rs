@@ -163,6 +163,7 @@ impl Store {
         let mut conn = self.db.write().await?;
         Ok(sql!(conn, execute("DELETE FROM live_events WHERE created_at < $1", Millis(cutoff_ms)))?)
     }
+
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ const IGSID: &str = "1254459154682919";
 const SENT_MID: &str = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDAwOjM0MDI4MjM2Njg0MTcxMDMwMTI0NDI3NjAxNzYxOTQ3NzYzNzU2OTozMTcyNzQ5NjQ1NTk3MTQxNTQ0ODQ2NDc2MjA0Mjg2MjQ5OQZDZD";
 
 fn map(body: &str) -> Mapped {
-    parse_body(&INSTAGRAM, body.as_bytes(), NOW).expect("payload maps")
+    parse_body(&INSTAGRAM, body.as_bytes(), None, NOW).expect("payload maps")
 }
 
 #[test]
@@ -136,11 +136,11 @@ fn messaging_seen_reads_the_message_and_sets_a_watermark() {
 
 #[test]
 fn messenger_and_malformed_payloads_are_bad_requests() {
-    let error = parse_body(&INSTAGRAM, MESSENGER_TEXT.as_bytes(), NOW).unwrap_err();
+    let error = parse_body(&INSTAGRAM, MESSENGER_TEXT.as_bytes(), None, NOW).unwrap_err();
     assert_eq!(error.kind, RejectionKind::BadRequest);
     assert!(error.message.contains("`page`"), "{}", error.message);
-    assert_eq!(parse_body(&INSTAGRAM, &TEXT.as_bytes()[..40], NOW).unwrap_err().kind, RejectionKind::BadRequest);
-    assert!(parse_body(&MESSENGER, MESSENGER_TEXT.as_bytes(), NOW).is_ok());
+    assert_eq!(parse_body(&INSTAGRAM, &TEXT.as_bytes()[..40], None, NOW).unwrap_err().kind, RejectionKind::BadRequest);
+    assert!(parse_body(&MESSENGER, MESSENGER_TEXT.as_bytes(), None, NOW).is_ok());
 }
 
 #[test]

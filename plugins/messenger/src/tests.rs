@@ -24,7 +24,7 @@ const MID: &str = "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6
 const SENT_MID: &str = "m_1457764197618:41d102a3e1ae206a38";
 
 fn map(body: &str) -> Mapped {
-    parse_body(&MESSENGER, body.as_bytes(), NOW).expect("payload maps")
+    parse_body(&MESSENGER, body.as_bytes(), None, NOW).expect("payload maps")
 }
 
 fn fill(fixture: &str, mid: &str, watermark: u64) -> String {
@@ -150,13 +150,13 @@ fn delivery_and_read_fixtures() {
 
 #[test]
 fn instagram_and_malformed_payloads_are_bad_requests() {
-    let error = parse_body(&MESSENGER, INSTAGRAM_TEXT.as_bytes(), NOW).unwrap_err();
+    let error = parse_body(&MESSENGER, INSTAGRAM_TEXT.as_bytes(), None, NOW).unwrap_err();
     assert_eq!(error.kind, RejectionKind::BadRequest);
     assert!(error.message.contains("`instagram`"), "{}", error.message);
     let truncated = &TEXT.as_bytes()[..TEXT.len() / 2];
-    assert_eq!(parse_body(&MESSENGER, truncated, NOW).unwrap_err().kind, RejectionKind::BadRequest);
+    assert_eq!(parse_body(&MESSENGER, truncated, None, NOW).unwrap_err().kind, RejectionKind::BadRequest);
     // The same bytes are fine for the platform they belong to.
-    assert!(parse_body(&INSTAGRAM, INSTAGRAM_TEXT.as_bytes(), NOW).is_ok());
+    assert!(parse_body(&INSTAGRAM, INSTAGRAM_TEXT.as_bytes(), None, NOW).is_ok());
 }
 
 #[test]

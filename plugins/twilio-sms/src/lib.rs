@@ -44,6 +44,11 @@ fn check_request(request: &IncomingRequest) -> Result<(), Rejection> {
     let Some(given) = header(request, "x-twilio-signature") else {
         return Err(Rejection::unauthorized("X-Twilio-Signature header is missing"));
     };
+    // Refuse what cannot be a signature before parsing the form: forged requests must cost
+    // as little as possible.
+    if !signature::looks_like_signature(given) {
+        return Err(Rejection::unauthorized("X-Twilio-Signature is not a base64 HMAC-SHA1 digest"));
+    }
     let params = form(&request.body);
     let hmac_sha1 = |key: &[u8], data: &[u8]| crypto::hmac_sha1(key, data);
     if signature::is_valid(hmac_sha1, &auth_token, &request.url, &params, given) {

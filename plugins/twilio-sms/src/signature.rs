@@ -69,6 +69,15 @@ pub fn url_variants(url: &str) -> Vec<String> {
     variants
 }
 
+/// Whether `value` has the shape of a Twilio signature: the 28-character base64 encoding of a
+/// 20-byte HMAC-SHA1 digest. A cheap check made before the body is parsed and hashed.
+pub fn looks_like_signature(value: &str) -> bool {
+    let value = value.trim();
+    value.len() == 28
+        && value.ends_with('=')
+        && value[..27].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 /// Whether `signature` (the header value) is Twilio's signature of this request under
 /// `auth_token`, for `url` or one of its port variants. Compared in constant time.
 pub fn is_valid(
@@ -98,6 +107,16 @@ mod tests {
         let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).unwrap();
         mac.update(data);
         mac.finalize().into_bytes().to_vec()
+    }
+
+    #[test]
+    fn only_digest_shaped_values_look_like_signatures() {
+        assert!(looks_like_signature(SIGNATURE));
+        assert!(looks_like_signature(&format!(" {SIGNATURE} ")));
+        assert!(!looks_like_signature("x"));
+        assert!(!looks_like_signature(&"A".repeat(28)));
+        assert!(!looks_like_signature(&format!("{}=", "*".repeat(27))));
+        assert!(!looks_like_signature(&"A".repeat(4000)));
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

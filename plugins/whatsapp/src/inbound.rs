@@ -15,12 +15,13 @@ use switchboard_sdk::content::{MessageContent, extra_json};
 /// The only `object` a WhatsApp Business Account webhook carries.
 pub const OBJECT: &str = "whatsapp_business_account";
 
-/// A decoded webhook body.
+/// A decoded webhook envelope. Entries and changes stay JSON values here and are decoded one
+/// by one, so that one malformed part is skipped instead of losing the valid ones beside it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookPayload {
     pub object: String,
     #[serde(default)]
-    pub entry: Vec<Entry>,
+    pub entry: Vec<Value>,
 }
 
 /// One WhatsApp Business Account's share of a webhook.
@@ -30,7 +31,7 @@ pub struct Entry {
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
-    pub changes: Vec<Change>,
+    pub changes: Vec<Value>,
 }
 
 /// One change; only `field == "messages"` is mapped, others are ignored.
@@ -79,19 +80,26 @@ pub struct Mapped {
 pub const RETRYABLE_STATUS_CODES: [i64; 5] = [130429, 131000, 131016, 131048, 131056];
 
 /// Decode a raw webhook body and map it to events (see [`events_from_payload`]).
-pub fn parse_body(body: &[u8], now_ms: u64) -> Result<Mapped, Rejection> {
+pub fn parse_body(body: &[u8], own_number: Option<&str>, now_ms: u64) -> Result<Mapped, Rejection> {
     let payload: WebhookPayload = switchboard_sdk::decode::json(body)?;
-    events_from_payload(&payload, now_ms)
+    events_from_payload(&payload, own_number, now_ms)
 }
 
 /// Map a decoded webhook to events: for every entry and every `messages` change, one
 /// [`Event::Profile`] per contact, one [`Event::Message`] per message and one
 /// [`Event::Status`] per status with a known status value.
 ///
-/// `now_ms` stands in for a missing or unreadable `timestamp`. An `object` other than
-/// `whatsapp_business_account`, or a `messages` change whose `value` has the wrong shape, is a
-/// `bad-request` rejection.
-pub fn events_from_payload(payload: &WebhookPayload, now_ms: u64) -> Result<Mapped, Rejection> {
+/// - **Binding:** with `own_number` (the channel's `phone_number_id`), a change for another
+///   business number is skipped. Numbers of one Meta app share its app secret, so the
+///   signature alone does not say which channel instance a webhook is for.
+/// - **Partial payloads:** an entry, change or `value` that does not have the documented shape
+///   is skipped with a note, and the rest is mapped. Only when nothing in the body can be
+///   read, or its `object` is not `whatsapp_business_account`, is it a `bad-request`
+///   rejection: redelivering a body never makes a malformed part readable, so refusing a body
+///   over one bad part would lose the good ones on every retry.
+///
+/// `now_ms` stands in for a missing or unreadable `timestamp`.
+pub fn events_from_payload(payload: &WebhookPayload, own_number: Option<&str>, now_ms: u64) -> Result<Mapped, Rejection> {
     if payload.object != OBJECT {
         return Err(Rejection::bad_request(format!(
             "unexpected webhook object `{}`; expected `{OBJECT}`",
@@ -99,19 +107,55 @@ pub fn events_from_payload(payload: &WebhookPayload, now_ms: u64) -> Result<Mapp
         )));
     }
     let mut mapped = Mapped::default();
+    let (mut readable, mut unreadable) = (0usize, Vec::new());
     for (entry_index, entry) in payload.entry.iter().enumerate() {
-        for (change_index, change) in entry.changes.iter().enumerate() {
-            if change.field != "messages" {
+        let entry = match Entry::deserialize(entry) {
+            Ok(entry) => entry,
+            Err(error) => {
+                unreadable.push(format!("entry[{entry_index}] is not an entry: {error}"));
                 continue;
             }
-            let value = MessagesValue::deserialize(&change.value).map_err(|error| {
-                Rejection::bad_request(format!(
-                    "entry[{entry_index}].changes[{change_index}].value is not a messages value: {error}"
-                ))
-            })?;
+        };
+        for (change_index, change) in entry.changes.iter().enumerate() {
+            let at = format!("entry[{entry_index}].changes[{change_index}]");
+            let change = match Change::deserialize(change) {
+                Ok(change) => change,
+                Err(error) => {
+                    unreadable.push(format!("{at} is not a change: {error}"));
+                    continue;
+                }
+            };
+            if change.field != "messages" {
+                readable += 1;
+                continue;
+            }
+            let value = match MessagesValue::deserialize(&change.value) {
+                Ok(value) => value,
+                Err(error) => {
+                    unreadable.push(format!("{at}.value is not a messages value: {error}"));
+                    continue;
+                }
+            };
+            readable += 1;
+            if let Some(own) = own_number {
+                let theirs = value.metadata.phone_number_id.as_deref().unwrap_or_default();
+                if theirs != own {
+                    mapped.skipped.push(format!(
+                        "{at} is for phone number id `{}`, not this channel's; another channel instance receives it",
+                        truncate(theirs, 64)
+                    ));
+                    continue;
+                }
+            }
             map_messages_value(&value, now_ms, &mut mapped);
         }
     }
+    if readable == 0 {
+        if let Some(first) = unreadable.first() {
+            return Err(Rejection::bad_request(format!("nothing in the webhook could be read: {first}")));
+        }
+    }
+    mapped.skipped.extend(unreadable);
     Ok(mapped)
 }
 
@@ -415,10 +459,11 @@ mod tests {
     const STATUS_FAILED: &str = include_str!("../../../tests/fixtures/whatsapp/status_failed.json");
 
     const NOW: u64 = 1_700_000_000_000;
+    const PHONE_NUMBER_ID: &str = "106540352242922";
     const WAMID: &str = "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA";
 
     fn events(body: &str) -> Vec<Event> {
-        let mapped = parse_body(body.as_bytes(), NOW).expect("payload maps");
+        let mapped = parse_body(body.as_bytes(), Some(PHONE_NUMBER_ID), NOW).expect("payload maps");
         mapped.events
     }
 
@@ -665,7 +710,7 @@ mod tests {
                 {"from": "16315551181", "id": "wamid.T", "timestamp": "soon", "type": "text", "text": {"body": "x"}}
             ]),
         );
-        let mapped = parse_body(body.as_bytes(), NOW).unwrap();
+        let mapped = parse_body(body.as_bytes(), Some(PHONE_NUMBER_ID), NOW).unwrap();
         assert_eq!(mapped.skipped.len(), 1);
         assert!(!mapped.skipped[0].contains("no id"), "skip notes must not carry content");
         let events = mapped.events;
@@ -723,7 +768,7 @@ mod tests {
             }}]}]
         })
         .to_string();
-        let mapped = parse_body(body.as_bytes(), NOW).unwrap();
+        let mapped = parse_body(body.as_bytes(), Some(PHONE_NUMBER_ID), NOW).unwrap();
         let statuses = statuses(&mapped.events);
         assert_eq!(statuses.len(), 2);
         assert_eq!(statuses[0].external_id, "wamid.B");
@@ -758,22 +803,74 @@ mod tests {
 
     #[test]
     fn rejections() {
-        let error = parse_body(br#"{"object":"page","entry":[]}"#, NOW).unwrap_err();
+        let error = parse_body(br#"{"object":"page","entry":[]}"#, None, NOW).unwrap_err();
         assert_eq!(error.kind, RejectionKind::BadRequest);
         assert!(error.message.contains("page"));
 
-        let error = parse_body(b"{\"object\":\"whatsapp_business_account\",", NOW).unwrap_err();
+        let error = parse_body(b"{\"object\":\"whatsapp_business_account\",", None, NOW).unwrap_err();
         assert_eq!(error.kind, RejectionKind::BadRequest);
         assert!(error.message.contains("malformed JSON"));
 
-        let error = parse_body(b"", NOW).unwrap_err();
+        let error = parse_body(b"", None, NOW).unwrap_err();
         assert_eq!(error.kind, RejectionKind::BadRequest);
 
         let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":"nope"}}]}]}"#;
-        assert_eq!(parse_body(body, NOW).unwrap_err().kind, RejectionKind::BadRequest);
+        assert_eq!(parse_body(body, None, NOW).unwrap_err().kind, RejectionKind::BadRequest);
 
-        let empty = parse_body(br#"{"object":"whatsapp_business_account","entry":[]}"#, NOW).unwrap();
+        let empty = parse_body(br#"{"object":"whatsapp_business_account","entry":[]}"#, None, NOW).unwrap();
         assert!(empty.events.is_empty());
+    }
+
+    fn change(phone_number_id: &str, wamid: &str) -> Value {
+        json!({"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+            "messages": [{"from": "16505551234", "id": wamid, "timestamp": "1749416400", "type": "text", "text": {"body": "hi"}}]
+        }})
+    }
+
+    #[test]
+    fn changes_for_another_business_number_are_skipped() {
+        let body = json!({"object": OBJECT, "entry": [{"id": "1", "changes": [
+            change("999999999999999", "wamid.other"),
+            change(PHONE_NUMBER_ID, "wamid.ours"),
+        ]}]})
+        .to_string();
+        let mapped = parse_body(body.as_bytes(), Some(PHONE_NUMBER_ID), NOW).unwrap();
+        let ids: Vec<_> = messages(&mapped.events).iter().map(|m| m.external_id.clone()).collect();
+        assert_eq!(ids, ["wamid.ours"]);
+        assert!(mapped.skipped.iter().any(|note| note.contains("999999999999999")), "{:?}", mapped.skipped);
+
+        // Only for another number: a valid, empty result (200, nothing stored), not a refusal.
+        let body = json!({"object": OBJECT, "entry": [{"changes": [change("999999999999999", "wamid.other")]}]}).to_string();
+        assert!(parse_body(body.as_bytes(), Some(PHONE_NUMBER_ID), NOW).unwrap().events.is_empty());
+        // Without a configured number, every change is taken.
+        assert_eq!(messages(&parse_body(body.as_bytes(), None, NOW).unwrap().events).len(), 1);
+    }
+
+    #[test]
+    fn malformed_parts_are_skipped_and_the_rest_is_stored() {
+        let body = json!({"object": OBJECT, "entry": [
+            {"changes": [
+                {"field": "messages", "value": {"messages": "not a list"}},
+                {"field": "messages", "value": 42},
+                "not a change",
+                change(PHONE_NUMBER_ID, "wamid.good"),
+            ]},
+            {"changes": {"not": "a list"}},
+            "not an entry",
+        ]})
+        .to_string();
+        let mapped = parse_body(body.as_bytes(), Some(PHONE_NUMBER_ID), NOW).unwrap();
+        let ids: Vec<_> = messages(&mapped.events).iter().map(|m| m.external_id.clone()).collect();
+        assert_eq!(ids, ["wamid.good"]);
+        assert_eq!(mapped.skipped.len(), 5, "{:?}", mapped.skipped);
+
+        // Nothing readable at all: refused.
+        let body = json!({"object": OBJECT, "entry": [{"changes": [{"field": "messages", "value": 42}]}, "x"]}).to_string();
+        let error = parse_body(body.as_bytes(), Some(PHONE_NUMBER_ID), NOW).unwrap_err();
+        assert_eq!(error.kind, RejectionKind::BadRequest);
+        assert!(error.message.contains("nothing in the webhook could be read"), "{}", error.message);
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //!
 //! - `verify`: Meta's `hub.challenge` handshake (`GET`, against `verify_token`) and the
 //!   `X-Hub-Signature-256` body signature (`POST`, under the `app_secret` secret).
-//! - `parse`: `whatsapp_business_account` webhooks → profile, message and status events.
+//! - `parse`: `whatsapp_business_account` webhooks → profile, message and status events, for
+//!   this instance's `phone_number_id` only (another number's changes are skipped).
 //! - `send`: text, media and template messages through `POST /{phone_number_id}/messages`.
 //!
 //! Instance settings:
 //!
 //! | key               | where              | required | meaning                                     |
 //! |-------------------|--------------------|----------|---------------------------------------------|
-//! | `phone_number_id` | `[config]`         | for send | the business phone number id                |
+//! | `phone_number_id` | `[config]`         | for send; binds webhooks | the business phone number id |
 //! | `api_base`        | `[config]`         | no       | default `https://graph.facebook.com/v21.0`  |
 //! | `verify_token`    | `[secrets]` or `[config]` | for the handshake | the webhook verify token     |
 //! | `app_secret`      | `[secrets]`        | for webhooks | the Meta app secret                     |
@@ -47,7 +48,9 @@ impl Plugin for WhatsApp {
     }
 
     fn parse(request: IncomingRequest) -> Result<Parsed, Rejection> {
-        let mapped = inbound::parse_body(&request.body, clock::now_ms()).inspect_err(log::body_rejected)?;
+        // Bound to this instance's number when it has one (it needs one to send anyway).
+        let own_number = config::get("phone_number_id").map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
+        let mapped = inbound::parse_body(&request.body, own_number.as_deref(), clock::now_ms()).inspect_err(log::body_rejected)?;
         Ok(log::parsed(mapped.events, &mapped.skipped, None))
     }
 

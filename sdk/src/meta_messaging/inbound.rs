@@ -18,34 +18,21 @@ use crate::content::{MessageContent, extra_json};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-/// A decoded webhook body.
+/// A decoded webhook envelope. Entries stay JSON values and are read one by one, so that one
+/// malformed entry or list is skipped instead of losing the valid items beside it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookPayload {
     pub object: String,
     #[serde(default)]
-    pub entry: Vec<Entry>,
+    pub entry: Vec<Value>,
 }
 
-/// One Page's (or Instagram account's) share of a webhook.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Entry {
-    /// The Page id or Instagram professional account id.
-    #[serde(default)]
-    pub id: Option<Value>,
-    /// When Meta sent the notification, in milliseconds.
-    #[serde(default)]
-    pub time: Option<Value>,
-    /// Events for the app that controls the conversation.
-    #[serde(default)]
-    pub messaging: Vec<Value>,
-    /// Events for a conversation another app controls (handover protocol); same shape.
-    #[serde(default)]
-    pub standby: Vec<Value>,
-    /// `{field, value}` changes: the App Dashboard's test notifications put messaging items
-    /// here; other fields (comments, mentions) are not messages and are ignored.
-    #[serde(default)]
-    pub changes: Vec<Value>,
-}
+/// The lists of an entry that carry messaging items:
+/// - `messaging`: events for the app that controls the conversation;
+/// - `standby`: events for a conversation another app controls (handover protocol), same shape;
+/// - `changes`: `{field, value}` changes; the App Dashboard's test notifications put messaging
+///   items here, other fields (comments, mentions) are not messages and are ignored.
+const ITEM_LISTS: [&str; 3] = ["messaging", "standby", "changes"];
 
 /// The events of one webhook, plus notes on what was skipped (for debug logging).
 #[derive(Debug, Clone, Default)]
@@ -56,9 +43,9 @@ pub struct Mapped {
 }
 
 /// Decode a raw webhook body and map it to events (see [`events_from_payload`]).
-pub fn parse_body(platform: &Platform, body: &[u8], now_ms: u64) -> Result<Mapped, Rejection> {
+pub fn parse_body(platform: &Platform, body: &[u8], own_account: Option<&str>, now_ms: u64) -> Result<Mapped, Rejection> {
     let payload: WebhookPayload = crate::decode::json(body)?;
-    events_from_payload(platform, &payload, now_ms)
+    events_from_payload(platform, &payload, own_account, now_ms)
 }
 
 /// Map a decoded webhook to events, for every entry and every `messaging` (and `standby`) item:
@@ -72,9 +59,17 @@ pub fn parse_body(platform: &Platform, body: &[u8], now_ms: u64) -> Result<Mappe
 /// - `read`: with a `watermark` (Messenger) a `read` watermark; with a `mid` (Instagram's
 ///   `messaging_seen`) a `read` status for it and a `read` watermark at the event's time.
 ///
-/// `now_ms` stands in for a missing timestamp. An `object` other than the platform's is a
-/// `bad-request` rejection.
-pub fn events_from_payload(platform: &Platform, payload: &WebhookPayload, now_ms: u64) -> Result<Mapped, Rejection> {
+/// **Binding:** with `own_account` (the channel's `page_id` or `ig_account_id`), an entry for
+/// another Page or account is skipped: the Pages of one Meta app share its app secret, so the
+/// signature alone does not say which channel instance a webhook is for.
+///
+/// **Partial payloads:** an entry that is not an object, or an item list that is not a list,
+/// is skipped with a note and the rest is mapped. Only a body with nothing readable in it, or
+/// with another platform's `object`, is a `bad-request` rejection (a redelivery never makes a
+/// malformed part readable, so refusing the body would lose its good parts on every retry).
+///
+/// `now_ms` stands in for a missing timestamp.
+pub fn events_from_payload(platform: &Platform, payload: &WebhookPayload, own_account: Option<&str>, now_ms: u64) -> Result<Mapped, Rejection> {
     if payload.object != platform.object {
         return Err(Rejection::bad_request(format!(
             "unexpected webhook object `{}`; expected `{}`",
@@ -83,28 +78,63 @@ pub fn events_from_payload(platform: &Platform, payload: &WebhookPayload, now_ms
         )));
     }
     let mut mapped = Mapped::default();
+    let (mut readable, mut unreadable) = (0usize, Vec::new());
     for (entry_index, entry) in payload.entry.iter().enumerate() {
+        let Some(fields) = entry.as_object() else {
+            unreadable.push(format!("entry[{entry_index}] is not an object"));
+            continue;
+        };
         let context = EntryContext {
-            account_id: entry.id.as_ref().and_then(id_text),
-            time_ms: entry.time.as_ref().and_then(timestamp_ms),
+            account_id: fields.get("id").and_then(id_text),
+            time_ms: fields.get("time").and_then(timestamp_ms),
             now_ms,
         };
-        let items = entry
-            .messaging
-            .iter()
-            .enumerate()
-            .map(|(index, item)| (format!("entry[{entry_index}].messaging[{index}]"), item))
-            .chain(entry.standby.iter().enumerate().map(|(index, item)| (format!("entry[{entry_index}].standby[{index}]"), item)))
-            .chain(entry.changes.iter().enumerate().filter_map(|(index, change)| {
-                let value = change.get("value").filter(|value| value.get("sender").is_some())?;
-                Some((format!("entry[{entry_index}].changes[{index}]"), value))
-            }));
+        let mut items = Vec::new();
+        let (mut lists, mut malformed_lists) = (0, 0);
+        for list in ITEM_LISTS {
+            match fields.get(list) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(values)) => {
+                    lists += 1;
+                    items.extend(values.iter().enumerate().filter_map(|(index, item)| {
+                        let item = if list == "changes" { item.get("value").filter(|value| value.get("sender").is_some())? } else { item };
+                        Some((format!("entry[{entry_index}].{list}[{index}]"), item))
+                    }));
+                }
+                Some(_) => {
+                    malformed_lists += 1;
+                    unreadable.push(format!("entry[{entry_index}].{list} is not a list"));
+                }
+            }
+        }
+        // An entry whose only lists are malformed has nothing readable in it.
+        if lists == 0 && malformed_lists > 0 {
+            continue;
+        }
+        readable += 1;
+        if let Some(own) = own_account {
+            let theirs = context.account_id.as_deref().unwrap_or_default();
+            if theirs != own {
+                mapped.skipped.push(format!(
+                    "entry[{entry_index}] is for {} account `{}`, not this channel's; another channel instance receives it",
+                    platform.name,
+                    truncate(theirs, 64)
+                ));
+                continue;
+            }
+        }
         for (place, item) in items {
             if let Err(reason) = map_item(item, &context, &mut mapped.events) {
                 mapped.skipped.push(format!("{place}: {reason}"));
             }
         }
     }
+    if readable == 0 {
+        if let Some(first) = unreadable.first() {
+            return Err(Rejection::bad_request(format!("nothing in the webhook could be read: {first}")));
+        }
+    }
+    mapped.skipped.extend(unreadable);
     Ok(mapped)
 }
 
@@ -432,7 +462,7 @@ mod tests {
     use super::*;
     use crate::bindings::switchboard::channel::types::RejectionKind;
     use crate::meta_messaging::{INSTAGRAM, MESSENGER};
-    use crate::testing::extra;
+    use crate::testing::{extra, messages};
 
     const NOW: u64 = 1_700_000_000_000;
     const PAGE: &str = "104325212345678";
@@ -443,7 +473,7 @@ mod tests {
     }
 
     fn map(body: &str) -> Mapped {
-        parse_body(&MESSENGER, body.as_bytes(), NOW).expect("payload maps")
+        parse_body(&MESSENGER, body.as_bytes(), None, NOW).expect("payload maps")
     }
 
     fn one(item: Value) -> Event {
@@ -640,7 +670,7 @@ mod tests {
             {"sender": {"id": "IGSID1"}, "recipient": {"id": "17841400000000000"}, "timestamp": 1_749_417_000_000u64, "read": {"mid": "aWdfZAG1f"}}
         ]}]})
         .to_string();
-        let events = parse_body(&INSTAGRAM, body.as_bytes(), NOW).unwrap().events;
+        let events = parse_body(&INSTAGRAM, body.as_bytes(), None, NOW).unwrap().events;
         assert_eq!(events.len(), 2);
         let Event::Status(status) = &events[0] else { panic!() };
         assert_eq!((status.external_id.as_str(), status.status, status.timestamp_ms), ("aWdfZAG1f", DeliveryStatus::Read, 1_749_417_000_000));
@@ -683,16 +713,47 @@ mod tests {
         assert!(mapped.skipped.iter().all(|note| !note.contains("no mid")), "notes carry no content");
     }
 
+    fn text_entry(page: &str, mid: &str) -> Value {
+        json!({"id": page, "time": 1_700_000_000_000u64, "messaging": [
+            {"sender": {"id": "6839371836123456"}, "recipient": {"id": page}, "timestamp": 1_700_000_000_000u64,
+             "message": {"mid": mid, "text": "hi"}}
+        ]})
+    }
+
+    #[test]
+    fn entries_for_another_page_are_skipped() {
+        let body = json!({"object": "page", "entry": [text_entry("999", "m_other"), text_entry("104325212345678", "m_ours")]}).to_string();
+        let mapped = parse_body(&MESSENGER, body.as_bytes(), Some("104325212345678"), NOW).unwrap();
+        let ids: Vec<_> = messages(&mapped.events).iter().map(|m| m.external_id.clone()).collect();
+        assert_eq!(ids, ["m_ours"]);
+        assert!(mapped.skipped.iter().any(|note| note.contains("`999`")), "{:?}", mapped.skipped);
+        assert_eq!(messages(&parse_body(&MESSENGER, body.as_bytes(), None, NOW).unwrap().events).len(), 2);
+    }
+
+    #[test]
+    fn malformed_entries_and_lists_are_skipped_and_the_rest_is_stored() {
+        let body = json!({"object": "page", "entry": [
+            {"id": "104325212345678", "messaging": {"not": "a list"}},
+            "not an entry",
+            text_entry("104325212345678", "m_good"),
+        ]})
+        .to_string();
+        let mapped = parse_body(&MESSENGER, body.as_bytes(), Some("104325212345678"), NOW).unwrap();
+        let ids: Vec<_> = messages(&mapped.events).iter().map(|m| m.external_id.clone()).collect();
+        assert_eq!(ids, ["m_good"]);
+        assert_eq!(mapped.skipped.len(), 2, "{:?}", mapped.skipped);
+    }
+
     #[test]
     fn rejections() {
-        let error = parse_body(&MESSENGER, br#"{"object":"instagram","entry":[]}"#, NOW).unwrap_err();
+        let error = parse_body(&MESSENGER, br#"{"object":"instagram","entry":[]}"#, None, NOW).unwrap_err();
         assert_eq!(error.kind, RejectionKind::BadRequest);
         assert!(error.message.contains("instagram") && error.message.contains("`page`"), "{}", error.message);
-        let error = parse_body(&INSTAGRAM, br#"{"object":"page","entry":[]}"#, NOW).unwrap_err();
+        let error = parse_body(&INSTAGRAM, br#"{"object":"page","entry":[]}"#, None, NOW).unwrap_err();
         assert_eq!(error.kind, RejectionKind::BadRequest);
         for body in [&b"{\"object\":\"page\","[..], b"", b"[]", br#"{"entry":[]}"#, br#"{"object":"page","entry":[{"messaging":{}}]}"#] {
-            assert_eq!(parse_body(&MESSENGER, body, NOW).unwrap_err().kind, RejectionKind::BadRequest, "{}", String::from_utf8_lossy(body));
+            assert_eq!(parse_body(&MESSENGER, body, None, NOW).unwrap_err().kind, RejectionKind::BadRequest, "{}", String::from_utf8_lossy(body));
         }
-        assert!(parse_body(&MESSENGER, br#"{"object":"page","entry":[]}"#, NOW).unwrap().events.is_empty());
+        assert!(parse_body(&MESSENGER, br#"{"object":"page","entry":[]}"#, None, NOW).unwrap().events.is_empty());
     }
 }
