@@ -70,6 +70,10 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Connections open at once; more are answered `503` and closed.
     pub max_connections: usize,
+    /// A live stream (`/api/v1/events`) ends after this many seconds; clients reconnect with
+    /// `Last-Event-ID` and miss nothing (browsers' `EventSource` does this by itself). Bounds
+    /// how long one node holds a client, so a load balancer can spread them again.
+    pub live_stream_max_secs: u64,
     /// Connections open at once from one IP address; more are answered `429` and closed.
     /// Providers deliver from a handful of addresses: keep this well above their concurrency.
     pub max_connections_per_ip: usize,
@@ -84,6 +88,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 15_000,
             max_header_bytes: 32 * 1024,
+            live_stream_max_secs: 3600,
             max_connections: 4096,
             max_connections_per_ip: 512,
         }
@@ -338,6 +343,9 @@ impl Config {
         let server = &self.server;
         if server.header_read_timeout_ms == 0 || server.body_read_timeout_ms == 0 {
             return Err(ConfigError::Invalid("server.header_read_timeout_ms and server.body_read_timeout_ms must be > 0".into()));
+        }
+        if server.live_stream_max_secs == 0 {
+            return Err(ConfigError::Invalid("server.live_stream_max_secs must be > 0".into()));
         }
         if server.max_connections == 0 || server.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid("server.max_connections and server.max_connections_per_ip must be > 0".into()));

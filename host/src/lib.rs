@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod memory;
 pub mod model;
 pub mod outbox;
 pub mod plugins;
@@ -73,6 +74,7 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
     let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
     spawn_until_shutdown(shutdown.subscribe(), maintenance(store.clone(), config.database.clone()));
     spawn_until_shutdown(shutdown.subscribe(), sample_gauges(store.clone(), channels.clone()));
+    spawn_until_shutdown(shutdown.subscribe(), memory::trim_task());
     if admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");
     }

@@ -26,15 +26,22 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts any thread.
+    switchboard::memory::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve { config, json_logs } => {
             let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+            // Colours only on a terminal: log files and collectors get plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
             if json_logs {
                 tracing_subscriber::fmt().json().with_env_filter(filter).init();
             } else {
-                tracing_subscriber::fmt().with_env_filter(filter).init();
+                tracing_subscriber::fmt().with_ansi(ansi).with_env_filter(filter).init();
             }
             let mut settings = Config::load(&config).with_context(|| format!("loading {}", config.display()))?;
             // A PostgreSQL URL carries a password, which belongs in the environment, not the file.

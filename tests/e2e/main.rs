@@ -6,8 +6,10 @@
 
 mod support;
 
+mod api_fuzz;
 mod cluster;
 mod crash;
+mod hardening;
 mod http_surface;
 mod instagram;
 mod messenger;

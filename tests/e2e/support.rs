@@ -137,8 +137,24 @@ pub fn sign_with(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Extra lines for the sections of a test config (each inserted at the end of its section's
+/// fixed settings, so a key given here must not be one of those).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings<'a> {
+    pub server: &'a str,
+    pub database: &'a str,
+    pub plugins: &'a str,
+    /// Whole sections (e.g. `[metrics]`), placed before the channels.
+    pub sections: &'a str,
+}
+
 /// The config text for a test gateway. `extra_channels` is appended as-is.
 pub fn config_text(database_url: &str, graph: Option<SocketAddr>, extra_channels: &str) -> String {
+    config_text_with(database_url, graph, extra_channels, &Settings::default())
+}
+
+/// [`config_text`] with extra settings.
+pub fn config_text_with(database_url: &str, graph: Option<SocketAddr>, extra_channels: &str, settings: &Settings) -> String {
     let graph_host = graph.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1:9".into());
     format!(
         r#"
@@ -146,10 +162,12 @@ pub fn config_text(database_url: &str, graph: Option<SocketAddr>, extra_channels
 listen = "127.0.0.1:0"
 public_url = "https://switchboard.test"
 max_body_bytes = 65536
+{server}
 
 [database]
 url = "{database_url}"
 max_connections = 4
+{database}
 
 [plugins]
 dir = "{plugins}"
@@ -159,6 +177,7 @@ call_timeout_ms = 500
 send_timeout_ms = 3000
 http_timeout_ms = 2000
 max_concurrent_instances = 32
+{plugin_settings}
 
 [outbox]
 base_backoff_ms = 50
@@ -166,6 +185,8 @@ max_backoff_ms = 200
 poll_interval_ms = 50
 max_attempts = 4
 lease_ms = 5000
+
+{sections}
 
 [[channels]]
 id = "whatsapp"
@@ -177,6 +198,10 @@ secrets = {{ app_secret = "{APP_SECRET}", verify_token = "{VERIFY_TOKEN}", acces
 "#,
         plugins = plugin_dir().display(),
         cache = cache_dir().display(),
+        server = settings.server,
+        database = settings.database,
+        plugin_settings = settings.plugins,
+        sections = settings.sections,
     )
 }
 
@@ -195,13 +220,22 @@ impl TestServer {
     }
 
     pub async fn start_with(graph: Option<SocketAddr>, extra_channels: &str) -> Self {
+        Self::start_settings(graph, extra_channels, &Settings::default()).await
+    }
+
+    pub async fn start_settings(graph: Option<SocketAddr>, extra_channels: &str, settings: &Settings<'_>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::new(dir.path()).await;
-        let text = config_text(&database.url, graph, extra_channels);
+        let text = config_text_with(&database.url, graph, extra_channels, settings);
         let config = Config::parse(&text).expect("test config parses");
         let gateway = switchboard::start(config, Some(Secret::new(ADMIN_TOKEN))).await.expect("gateway starts");
         let base = format!("http://{}", gateway.local_addr);
         Self { base, client: reqwest::Client::new(), dir, gateway: Some(gateway), database }
+    }
+
+    /// The running gateway (its bound addresses).
+    pub fn gateway(&self) -> &switchboard::Gateway {
+        self.gateway.as_ref().expect("running")
     }
 
     pub async fn stop(mut self) {
@@ -593,6 +627,53 @@ pub fn write_config(dir: &std::path::Path, port: u16, graph: Option<SocketAddr>,
     let text = config_text(database_url, graph, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// What a child server logged (to stdout), line by line, as it runs.
+#[derive(Clone, Default)]
+pub struct LogLines(Arc<Mutex<Vec<String>>>);
+
+impl LogLines {
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Lines logged at ERROR (the text format puts the level after the timestamp).
+    pub fn errors(&self) -> Vec<String> {
+        self.all().into_iter().filter(|line| line.contains(" ERROR ")).collect()
+    }
+}
+
+/// Start `switchboard serve` logging at `log_filter`, keep its log, and wait until it
+/// answers `/healthz`.
+pub async fn spawn_server_logged(config: &std::path::Path, port: u16, log_filter: &str) -> (Child, LogLines) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SWITCHBOARD_LOG", log_filter)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the switchboard binary");
+    let lines = LogLines::default();
+    let mut stderr = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            sink.0.lock().unwrap().push(line);
+        }
+    });
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+            return (child, lines);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not come up on port {port}: {:?}", lines.all());
 }
 
 /// Start `switchboard serve` and wait until it answers `/healthz`.

@@ -1,8 +1,9 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! - `run`   — build the plugins, then run the gateway with `config.toml` on SQLite;
-//! - `test`  — build the plugins and test components once, then run the whole test suite
-//!   (on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` names a server);
+//! - `test`  — build the plugins and test components once, install the Python test tools
+//!   (`tests/requirements.txt`, into `target/py`), then run the whole test suite (on SQLite,
+//!   and on PostgreSQL too when `TEST_DATABASE_URL` names a server);
 //! - `plugins` — only build the plugins and test components;
 //! - `bench` — build the plugins, the gateway and the benchmark harness in release, then run
 //!   every benchmark scenario (`cargo xtask bench --quick` for a one-minute smoke run; any
@@ -44,12 +45,14 @@ fn main() -> Result<()> {
         }
         "test" => {
             build_components(&root)?;
+            let venv = python_env(&root)?;
             if std::env::var_os("TEST_DATABASE_URL").is_none_or(|url| url.is_empty()) {
                 eprintln!("xtask: TEST_DATABASE_URL is not set: PostgreSQL variants of the tests will be skipped");
             }
             let mut command = cargo();
             command.current_dir(&root).args(["test", "--workspace"]).args(&rest);
             command.env("SWITCHBOARD_PLUGIN_DIR", plugin_dir(&root));
+            command.env("SWITCHBOARD_TEST_VENV", &venv);
             run(command)
         }
         "plugins" => build_components(&root),
@@ -124,6 +127,32 @@ fn ensure_wasm_target() -> Result<()> {
         // No rustup: assume the toolchain was set up another way; cargo will say if not.
         Err(_) => Ok(()),
     }
+}
+
+/// The Python tools the tests run (`tests/requirements.txt`), in a virtual environment under
+/// `target/py`; reinstalled only when the requirements change.
+fn python_env(root: &Path) -> Result<PathBuf> {
+    let venv = target_dir(root).join("py");
+    let requirements = root.join("tests").join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = venv.join("installed-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(venv);
+    }
+    eprintln!("xtask: installing the Python test tools into {}", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run({
+        let mut command = Command::new(&python);
+        command.args(["-m", "venv", "--clear"]).arg(&venv);
+        command
+    })?;
+    run({
+        let mut command = Command::new(venv.join("bin").join("pip"));
+        command.args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements);
+        command
+    })?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(venv)
 }
 
 /// Build every plugin and test component in one cargo invocation and install the results.

@@ -1,7 +1,7 @@
 //! `/api/v1`: the REST API the inbox UI and integrations use.
 
 use super::auth::Agent;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 use super::{AppState, RequestId};
 use crate::model::OutboundContent;
 use crate::store::outbox::NewReply;
@@ -16,6 +16,25 @@ use serde::{Deserialize, Serialize};
 /// A numeric id from the path; anything else is a JSON `400`.
 pub struct Id(pub i64);
 
+/// The `{id}` path parameter, as the OpenAPI document declares it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct IdParam {
+    /// The numeric id.
+    #[param(example = 1)]
+    id: i64,
+}
+
+/// `limit`, or `default` when absent; outside `1..=max` it is a JSON `400`.
+fn page_size(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request("invalid_query", format!("`limit` must be between 1 and {max}, not {n}"))),
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
@@ -26,15 +45,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConversationQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
+    #[param(pattern = "^[0-9]{1,18}_[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery),
-    responses((status = 200, body = Page<ConversationView>), (status = 401, body = super::error::ErrorBody)),
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationQuery),
+    responses(
+        (status = 200, description = "Conversations, most recently active first", body = Page<ConversationView>),
+        (status = 400, description = "`limit` out of range or `cursor` invalid", body = ErrorBody),
+        Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn list_conversations(
     _agent: Agent,
@@ -42,9 +67,10 @@ pub async fn list_conversations(
     query: Result<Query<ConversationQuery>, QueryRejection>,
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
     let Query(query) = query?;
+    let limit = page_size(query.limit, 50, 200)?;
     let page = state
         .store
-        .list_conversations(query.limit.unwrap_or(50), query.cursor.as_deref())
+        .list_conversations(limit, query.cursor.as_deref())
         .await
         .map_err(|error| match error {
             crate::store::StoreError::Conflict(message) => ApiError::bad_request("invalid_cursor", message),
@@ -53,8 +79,12 @@ pub async fn list_conversations(
     Ok(Json(page))
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
-    responses((status = 200, body = ConversationView), (status = 404, body = super::error::ErrorBody)),
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", params(IdParam),
+    responses(
+        (status = 200, body = ConversationView),
+        (status = 400, description = "`id` is not an integer", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+        Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn get_conversation(_agent: Agent, State(state): State<AppState>, Id(id): Id) -> Result<Json<ConversationView>, ApiError> {
     let conversation = state.store.conversation(id).await?;
@@ -62,15 +92,21 @@ pub async fn get_conversation(_agent: Agent, State(state): State<AppState>, Id(i
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageQuery {
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Only messages with a smaller id (the previous page's `next_cursor`).
     pub before: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(MessageQuery),
-    responses((status = 200, description = "Messages in arrival order", body = Page<MessageView>), (status = 404, body = super::error::ErrorBody)),
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam, MessageQuery),
+    responses(
+        (status = 200, description = "Messages, newest first; `next_cursor` pages back", body = Page<MessageView>),
+        (status = 400, description = "`id` is not an integer, or `limit` out of range", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+        Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn conversation_messages(
     _agent: Agent,
@@ -79,10 +115,11 @@ pub async fn conversation_messages(
     query: Result<Query<MessageQuery>, QueryRejection>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let Query(query) = query?;
+    let limit = page_size(query.limit, 100, 500)?;
     if state.store.conversation(id).await?.is_none() {
         return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
     }
-    Ok(Json(state.store.conversation_messages(id, query.limit.unwrap_or(100), query.before).await?))
+    Ok(Json(state.store.conversation_messages(id, limit, query.before).await?))
 }
 
 /// An agent's reply. Give either `text`, or `content` for media and templates.
@@ -90,11 +127,13 @@ pub async fn conversation_messages(
 #[serde(deny_unknown_fields)]
 pub struct ReplyRequest {
     /// The message text (1–32,768 characters, not only whitespace).
+    #[schema(min_length = 1, max_length = 32768, pattern = r"\S")]
     pub text: Option<String>,
     pub content: Option<ReplyContent>,
     /// Send through this channel instead of the conversation's latest one.
     pub channel_id: Option<String>,
     /// Provider id of the message this replies to.
+    #[schema(max_length = 512)]
     pub reply_to: Option<String>,
 }
 
@@ -104,24 +143,32 @@ pub struct ReplyRequest {
 pub enum ReplyContent {
     Text {
         /// 1–32,768 characters, not only whitespace.
+        #[schema(min_length = 1, max_length = 32768, pattern = r"\S")]
         text: String,
     },
     Media {
         kind: ReplyMediaKind,
-        /// An absolute `http` or `https` URL the provider fetches the media from (≤ 2,048 bytes).
+        /// An absolute `http` or `https` URL the provider fetches the media from.
+        #[schema(max_length = 2048, pattern = "^https?://[^/]")]
         url: String,
+        #[schema(max_length = 4096)]
         caption: Option<String>,
+        #[schema(max_length = 255)]
         filename: Option<String>,
         /// e.g. `image/jpeg`.
+        #[schema(max_length = 255, pattern = "^[^\\s/]*/[^\\s]*$")]
         mime_type: Option<String>,
     },
     Template {
         /// The approved template's name.
+        #[schema(min_length = 1, max_length = 512, pattern = r"\S")]
         name: String,
         /// Language code, e.g. `en_US`.
+        #[schema(min_length = 1, max_length = 32, pattern = r"\S")]
         language: String,
-        /// Body parameters, in order.
+        /// Body parameters, in order (at most 100, each at most 4,096 characters).
         #[serde(default)]
+        #[schema(max_items = 100)]
         parameters: Vec<String>,
     },
 }
@@ -184,7 +231,7 @@ impl ReplyContent {
             Self::Media { kind, url, caption, filename, mime_type } => {
                 let url = url.trim().to_string();
                 let web = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-                if url.len() > 2048 || !web.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')) {
+                if url.chars().count() > 2048 || !web.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')) {
                     return Err(invalid("`content.url` must be an absolute http(s) URL of at most 2048 bytes"));
                 }
                 let mime_type = bounded("content.mime_type", mime_type, 255)?;
@@ -200,10 +247,10 @@ impl ReplyContent {
                 }
             }
             Self::Template { name, language, parameters } => {
-                if name.trim().is_empty() || name.len() > 512 {
+                if name.trim().is_empty() || name.chars().count() > 512 {
                     return Err(invalid("`content.name` must be a template name of 1–512 bytes"));
                 }
-                if language.trim().is_empty() || language.len() > 32 {
+                if language.trim().is_empty() || language.chars().count() > 32 {
                     return Err(invalid("`content.language` must be a language code such as `en_US`"));
                 }
                 if parameters.len() > 100 || parameters.iter().any(|p| p.chars().count() > 4096) {
@@ -215,13 +262,17 @@ impl ReplyContent {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", request_body = ReplyRequest,
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam), request_body = ReplyRequest,
     responses(
         (status = 202, description = "Accepted into the outbox", body = MessageView),
-        (status = 400, body = super::error::ErrorBody),
-        (status = 404, body = super::error::ErrorBody),
-        (status = 409, description = "The contact cannot be reached on that channel, or opted out", body = super::error::ErrorBody),
-        (status = 422, description = "The channel does not support this content", body = super::error::ErrorBody)),
+        (status = 400, description = "Invalid JSON, an invalid reply, or an unknown channel", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 409, description = "The contact cannot be reached on that channel, or opted out", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "Unknown fields or wrong types, or the channel does not support this content", body = ErrorBody),
+        Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn reply(
     agent: Agent,
@@ -275,8 +326,12 @@ pub async fn reply(
     Ok((StatusCode::ACCEPTED, Json(message)))
 }
 
-#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts",
-    responses((status = 200, body = ContactView), (status = 404, body = super::error::ErrorBody)),
+#[utoipa::path(get, path = "/contacts/{id}", tag = "contacts", params(IdParam),
+    responses(
+        (status = 200, body = ContactView),
+        (status = 400, description = "`id` is not an integer", body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+        Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn get_contact(_agent: Agent, State(state): State<AppState>, Id(id): Id) -> Result<Json<ContactView>, ApiError> {
     let contact = state.store.contact(id).await?;
@@ -291,8 +346,8 @@ pub struct ChannelView {
     pub webhook_url: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels", tag = "channels",
-    responses((status = 200, body = Vec<ChannelView>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/channels", tag = "channels",
+    responses((status = 200, body = Vec<ChannelView>), Unauthorized), security(("bearer" = [])))]
 pub async fn list_channels(_agent: Agent, State(state): State<AppState>) -> Json<Vec<ChannelView>> {
     let mut channels: Vec<ChannelView> = state
         .channels
@@ -305,4 +360,32 @@ pub async fn list_channels(_agent: Agent, State(state): State<AppState>) -> Json
         .collect();
     channels.sort_by(|a, b| a.id.cmp(&b.id));
     Json(channels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(json: &str) -> Result<OutboundContent, String> {
+        let parsed: ReplyContent = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        parsed.validate().map_err(|e| e.code.to_string())
+    }
+
+    #[test]
+    fn reply_content_is_validated_like_text_and_refuses_unknown_fields() {
+        assert_eq!(content(r#"{"type":"text","text":"hi"}"#), Ok(OutboundContent::Text { text: "hi".into() }));
+        assert_eq!(content(r#"{"type":"text","text":"   "}"#), Err("empty_message".into()));
+        let unknown = content(r#"{"type":"text","text":"   ","bogus":1}"#).unwrap_err();
+        assert!(unknown.contains("unknown field"), "{unknown}");
+        let unknown = content(r#"{"type":"media","kind":"image","url":"https://x.test/a.jpg","extra":true}"#).unwrap_err();
+        assert!(unknown.contains("unknown field"), "{unknown}");
+        assert!(content(r#"{"type":"media","kind":"hologram","url":"https://x.test/a"}"#).is_err());
+        assert_eq!(content(r#"{"type":"media","kind":"image","url":"ftp://x.test/a"}"#), Err("invalid_reply".into()));
+        assert_eq!(content(r#"{"type":"media","kind":"image","url":"https:///a"}"#), Err("invalid_reply".into()));
+        assert_eq!(content(r#"{"type":"media","kind":"image","url":"https://x.test/a","mime_type":"jpeg"}"#), Err("invalid_reply".into()));
+        assert!(content(r#"{"type":"media","kind":"image","url":"https://x.test/a.jpg","mime_type":"image/jpeg"}"#).is_ok());
+        assert_eq!(content(r#"{"type":"template","name":" ","language":"en"}"#), Err("invalid_reply".into()));
+        let long = format!(r#"{{"type":"text","text":"{}"}}"#, "a".repeat(MAX_REPLY_CHARS + 1));
+        assert_eq!(content(&long), Err("invalid_reply".into()));
+    }
 }

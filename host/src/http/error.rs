@@ -12,12 +12,26 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for `Retry-After` on 503.
     pub retry_after: Option<u32>,
+    /// Answer with `Connection: close`: the request's body was not read to its end, so the
+    /// connection cannot carry another request (and the client must not reuse it).
+    pub close: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
+
+/// `401` for operations that need a bearer token.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 401, description = "Missing or invalid bearer token")]
+pub struct Unauthorized(#[allow(dead_code)] ErrorBody);
+
+/// `503` for operations that read or write the database.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 503, description = "The database is unreachable; retry after `Retry-After` seconds",
+    headers(("retry-after" = u32, description = "Seconds to wait")))]
+pub struct Unavailable(#[allow(dead_code)] ErrorBody);
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
@@ -29,7 +43,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, close: false }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -53,6 +67,9 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if self.close {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -75,13 +92,14 @@ impl From<crate::store::StoreError> for ApiError {
 impl From<super::listener::BodyError> for ApiError {
     fn from(error: super::listener::BodyError) -> Self {
         use super::listener::BodyError;
-        match error {
+        let error = match error {
             BodyError::TooLarge { limit } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the request body is larger than {limit} bytes"))
             }
             BodyError::TimedOut => Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time"),
             BodyError::Unreadable(message) => Self::bad_request("unreadable_body", message),
-        }
+        };
+        Self { close: true, ..error }
     }
 }
 
@@ -96,9 +114,9 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
                 if timed_out {
                     super::listener::BodyError::TimedOut.into()
                 } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", rejection.body_text())
+                    Self { close: true, ..Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", rejection.body_text()) }
                 } else {
-                    Self::bad_request("unreadable_body", rejection.body_text())
+                    Self { close: true, ..Self::bad_request("unreadable_body", rejection.body_text()) }
                 }
             }
             JsonRejection::MissingJsonContentType(rejection) => {

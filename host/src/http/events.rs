@@ -12,9 +12,33 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "live",
-    params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id")),
-    responses((status = 200, description = "text/event-stream of `message.created` and `message.updated` events", content_type = "text/event-stream")),
+/// Resuming the stream.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct ResumeHeader {
+    /// Resume after this event id (browsers send it by themselves when they reconnect).
+    #[param(rename = "Last-Event-ID", nullable = false)]
+    last_event_id: Option<i64>,
+}
+
+/// The token for clients that cannot set headers.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TokenQuery {
+    /// The bearer token, for clients that cannot set headers (`EventSource`); accepted on
+    /// this route only.
+    #[param(nullable = false)]
+    access_token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/events", tag = "live",
+    params(ResumeHeader, TokenQuery),
+    responses(
+        (status = 200, description = "text/event-stream of `message.created` and `message.updated` events", content_type = "text/event-stream"),
+        (status = 400, description = "`Last-Event-ID` is not an event id", body = super::error::ErrorBody),
+        super::error::Unauthorized, super::error::Unavailable),
     security(("bearer" = [])))]
 pub async fn stream(
     StreamAgent(agent): StreamAgent,
@@ -33,10 +57,15 @@ pub async fn stream(
     };
     let events = state.live.subscribe(after).await?;
     tracing::debug!(agent = agent.name, ?after, "live stream opened");
-    // End the stream on shutdown, or graceful shutdown would wait on it forever.
+    // End the stream on shutdown (or graceful shutdown would wait on it forever), and after
+    // `server.live_stream_max_secs`; the client resumes where it left off.
     let mut shutdown = state.shutdown.clone();
+    let max_duration = std::time::Duration::from_secs(state.server.live_stream_max_secs);
     let stopping = async move {
-        let _ = shutdown.wait_for(|stopping| *stopping).await;
+        tokio::select! {
+            _ = shutdown.wait_for(|stopping| *stopping) => {}
+            () = tokio::time::sleep(max_duration) => {}
+        }
     };
     let stream = events.take_until(stopping).map(|event| Ok(Event::default().id(event.id.to_string()).event(&event.kind).data(&event.payload)));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

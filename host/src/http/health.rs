@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive", body = Value)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -14,7 +14,8 @@ pub async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses(
         (status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
-        (status = 401, description = "`metrics.token` is set and the request does not carry it", body = super::error::ErrorBody)))]
+        (status = 401, description = "`metrics.token` is set and the request does not carry it", body = super::error::ErrorBody)),
+    security((), ("metrics" = [])))]
 pub async fn metrics(
     State(access): State<MetricsAccess>,
     headers: axum::http::HeaderMap,
@@ -51,7 +52,9 @@ impl axum::extract::FromRef<AppState> for MetricsAccess {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready for traffic"), (status = 503, description = "The database does not answer")))]
+    responses(
+        (status = 200, description = "Ready for traffic", body = Value),
+        (status = 503, description = "The database does not answer", body = Value)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.ping().await {
         Ok(()) => (
@@ -66,7 +69,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         ),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "database" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "unavailable",
+                    "reason": "database",
+                    "error": { "code": "database_unavailable", "message": "the database does not answer" },
+                })),
+            )
         }
     }
 }

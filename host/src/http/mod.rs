@@ -12,7 +12,7 @@ mod webhooks;
 pub use error::ApiError;
 pub use health::MetricsAccess;
 pub use listener::serve;
-pub use openapi::ApiDoc;
+pub use openapi::document as openapi_document;
 
 use crate::config::{Secret, ServerConfig};
 use crate::outbox::OutboxSignal;
@@ -59,24 +59,17 @@ pub struct RequestId(pub String);
 pub fn router(state: AppState) -> Router {
     let max_body = state.server.max_body_bytes;
     let body_timeout = std::time::Duration::from_millis(state.server.body_read_timeout_ms);
-    let api = Router::new()
-        .route("/conversations", get(api::list_conversations))
-        .route("/conversations/{id}", get(api::get_conversation))
-        .route("/conversations/{id}/messages", get(api::conversation_messages).post(api::reply))
-        .route("/contacts/{id}", get(api::get_contact))
-        .route("/channels", get(api::list_channels))
-        .route("/events", get(events::stream))
-        .route("/openapi.json", get(openapi::document))
-        .fallback(|| async { ApiError::not_found("no_such_endpoint", "no such API endpoint") });
-    let mut root = Router::new()
-        .route("/webhooks/{channel_id}", get(webhooks::receive).post(webhooks::receive))
-        .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    if state.metrics_here {
-        root = root.route("/metrics", get(health::metrics));
-    }
-    root.fallback(|| async { ApiError::not_found("not_found", "no such page") })
+    let (routes, document) = openapi::routes(state.metrics_here).split_for_parts();
+    let channel_ids: Vec<String> = state.channels.iter().map(|(id, _)| id.clone()).collect();
+    // Rendered once: the document only changes with the configuration.
+    let document = bytes::Bytes::from(openapi::finish(document, &channel_ids).to_string());
+    routes
+        .route(
+            "/api/v1/openapi.json",
+            get(move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], document.clone()))),
+        )
+        .route("/api/v1/{*rest}", axum::routing::any(|| async { ApiError::not_found("no_such_endpoint", "no such API endpoint") }))
+        .fallback(|| async { ApiError::not_found("not_found", "no such page") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(move |request, next| listener::with_body_deadline(body_timeout, request, next)))

@@ -1,38 +1,212 @@
-//! The OpenAPI document served at `/api/v1/openapi.json`, generated from the handlers.
+//! The routes of the public surface and the OpenAPI document served at
+//! `/api/v1/openapi.json`, built from one list.
+//!
+//! Every documented route is registered through `utoipa_axum::routes!`, which takes the
+//! method and path from the handler's `#[utoipa::path]`: a route cannot exist undocumented,
+//! and the document cannot describe a route that does not exist. The parameters and answers
+//! each operation declares are checked against the running server by schemathesis in
+//! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
-use axum::Json;
+use super::{api, events, health, webhooks, AppState};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use serde_json::{json, Value};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+/// The document's fixed parts; the paths come from [`routes`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Switchboard", description = "Omnichannel messaging gateway: webhooks in, unified inbox API out."),
-    paths(
-        super::webhooks::receive,
-        super::api::list_conversations,
-        super::api::get_conversation,
-        super::api::conversation_messages,
-        super::api::reply,
-        super::api::get_contact,
-        super::api::list_channels,
-        super::events::stream,
-        super::health::healthz,
-        super::health::readyz,
-        super::health::metrics,
-    ),
-    modifiers(&BearerAuth)
+    modifiers(&SecuritySchemes)
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-struct BearerAuth;
+struct SecuritySchemes;
 
-impl Modify for BearerAuth {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        // `metrics.token`, when set.
+        components.add_security_scheme("metrics", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     }
 }
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// Every route of the main listener except the document itself, with its documentation.
+/// `/metrics` is left out when `metrics.listen` serves it elsewhere.
+pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
+        .routes(routes!(api::list_conversations))
+        .routes(routes!(api::get_conversation))
+        .routes(routes!(api::conversation_messages, api::reply))
+        .routes(routes!(api::get_contact))
+        .routes(routes!(api::list_channels))
+        .routes(routes!(events::stream));
+    let mut root = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(webhooks::handshake, webhooks::receive))
+        .nest("/api/v1", api)
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz));
+    if metrics_here {
+        root = root.routes(routes!(health::metrics));
+    }
+    root
+}
+
+/// The document alone (for tests and tools), with every route, for these channel ids.
+pub fn document(channel_ids: &[String]) -> Value {
+    finish(routes(true).into_openapi(), channel_ids)
+}
+
+/// The served document: what the handlers declare, plus the request rules utoipa cannot
+/// derive from the types, so that a request the document allows is one the server takes:
+///
+/// - a reply carries exactly one of `text` and `content` (the handler refuses both or neither);
+/// - a template's parameters are at most 4,096 characters each;
+/// - each `content` variant refuses unknown fields (`deny_unknown_fields` on an internally
+///   tagged enum, which utoipa does not carry over to the variants);
+/// - `channel_id` (webhooks' path, a reply's field) names a configured channel.
+pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String]) -> Value {
+    let mut doc = serde_json::to_value(document).unwrap_or_default();
+    let schemas = &mut doc["components"]["schemas"];
+    if let Some(variants) = schemas["ReplyContent"]["oneOf"].as_array_mut() {
+        for variant in variants {
+            variant["additionalProperties"] = Value::Bool(false);
+            // `Vec<String>` items carry no attributes of their own.
+            if let Some(items) = variant["properties"].get_mut("parameters").and_then(|p| p.get_mut("items")) {
+                items["maxLength"] = json!(4096);
+            }
+        }
+    }
+    let request = &mut schemas["ReplyRequest"];
+    request["oneOf"] = json!([
+        { "required": ["text"], "properties": { "text": { "type": "string" }, "content": { "type": "null" } } },
+        { "required": ["content"], "properties": { "content": { "$ref": "#/components/schemas/ReplyContent" }, "text": { "type": "null" } } },
+    ]);
+    let mut ids: Vec<Value> = channel_ids.iter().map(|id| Value::String(id.clone())).collect();
+    ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    request["properties"]["channel_id"]["enum"] = Value::Array(ids.iter().cloned().chain([Value::Null]).collect());
+    for method in ["get", "post"] {
+        let parameters = doc["paths"]["/webhooks/{channel_id}"][method]["parameters"].as_array_mut();
+        for parameter in parameters.into_iter().flatten().filter(|p| p["name"] == "channel_id") {
+            parameter["schema"]["enum"] = Value::Array(ids.clone());
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document() -> Value {
+        super::document(&["whatsapp".into(), "sms".into()])
+    }
+
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                out.push((path.clone(), method.clone(), operation));
+            }
+        }
+        out
+    }
+
+    /// Every `{name}` in a path is a declared path parameter of each of its operations, and
+    /// every declared path parameter appears in the path.
+    #[test]
+    fn path_parameters_match_the_path_templates() {
+        let doc = document();
+        for (path, method, operation) in operations(&doc) {
+            let mut in_path: Vec<&str> = path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect();
+            let mut declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| {
+                    assert_eq!(p["required"], true, "{method} {path}: path parameters are required");
+                    p["name"].as_str().unwrap()
+                })
+                .collect();
+            in_path.sort_unstable();
+            declared.sort_unstable();
+            assert_eq!(in_path, declared, "{method} {path}");
+        }
+    }
+
+    /// Query parameters are optional and never declared in the path; `limit` carries the
+    /// range the handlers enforce.
+    #[test]
+    fn query_parameters_are_optional_with_enforced_ranges() {
+        let doc = document();
+        let mut limits = 0;
+        for (path, method, operation) in operations(&doc) {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if ["limit", "cursor", "before", "access_token"].contains(&name) {
+                    assert_eq!(parameter["in"], "query", "{method} {path} {name}");
+                    assert_ne!(parameter["required"], true, "{method} {path} {name}");
+                }
+                if name == "limit" {
+                    limits += 1;
+                    let schema = &parameter["schema"];
+                    assert_eq!(schema["minimum"], 1, "{method} {path}");
+                    let max = if path.ends_with("/messages") { 500 } else { 200 };
+                    assert_eq!(schema["maximum"], max, "{method} {path}");
+                }
+            }
+        }
+        assert_eq!(limits, 2);
+    }
+
+    /// Operations behind a bearer token document 401; those with a JSON body document 415;
+    /// every operation documents at least one error, and every error is an `ErrorBody`.
+    #[test]
+    fn errors_are_documented() {
+        let doc = document();
+        for (path, method, operation) in operations(&doc) {
+            let responses = operation["responses"].as_object().unwrap();
+            let secured = operation["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            if secured {
+                assert!(responses.contains_key("401"), "{method} {path} needs a 401");
+            }
+            if operation["requestBody"]["content"].get("application/json").is_some() {
+                assert!(responses.contains_key("415"), "{method} {path} needs a 415");
+                assert!(responses.contains_key("413"), "{method} {path} needs a 413");
+            }
+            for (status, response) in responses {
+                if status.starts_with('4') {
+                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_webhook_handshake_and_metrics_are_documented() {
+        let doc = document();
+        let webhook = &doc["paths"]["/webhooks/{channel_id}"];
+        assert!(webhook.get("get").is_some() && webhook.get("post").is_some());
+        assert!(doc["paths"]["/api/v1/conversations/{id}/messages"].get("post").is_some());
+        assert!(doc["paths"].get("/metrics").is_some());
+        assert!(routes(false).into_openapi().paths.paths.get("/metrics").is_none());
+    }
+
+    #[test]
+    fn channel_ids_and_reply_shape_are_exact() {
+        let doc = document();
+        let post = &doc["paths"]["/webhooks/{channel_id}"]["post"]["parameters"][0];
+        assert_eq!(post["schema"]["enum"], json!(["sms", "whatsapp"]));
+        let reply = &doc["components"]["schemas"]["ReplyRequest"];
+        assert_eq!(reply["properties"]["channel_id"]["enum"], json!(["sms", "whatsapp", null]));
+        assert_eq!(reply["oneOf"].as_array().map(Vec::len), Some(2));
+        assert_eq!(reply["additionalProperties"], false);
+        for variant in doc["components"]["schemas"]["ReplyContent"]["oneOf"].as_array().unwrap() {
+            assert_eq!(variant["additionalProperties"], false, "{variant}");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //! something on our side fails (a plugin trap, the database), the answer is `503` with
 //! `Retry-After`, so the provider redelivers and nothing it believes delivered is lost.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{AppState, RequestId};
 use crate::plugins::{ChannelPlugin, PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
 use crate::telemetry;
@@ -26,18 +26,70 @@ use axum::{Extension, Json};
     path = "/webhooks/{channel_id}",
     tag = "webhooks",
     params(("channel_id" = String, Path, description = "The channel instance's id in config.toml")),
-    request_body(content = Vec<u8>, description = "The provider's payload, exactly as sent", content_type = "application/octet-stream"),
+    request_body(content = RawPayload, description = "The provider's payload, exactly as sent", content_type = "application/octet-stream"),
     responses(
-        (status = 200, description = "Verified and durably stored (or a handshake answered)"),
-        (status = 400, description = "Malformed payload", body = super::error::ErrorBody),
-        (status = 401, description = "Missing or wrong signature", body = super::error::ErrorBody),
-        (status = 403, description = "Handshake token mismatch", body = super::error::ErrorBody),
-        (status = 404, description = "Unknown channel", body = super::error::ErrorBody),
-        (status = 413, description = "Body too large", body = super::error::ErrorBody),
-        (status = 503, description = "Temporarily unable to store; the provider should retry", body = super::error::ErrorBody),
+        (status = 200, description = "Verified and durably stored; the body is the provider's expected answer (TwiML for Twilio) or a JSON summary",
+            content((serde_json::Value = "application/json"), (String = "text/xml"))),
+        (status = 400, description = "Malformed payload, or nothing in it could be read", body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature", body = ErrorBody),
+        (status = 404, description = "Unknown channel", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over the channel's size cap", body = ErrorBody),
+        (status = 503, description = "Temporarily unable to store; the provider should retry", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait"))),
     )
 )]
 pub async fn receive(
+    state: State<AppState>,
+    request_id: Extension<RequestId>,
+    channel_id: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    webhook(state, request_id, channel_id, method, uri, headers, body).await
+}
+
+/// A webhook body as the OpenAPI document describes it: bytes, whatever the provider sends.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct RawPayload(Vec<u8>);
+
+/// The provider's subscription handshake (Meta's `hub.challenge`), answered by the plugin.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{channel_id}",
+    tag = "webhooks",
+    params(
+        ("channel_id" = String, Path, description = "The channel instance's id in config.toml"),
+        ("hub.mode" = Option<String>, Query, description = "Meta: `subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "Meta: the channel's `verify_token`"),
+        ("hub.challenge" = Option<String>, Query, description = "Meta: echoed back when the token matches"),
+    ),
+    responses(
+        (status = 200, description = "Handshake answered: the challenge, as text", content_type = "text/plain", body = String),
+        (status = 400, description = "This channel's provider does not use GET", body = ErrorBody),
+        (status = 403, description = "Handshake token mismatch", body = ErrorBody),
+        (status = 404, description = "Unknown channel", body = ErrorBody),
+        (status = 503, description = "The plugin failed; retry later", body = ErrorBody),
+    )
+)]
+pub async fn handshake(
+    state: State<AppState>,
+    request_id: Extension<RequestId>,
+    channel_id: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    webhook(state, request_id, channel_id, method, uri, headers, body).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn webhook(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     channel_id: Result<Path<String>, PathRejection>,

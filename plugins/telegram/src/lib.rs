@@ -29,6 +29,10 @@ use switchboard_sdk::signature::constant_time_eq;
 struct Telegram;
 
 fn check_request(request: &IncomingRequest) -> Result<(), Rejection> {
+    if request.method == "GET" {
+        // A GET is a subscription handshake, and Telegram has none to match.
+        return Err(Rejection::forbidden("Telegram webhooks have no GET handshake; Telegram POSTs updates"));
+    }
     if request.method != "POST" {
         return Err(Rejection::bad_request(format!("method {} is not used by Telegram webhooks", request.method)));
     }

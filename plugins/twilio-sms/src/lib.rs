@@ -37,6 +37,11 @@ fn optional_config(key: &str) -> Option<String> {
 }
 
 fn check_request(request: &IncomingRequest) -> Result<(), Rejection> {
+    if request.method == "GET" {
+        // A GET is a subscription handshake (or a webhook configured as HTTP GET); this
+        // channel has no handshake and takes POSTs only.
+        return Err(Rejection::forbidden("this channel takes Twilio webhooks as HTTP POST only; configure HTTP POST at Twilio"));
+    }
     if request.method != "POST" {
         return Err(Rejection::bad_request(format!("method {} is not used by Twilio webhooks; configure HTTP POST", request.method)));
     }

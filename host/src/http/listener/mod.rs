@@ -146,7 +146,13 @@ pub async fn read_body(body: Body, content_length: Option<u64>, limit: usize) ->
     if content_length.is_some_and(|length| length > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
-    axum::body::to_bytes(body, limit).await.map_err(|error| BodyError::classify(&error, limit))
+    let result = axum::body::to_bytes(body, limit).await.map_err(|error| BodyError::classify(&error, limit));
+    // A failed read may have buffered up to `limit` bytes, now freed; so is a large body once
+    // its request is done. Either way the heap is worth trimming afterwards.
+    if result.as_ref().map_or(true, |bytes| bytes.len() >= crate::memory::LARGE_BODY) {
+        crate::memory::large_body_released();
+    }
+    result
 }
 
 /// Give every request body a deadline, `timeout` from when its head arrived. A per-read idle
