@@ -234,10 +234,11 @@ impl ReplyContent {
                 if url.chars().count() > 2048 || !web.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')) {
                     return Err(invalid("`content.url` must be an absolute http(s) URL of at most 2048 bytes"));
                 }
-                let mime_type = bounded("content.mime_type", mime_type, 255)?;
+                // Given, it must be a MIME type (the document's pattern); blank is not one.
                 if mime_type.as_deref().is_some_and(|mime| !mime.contains('/') || mime.contains(char::is_whitespace)) {
                     return Err(invalid("`content.mime_type` must look like `type/subtype`"));
                 }
+                let mime_type = bounded("content.mime_type", mime_type, 255)?;
                 OutboundContent::Media {
                     kind: kind.as_str().to_string(),
                     url,
@@ -384,6 +385,7 @@ mod tests {
         assert_eq!(content(r#"{"type":"media","kind":"image","url":"https:///a"}"#), Err("invalid_reply".into()));
         assert_eq!(content(r#"{"type":"media","kind":"image","url":"https://x.test/a","mime_type":"jpeg"}"#), Err("invalid_reply".into()));
         assert!(content(r#"{"type":"media","kind":"image","url":"https://x.test/a.jpg","mime_type":"image/jpeg"}"#).is_ok());
+        assert_eq!(content(r#"{"type":"media","kind":"image","url":"https://x.test/a","mime_type":""}"#), Err("invalid_reply".into()));
         assert_eq!(content(r#"{"type":"template","name":" ","language":"en"}"#), Err("invalid_reply".into()));
         let long = format!(r#"{{"type":"text","text":"{}"}}"#, "a".repeat(MAX_REPLY_CHARS + 1));
         assert_eq!(content(&long), Err("invalid_reply".into()));
