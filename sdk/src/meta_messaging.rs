@@ -22,7 +22,8 @@
 //!
 //! | key                 | where      | required          | meaning                                        |
 //! |---------------------|------------|-------------------|------------------------------------------------|
-//! | `page_id` / `ig_account_id` | `[config]` | for send; binds webhooks | the id in the send path `/{id}/messages`; webhook entries for other ids are skipped |
+//! | `page_id` / `ig_account_id` | `[config]` | for send  | the id in the send path `/{id}/messages`       |
+//! | `webhook_account_id` | `[config]` | no               | the id webhook entries carry (`entry[].id`); entries for other ids are skipped. Defaults to `page_id` (Messenger), or `ig_account_id` with Instagram Login |
 //! | `api_base`          | `[config]` | no                | default `https://graph.facebook.com/v21.0`     |
 //! | `messaging_tag`     | `[config]` | no                | e.g. `HUMAN_AGENT`: send every reply with this tag |
 //! | `verify_token`      | `[secrets]` or `[config]` | for the handshake | the webhook verify token      |
@@ -98,10 +99,24 @@ pub fn verify(request: &IncomingRequest) -> Verdict {
 /// `parse`: the body mapped by [`inbound::parse_body`], at the host's current time, bound to
 /// the instance's own Page or account id when it is configured.
 pub fn parse(platform: &Platform, request: &IncomingRequest) -> Result<Parsed, Rejection> {
-    let own_account = config::get(platform.account_key).map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
+    let own_account = own_account(platform);
     let mapped = inbound::parse_body(platform, &request.body, own_account.as_deref(), clock::now_ms())
         .inspect_err(crate::log::body_rejected)?;
     Ok(crate::log::parsed(mapped.events, &mapped.skipped, None))
+}
+
+/// The id this instance's webhook entries carry (`entry[].id`), when it is known:
+/// `webhook_account_id` if set; else, for Messenger, the `page_id`; for Instagram, the
+/// `ig_account_id` only with Instagram Login (`api_base` on graph.instagram.com), where the
+/// send-path id is the account's own. With Facebook Login the send path takes the linked
+/// Page's id while entries carry the Instagram account's, so binding needs
+/// `webhook_account_id` (binding on the Page id would skip every entry).
+fn own_account(platform: &Platform) -> Option<String> {
+    let configured = |key: &str| config::get(key).map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
+    configured("webhook_account_id").or_else(|| {
+        let instagram_login = configured("api_base").is_some_and(|base| base.contains("graph.instagram.com"));
+        (platform.object == "page" || instagram_login).then(|| configured(platform.account_key)).flatten()
+    })
 }
 
 /// `send`: `POST {api_base}/{account id}/messages` with the page access token as a bearer

@@ -237,8 +237,9 @@ async fn wrong_or_missing_secret_is_401_and_malformed_updates_are_400() {
         let response = post_update(&server, malformed, Some(SECRET_TOKEN)).await;
         assert_eq!(error_code(response, StatusCode::BAD_REQUEST).await, "malformed_payload");
     }
+    // Telegram has no handshake: a GET is a handshake that matches nothing configured.
     let get = server.client.get(format!("{}/webhooks/{CHANNEL}", server.base)).send().await.unwrap();
-    assert_eq!(get.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(get, StatusCode::FORBIDDEN).await, "handshake_rejected");
     assert!(server.conversations().await.is_empty(), "refused updates store nothing");
     server.stop().await;
 }

@@ -344,9 +344,9 @@ async fn bad_signatures_and_malformed_bodies_are_refused() {
         let response = post_form(&server, "", malformed, Some(&twilio_signature(AUTH_TOKEN, WEBHOOK_URL, malformed))).await;
         assert_eq!(error_code(response, StatusCode::BAD_REQUEST).await, "malformed_payload");
     }
-    // Twilio webhooks are POSTed.
+    // Twilio webhooks are POSTed; this channel has no GET handshake.
     let get = server.client.get(format!("{}/webhooks/{CHANNEL}?MessageSid=SM1", server.base)).send().await.unwrap();
-    assert_eq!(get.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(get, StatusCode::FORBIDDEN).await, "handshake_rejected");
 
     assert!(server.conversations().await.is_empty(), "refused webhooks store nothing");
     server.stop().await;

@@ -9,11 +9,11 @@
 //! `Retry-After`, so the provider redelivers and nothing it believes delivered is lost.
 
 use super::error::{ApiError, ErrorBody};
+use super::listener::read_body;
 use super::{AppState, RequestId};
 use crate::plugins::{ChannelPlugin, PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
-use crate::telemetry;
 use crate::store::ingest::IngestRequest;
-use super::listener::read_body;
+use crate::telemetry;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -70,9 +70,11 @@ pub struct RawPayload(Vec<u8>);
     ),
     responses(
         (status = 200, description = "Handshake answered: the challenge, as text", content_type = "text/plain", body = String),
-        (status = 400, description = "This channel's provider does not use GET", body = ErrorBody),
-        (status = 403, description = "Handshake token mismatch", body = ErrorBody),
+        (status = 400, description = "The request could not be read", body = ErrorBody),
+        (status = 403, description = "Handshake token mismatch, or a channel whose provider has no GET handshake", body = ErrorBody),
         (status = 404, description = "Unknown channel", body = ErrorBody),
+        (status = 408, description = "A request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "A request body over the channel's size cap", body = ErrorBody),
         (status = 503, description = "The plugin failed; retry later", body = ErrorBody),
     )
 )]
