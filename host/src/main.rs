@@ -26,13 +26,8 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    // Before the runtime starts any thread.
-    switchboard::memory::tune_allocator();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?.block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve { config, json_logs } => {
             let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

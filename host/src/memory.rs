@@ -1,16 +1,12 @@
 //! Giving memory back after bursts of large request bodies.
 //!
-//! glibc's `malloc` serves large blocks with `mmap` and returns them to the system on `free`,
-//! but by default it raises that threshold every time such a block is freed (up to 32 MiB), so
-//! after one burst of large bodies, later ones come from the heap and stay there; and freed
-//! heap memory in the middle of an arena stays resident until `malloc_trim`. Measured: 200
-//! stalled 1 MiB uploads left the gateway at 244 MiB resident after they were cut off, up
-//! from 35 MiB. A fixed threshold helps (128 KiB: 71 MiB after; 32 KiB: 44 MiB) but is not
-//! enough; with a trim after the burst as well, it is back to 34 MiB.
+//! Freed heap memory stays resident with glibc's `malloc` until the heap is trimmed: measured,
+//! 200 stalled 1 MiB uploads left the gateway at 244 MiB resident after they were cut off, up
+//! from 35 MiB. Once a large body has been released, [`trim_task`] calls `malloc_trim`, at most
+//! once per second and never on the request path; the same burst then leaves it at 35 MiB.
 //!
-//! So: blocks of [`MMAP_THRESHOLD`] or more (pieces of request bodies far above a usual
-//! webhook's few KiB) always come from `mmap`, and once a large body has been released,
-//! [`trim_task`] trims the heap, at most once per second and never on the request path.
+//! (Fixing glibc's `mmap` threshold, so large blocks always go back on `free`, was measured too:
+//! it also brings memory back, but costs every request: 13% of the ingest maximum.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,26 +14,9 @@ use std::time::Duration;
 /// Bodies at least this large mark the heap for trimming when they are released.
 pub const LARGE_BODY: usize = 64 * 1024;
 
-/// Blocks this large or larger are `mmap`ed and unmapped on free.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 64 * 1024;
-
 static TRIM_WANTED: AtomicBool = AtomicBool::new(false);
 
-/// Apply the allocator settings; call once, early, from the binary.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: `mallopt` only changes allocator parameters; it runs before any other
-        // thread exists, and M_MMAP_THRESHOLD accepts any value up to 32 MiB on 64-bit.
-        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
-        if ok != 1 {
-            eprintln!("switchboard: mallopt(M_MMAP_THRESHOLD) failed; large buffers may stay resident");
-        }
-    }
-}
-
-/// A large body (or the connection that held one) was released: trim the heap soon.
+/// A large body (or a failed read that may have buffered one) was released: trim soon.
 pub fn large_body_released() {
     TRIM_WANTED.store(true, Ordering::Relaxed);
 }

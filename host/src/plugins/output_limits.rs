@@ -119,13 +119,32 @@ fn keep_message(message: &mut InboundMessage, limited: &mut Limited) -> bool {
     }
     message.attachments.retain_mut(|attachment| keep_attachment(attachment, limited));
     if let Some(extra) = &message.extra {
-        let size = serde_json::to_vec(extra).map_or(usize::MAX, |bytes| bytes.len());
+        let size = serialized_len(extra);
         if size > MAX_EXTRA_JSON {
             limited.note("message.extra");
             message.extra = Some(serde_json::json!({ "omitted": format!("extra data of {size} bytes is over the {MAX_EXTRA_JSON}-byte limit") }));
         }
     }
     true
+}
+
+/// The length of `value` as compact JSON, counted without building the text.
+fn serialized_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 fn keep_attachment(attachment: &mut Attachment, limited: &mut Limited) -> bool {
@@ -224,6 +243,12 @@ mod tests {
         for field in ["message.external_id", "message.sender", "message.text", "party.name", "message.reply_to", "message.extra", "status.external_id"] {
             assert!(limited.changes.iter().any(|(name, _)| *name == field), "{field} in {limited:?}");
         }
+    }
+
+    #[test]
+    fn serialized_len_counts_compact_json() {
+        let value = serde_json::json!({"a": [1, "é"], "b": null});
+        assert_eq!(serialized_len(&value), serde_json::to_vec(&value).unwrap().len());
     }
 
     #[test]

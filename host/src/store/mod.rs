@@ -63,12 +63,10 @@ pub enum StoreError {
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
     (2, "outbox request id", include_str!("../../../migrations/sqlite/0002_outbox_request_id.sql")),
-    (3, "webhook log digest", include_str!("../../../migrations/sqlite/0003_webhook_log_digest.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
     (2, "outbox request id", include_str!("../../../migrations/postgres/0002_outbox_request_id.sql")),
-    (3, "webhook log digest", include_str!("../../../migrations/postgres/0003_webhook_log_digest.sql")),
 ];
 
 #[derive(Clone)]

@@ -15,32 +15,14 @@ use switchboard_sdk::content::{MessageContent, extra_json};
 /// The only `object` a WhatsApp Business Account webhook carries.
 pub const OBJECT: &str = "whatsapp_business_account";
 
-/// A decoded webhook envelope. Entries and changes stay JSON values here and are decoded one
-/// by one, so that one malformed part is skipped instead of losing the valid ones beside it.
+/// A decoded webhook envelope. Entries and changes stay JSON values and are read one by one
+/// (by reference, without copying them), so that one malformed part is skipped instead of
+/// losing the valid ones beside it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookPayload {
     pub object: String,
     #[serde(default)]
     pub entry: Vec<Value>,
-}
-
-/// One WhatsApp Business Account's share of a webhook.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Entry {
-    /// The WhatsApp Business Account id.
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub changes: Vec<Value>,
-}
-
-/// One change; only `field == "messages"` is mapped, others are ignored.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Change {
-    #[serde(default)]
-    pub field: String,
-    #[serde(default)]
-    pub value: Value,
 }
 
 /// The `value` of a `messages` change.
@@ -109,27 +91,29 @@ pub fn events_from_payload(payload: &WebhookPayload, own_number: Option<&str>, n
     let mut mapped = Mapped::default();
     let (mut readable, mut unreadable) = (0usize, Vec::new());
     for (entry_index, entry) in payload.entry.iter().enumerate() {
-        let entry = match Entry::deserialize(entry) {
-            Ok(entry) => entry,
-            Err(error) => {
-                unreadable.push(format!("entry[{entry_index}] is not an entry: {error}"));
+        let changes = match entry.get("changes") {
+            Some(Value::Array(changes)) if entry.is_object() => changes,
+            None | Some(Value::Null) if entry.is_object() => continue,
+            _ => {
+                unreadable.push(format!("entry[{entry_index}] is not an entry with a `changes` list"));
                 continue;
             }
         };
-        for (change_index, change) in entry.changes.iter().enumerate() {
+        for (change_index, change) in changes.iter().enumerate() {
             let at = format!("entry[{entry_index}].changes[{change_index}]");
-            let change = match Change::deserialize(change) {
-                Ok(change) => change,
-                Err(error) => {
-                    unreadable.push(format!("{at} is not a change: {error}"));
+            let field = match change.get("field") {
+                Some(Value::String(field)) => field.as_str(),
+                None if change.is_object() => "",
+                _ => {
+                    unreadable.push(format!("{at} is not a change"));
                     continue;
                 }
             };
-            if change.field != "messages" {
+            if field != "messages" {
                 readable += 1;
                 continue;
             }
-            let value = match MessagesValue::deserialize(&change.value) {
+            let value = match MessagesValue::deserialize(change.get("value").unwrap_or(&Value::Null)) {
                 Ok(value) => value,
                 Err(error) => {
                     unreadable.push(format!("{at}.value is not a messages value: {error}"));
