@@ -10,8 +10,10 @@
 //!   `503`/`429` and is closed before any HTTP parsing ([`limits`]);
 //! - **header read timeout:** a client must finish sending a request head within
 //!   `server.header_read_timeout_ms` (this also closes idle keep-alive connections);
-//! - **body read timeout:** handlers read bodies through [`read_body`], which gives up after
-//!   `server.body_read_timeout_ms`; the connection is closed then, releasing its buffers;
+//! - **body read timeout:** every request body must arrive within `server.body_read_timeout_ms`
+//!   of its head ([`with_body_deadline`]); handlers read bodies with [`read_body`], and a body
+//!   that is late or over its cap is answered (`408`/`413`) and its connection closed, which
+//!   releases its buffers;
 //! - **JSON for hyper's own refusals:** requests hyper cannot parse are answered by hyper
 //!   itself, before the router; [`json_errors`] gives those answers the same JSON error body as
 //!   every other error.
@@ -19,9 +21,8 @@
 mod json_errors;
 mod limits;
 
-pub use limits::ConnectionLimits;
-
 use crate::config::ServerConfig;
+use limits::ConnectionLimits;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
