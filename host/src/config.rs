@@ -34,7 +34,23 @@ pub struct Config {
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+}
+
+/// Agents' sign-in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a login session lasts, in hours.
+    pub session_ttl_hours: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { session_ttl_hours: 168 }
+    }
 }
 
 /// Where and to whom `/metrics` is served.
@@ -336,6 +352,9 @@ impl Config {
             if !seen.insert(channel.id.as_str()) {
                 return Err(ConfigError::Invalid(format!("channel id `{}` is used twice", channel.id)));
             }
+        }
+        if self.auth.session_ttl_hours == 0 {
+            return Err(ConfigError::Invalid("auth.session_ttl_hours must be > 0".into()));
         }
         if self.database.maintenance_interval_secs == 0 {
             return Err(ConfigError::Invalid("database.maintenance_interval_secs must be > 0".into()));

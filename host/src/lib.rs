@@ -10,6 +10,7 @@
 //!    and only then does [`http`] answer 2xx;
 //! 5. [`realtime`] pushes it to agents' live streams; replies leave through [`outbox`].
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod http;
@@ -94,6 +95,8 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
         shutdown: shutdown.subscribe(),
         metrics: metrics_access.clone(),
         metrics_here: config.metrics.listen.is_none(),
+        auth: Arc::new(config.auth.clone()),
+        login_limiter: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

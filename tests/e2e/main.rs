@@ -6,6 +6,7 @@
 
 mod support;
 
+mod agents;
 mod api_fuzz;
 mod cluster;
 mod crash;

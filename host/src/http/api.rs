@@ -1,8 +1,8 @@
 //! `/api/v1`: the REST API the inbox UI and integrations use.
 
-use super::auth::Agent;
+use crate::auth::Principal;
 use super::error::{ApiError, ErrorBody, Unauthorized, Unavailable};
-use super::{AppState, RequestId};
+use super::{rules, AppState, RequestId};
 use crate::model::OutboundContent;
 use crate::store::outbox::NewReply;
 use crate::store::views::{ContactView, ConversationView, MessageView, Page};
@@ -62,7 +62,7 @@ pub struct ConversationQuery {
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn list_conversations(
-    _agent: Agent,
+    _caller: Principal,
     State(state): State<AppState>,
     query: Result<Query<ConversationQuery>, QueryRejection>,
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
@@ -71,11 +71,7 @@ pub async fn list_conversations(
     let page = state
         .store
         .list_conversations(limit, query.cursor.as_deref())
-        .await
-        .map_err(|error| match error {
-            crate::store::StoreError::Conflict(message) => ApiError::bad_request("invalid_cursor", message),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(Json(page))
 }
 
@@ -86,7 +82,7 @@ pub async fn list_conversations(
         (status = 404, description = "No such conversation", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
-pub async fn get_conversation(_agent: Agent, State(state): State<AppState>, Id(id): Id) -> Result<Json<ConversationView>, ApiError> {
+pub async fn get_conversation(_caller: Principal, State(state): State<AppState>, Id(id): Id) -> Result<Json<ConversationView>, ApiError> {
     let conversation = state.store.conversation(id).await?;
     conversation.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("conversation {id} not found")))
 }
@@ -109,7 +105,7 @@ pub struct MessageQuery {
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn conversation_messages(
-    _agent: Agent,
+    _caller: Principal,
     State(state): State<AppState>,
     Id(id): Id,
     query: Result<Query<MessageQuery>, QueryRejection>,
@@ -208,13 +204,13 @@ fn invalid(message: impl Into<String>) -> ApiError {
 fn bounded(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
     match value {
         Some(text) if text.chars().count() > max => Err(invalid(format!("`{field}` is longer than {max} characters"))),
-        Some(text) if text.trim().is_empty() => Ok(None),
+        Some(text) if rules::is_blank(&text) => Ok(None),
         other => Ok(other),
     }
 }
 
 fn reply_text(field: &str, text: String) -> Result<String, ApiError> {
-    if text.trim().is_empty() {
+    if rules::is_blank(&text) {
         return Err(ApiError::bad_request("empty_message", format!("`{field}` must not be empty")));
     }
     if text.chars().count() > MAX_REPLY_CHARS {
@@ -235,7 +231,7 @@ impl ReplyContent {
                     return Err(invalid("`content.url` must be an absolute http(s) URL of at most 2048 bytes"));
                 }
                 // Given, it must be a MIME type (the document's pattern); blank is not one.
-                if mime_type.as_deref().is_some_and(|mime| !mime.contains('/') || mime.contains(char::is_whitespace)) {
+                if mime_type.as_deref().is_some_and(|mime| !mime.contains('/') || mime.contains(rules::is_space)) {
                     return Err(invalid("`content.mime_type` must look like `type/subtype`"));
                 }
                 let mime_type = bounded("content.mime_type", mime_type, 255)?;
@@ -248,10 +244,10 @@ impl ReplyContent {
                 }
             }
             Self::Template { name, language, parameters } => {
-                if name.trim().is_empty() || name.chars().count() > 512 {
+                if rules::is_blank(&name) || name.chars().count() > 512 {
                     return Err(invalid("`content.name` must be a template name of 1–512 bytes"));
                 }
-                if language.trim().is_empty() || language.chars().count() > 32 {
+                if rules::is_blank(&language) || language.chars().count() > 32 {
                     return Err(invalid("`content.language` must be a language code such as `en_US`"));
                 }
                 if parameters.len() > 100 || parameters.iter().any(|p| p.chars().count() > 4096) {
@@ -276,7 +272,7 @@ impl ReplyContent {
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn reply(
-    agent: Agent,
+    caller: Principal,
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Id(id): Id,
@@ -319,7 +315,7 @@ pub async fn reply(
             channel_id: Some(channel_id),
             content,
             reply_to,
-            author: agent.name,
+            author: caller.name().to_string(),
             request_id: Some(request_id.0),
         })
         .await?;
@@ -334,7 +330,7 @@ pub async fn reply(
         (status = 404, description = "No such contact", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
-pub async fn get_contact(_agent: Agent, State(state): State<AppState>, Id(id): Id) -> Result<Json<ContactView>, ApiError> {
+pub async fn get_contact(_caller: Principal, State(state): State<AppState>, Id(id): Id) -> Result<Json<ContactView>, ApiError> {
     let contact = state.store.contact(id).await?;
     contact.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("contact {id} not found")))
 }
@@ -349,7 +345,7 @@ pub struct ChannelView {
 
 #[utoipa::path(get, path = "/channels", tag = "channels",
     responses((status = 200, body = Vec<ChannelView>), Unauthorized), security(("bearer" = [])))]
-pub async fn list_channels(_agent: Agent, State(state): State<AppState>) -> Json<Vec<ChannelView>> {
+pub async fn list_channels(_caller: Principal, State(state): State<AppState>) -> Json<Vec<ChannelView>> {
     let mut channels: Vec<ChannelView> = state
         .channels
         .iter()

@@ -27,6 +27,26 @@ pub struct ErrorBody {
 #[response(status = 401, description = "Missing or invalid bearer token")]
 pub struct Unauthorized(#[allow(dead_code)] ErrorBody);
 
+/// The refusals of every operation that takes a JSON body, before the handler sees it.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum JsonBodyErrors {
+    /// The body is too large.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The body is not `application/json`.
+    #[response(status = 415)]
+    NotJson(ErrorBody),
+    /// Unknown fields or wrong types.
+    #[response(status = 422)]
+    WrongShape(ErrorBody),
+}
+
+/// `403` for operations that need the admin role.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 403, description = "The caller's role does not allow this")]
+pub struct Forbidden(#[allow(dead_code)] ErrorBody);
+
 /// `503` for operations that read or write the database.
 #[derive(utoipa::IntoResponses)]
 #[response(status = 503, description = "The database is unreachable; retry after `Retry-After` seconds",
@@ -80,6 +100,7 @@ impl From<crate::store::StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => Self::not_found("not_found", format!("{what} not found")),
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::InvalidCursor(cursor) => Self::bad_request("invalid_cursor", format!("invalid cursor `{cursor}`")),
             other => {
                 tracing::error!(error = %other, "storage error");
                 Self::unavailable("storage_unavailable", "storage is unavailable; try again later")

@@ -3,7 +3,7 @@
 //! Each event carries its id, so a client that reconnects with `Last-Event-ID` (browsers do
 //! this by themselves) receives exactly what it missed.
 
-use super::auth::StreamAgent;
+use crate::auth::Principal;
 use super::error::ApiError;
 use super::AppState;
 use axum::extract::State;
@@ -41,7 +41,7 @@ pub struct TokenQuery {
         super::error::Unauthorized, super::error::Unavailable),
     security(("bearer" = [])))]
 pub async fn stream(
-    StreamAgent(agent): StreamAgent,
+    caller: Principal,
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -56,7 +56,7 @@ pub async fn stream(
         ),
     };
     let events = state.live.subscribe(after).await?;
-    tracing::debug!(agent = agent.name, ?after, "live stream opened");
+    tracing::debug!(caller = caller.name(), ?after, "live stream opened");
     // End the stream on shutdown (or graceful shutdown would wait on it forever), and after
     // `server.live_stream_max_secs`; the client resumes where it left off.
     let mut shutdown = state.shutdown.clone();

@@ -1,5 +1,6 @@
 //! HTTP: provider webhooks in, the REST API and live stream out, health checks.
 
+mod agents;
 mod api;
 mod auth;
 mod error;
@@ -7,6 +8,7 @@ mod events;
 mod health;
 mod listener;
 mod openapi;
+mod rules;
 mod webhooks;
 
 pub use error::ApiError;
@@ -42,6 +44,9 @@ pub struct AppState {
     pub metrics: health::MetricsAccess,
     /// Whether `/metrics` is served by this router (not when `metrics.listen` moves it).
     pub metrics_here: bool,
+    pub auth: Arc<crate::config::AuthConfig>,
+    /// Failed logins per client address.
+    pub login_limiter: Arc<crate::auth::limiter::LoginLimiter>,
 }
 
 /// The router of the separate metrics listener (`metrics.listen`): `/metrics` only.
@@ -62,8 +67,12 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = openapi::routes(state.metrics_here).split_for_parts();
     let channel_ids: Vec<String> = state.channels.iter().map(|(id, _)| id.clone()).collect();
     // Rendered once: the document only changes with the configuration.
-    let document = bytes::Bytes::from(openapi::finish(document, &channel_ids).to_string());
+    let document = openapi::finish(document, &channel_ids);
+    let roles = Arc::new(auth::RouteAuth::from_document(&document));
+    let document = bytes::Bytes::from(document.to_string());
     routes
+        // Runs after routing, for every documented route: the role each one declared.
+        .route_layer(axum::middleware::from_fn_with_state((state.clone(), roles), auth::enforce))
         .route(
             "/api/v1/openapi.json",
             get(move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], document.clone()))),

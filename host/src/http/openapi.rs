@@ -7,7 +7,10 @@
 //! each operation declares are checked against the running server by schemathesis in
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
-use super::{api, events, health, webhooks, AppState};
+use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
+use super::{agents, api, events, health, webhooks, AppState};
+use crate::auth::Role;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use serde_json::{json, Value};
 use utoipa::{Modify, OpenApi};
@@ -33,25 +36,72 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every route of the main listener except the document itself, with its documentation.
-/// `/metrics` is left out when `metrics.listen` serves it elsewhere.
+type Routes = utoipa_axum::router::UtoipaMethodRouter<AppState>;
+
+/// Every route of the main listener except the document itself, with its documentation and
+/// the role it needs: the one place where routes declare their roles ([`super::auth`]
+/// enforces what is declared here). `/metrics` is left out when `metrics.listen` serves it
+/// elsewhere.
 pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::new()
-        .routes(routes!(api::list_conversations))
-        .routes(routes!(api::get_conversation))
-        .routes(routes!(api::conversation_messages, api::reply))
-        .routes(routes!(api::get_contact))
-        .routes(routes!(api::list_channels))
-        .routes(routes!(events::stream));
+        .routes(public(routes!(agents::login)))
+        .routes(agent(routes!(agents::logout)))
+        .routes(agent(routes!(agents::me, agents::update_me)))
+        .routes(agent(routes!(agents::my_tokens, agents::create_token)))
+        .routes(agent(routes!(agents::revoke_token)))
+        .routes(admin(routes!(agents::list_agents, agents::create_agent)))
+        .routes(admin(routes!(agents::get_agent, agents::update_agent, agents::delete_agent)))
+        .routes(agent(routes!(agents::list_teams)))
+        .routes(admin(routes!(agents::create_team)))
+        .routes(admin(routes!(agents::rename_team, agents::delete_team)))
+        .routes(admin(routes!(agents::add_member, agents::remove_member)))
+        .routes(agent(routes!(api::list_conversations)))
+        .routes(agent(routes!(api::get_conversation)))
+        .routes(agent(routes!(api::conversation_messages, api::reply)))
+        .routes(agent(routes!(api::get_contact)))
+        .routes(agent(routes!(api::list_channels)))
+        .routes(declare(routes!(events::stream), Some(Role::Agent), true));
     let mut root = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(webhooks::handshake, webhooks::receive))
+        .routes(public(routes!(webhooks::handshake, webhooks::receive)))
         .nest("/api/v1", api)
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz));
+        .routes(public(routes!(health::healthz)))
+        .routes(public(routes!(health::readyz)));
     if metrics_here {
-        root = root.routes(routes!(health::metrics));
+        // Public as far as roles go; `metrics.token` guards it when set.
+        root = root.routes(public(routes!(health::metrics)));
     }
     root
+}
+
+fn public(routes: Routes) -> Routes {
+    declare(routes, None, false)
+}
+
+fn agent(routes: Routes) -> Routes {
+    declare(routes, Some(Role::Agent), false)
+}
+
+fn admin(routes: Routes) -> Routes {
+    declare(routes, Some(Role::Admin), false)
+}
+
+/// Mark each operation of `routes` with the role it needs (and whether `?access_token=` is
+/// taken); an operation that needs one is secured by the bearer scheme.
+fn declare((schemas, mut paths, router): Routes, role: Option<Role>, query_token: bool) -> Routes {
+    for item in paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head, &mut item.options, &mut item.trace];
+        for operation in operations.into_iter().flatten() {
+            let extensions = operation.extensions.get_or_insert_with(Default::default);
+            extensions.insert(ROLE_EXTENSION.into(), json!(role.map_or("public", Role::as_str)));
+            if query_token {
+                extensions.insert(QUERY_TOKEN_EXTENSION.into(), json!(true));
+            }
+            if role.is_some() {
+                operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+            }
+        }
+    }
+    (schemas, paths, router)
 }
 
 /// The document alone (for tests and tools), with every route, for these channel ids.
@@ -173,6 +223,10 @@ mod tests {
             if secured {
                 assert!(responses.contains_key("401"), "{method} {path} needs a 401");
             }
+            if operation[ROLE_EXTENSION] == "admin" {
+                assert!(responses.contains_key("403"), "{method} {path} needs a 403");
+            }
+            assert!(operation[ROLE_EXTENSION].is_string(), "{method} {path} declares no role");
             if operation["requestBody"]["content"].get("application/json").is_some() {
                 assert!(responses.contains_key("415"), "{method} {path} needs a 415");
                 assert!(responses.contains_key("413"), "{method} {path} needs a 413");

@@ -14,6 +14,7 @@
 //! The SQL is written once for both (see [`db`]). Webhook ingest is batched by [`ingest`]'s
 //! group-commit writer on either backend.
 
+pub mod agents;
 pub mod db;
 pub mod ingest;
 pub mod leader;
@@ -52,8 +53,13 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The request conflicts with the stored state (a contact that cannot be reached, an email
+    /// already taken).
     #[error("{0}")]
     Conflict(String),
+    /// A page cursor that no page handed out.
+    #[error("invalid cursor `{0}`")]
+    InvalidCursor(String),
     #[error("unsupported database URL: use sqlite://path or postgres://host/database")]
     UnsupportedUrl,
 }
@@ -63,10 +69,12 @@ pub enum StoreError {
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
     (2, "outbox request id", include_str!("../../../migrations/sqlite/0002_outbox_request_id.sql")),
+    (3, "agents", include_str!("../../../migrations/sqlite/0003_agents.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
     (2, "outbox request id", include_str!("../../../migrations/postgres/0002_outbox_request_id.sql")),
+    (3, "agents", include_str!("../../../migrations/postgres/0003_agents.sql")),
 ];
 
 #[derive(Clone)]

@@ -206,7 +206,7 @@ impl Store {
     pub async fn list_conversations(&self, limit: u32, cursor: Option<&str>) -> Result<Page<ConversationView>, StoreError> {
         let limit = i64::from(limit.clamp(1, 200));
         let (before_at, before_id) = match cursor {
-            Some(cursor) => parse_cursor(cursor).ok_or_else(|| StoreError::Conflict(format!("invalid cursor `{cursor}`")))?,
+            Some(cursor) => parse_cursor(cursor).ok_or_else(|| StoreError::InvalidCursor(cursor.to_string()))?,
             None => (i64::MAX, i64::MAX),
         };
         let sql = format!(

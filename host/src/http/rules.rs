@@ -1,0 +1,70 @@
+//! Input rules shared by the handlers, written to mean exactly what the OpenAPI document's
+//! patterns and types say, so a request the document allows is one the handlers take.
+//!
+//! The document's regular expressions are ECMA-262's (JSON Schema's dialect), whose `\s` is not
+//! Unicode's White_Space that Rust's `char::is_whitespace` and `str::trim` use: it includes
+//! U+FEFF and leaves out U+0085. Checks of "not only spaces" (`\S`) and "no spaces" use
+//! [`is_space`] for that reason.
+
+use serde::{Deserialize, Deserializer};
+
+/// ECMA-262's `\s`: WhiteSpace and LineTerminator.
+pub fn is_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{9}'..='\u{d}' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+    )
+}
+
+/// Whether `text` has nothing but spaces (fails the document's `\S`).
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(is_space)
+}
+
+/// `text` without leading and trailing spaces.
+pub fn trim(text: &str) -> &str {
+    text.trim_matches(is_space)
+}
+
+/// An optional integer that also takes a float with no fractional part (`151.0`): JSON
+/// Schema's `integer` is a mathematical integer, not a JSON number without a dot.
+pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f <= i64::MAX as f64 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!("expected an integer, not {number}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spaces_are_ecma_262_spaces() {
+        assert!(is_blank(" \t\u{feff}\u{3000}"));
+        assert!(!is_blank("\u{85}"), "NEL is not \\s in ECMA-262");
+        assert_eq!(trim("\u{feff} a \u{a0}"), "a");
+    }
+
+    #[test]
+    fn integers_take_integral_floats() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "integer")]
+            n: Option<i64>,
+        }
+        let n = |json: &str| serde_json::from_str::<T>(json).map(|t| t.n);
+        assert_eq!(n(r#"{"n": 151}"#).unwrap(), Some(151));
+        assert_eq!(n(r#"{"n": 151.0}"#).unwrap(), Some(151));
+        assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
+        assert_eq!(n(r#"{}"#).unwrap(), None);
+        assert!(n(r#"{"n": 1.5}"#).is_err());
+        assert!(n(r#"{"n": "1"}"#).is_err());
+    }
+}
