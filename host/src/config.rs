@@ -36,7 +36,23 @@ pub struct Config {
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
+    pub workflow: WorkflowConfig,
+    #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+}
+
+/// The conversation workflow's background work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowConfig {
+    /// How often the leader looks for snoozed conversations to wake, in milliseconds.
+    pub snooze_check_ms: u64,
+}
+
+impl Default for WorkflowConfig {
+    fn default() -> Self {
+        Self { snooze_check_ms: 10_000 }
+    }
 }
 
 /// Agents' sign-in.
@@ -352,6 +368,9 @@ impl Config {
             if !seen.insert(channel.id.as_str()) {
                 return Err(ConfigError::Invalid(format!("channel id `{}` is used twice", channel.id)));
             }
+        }
+        if self.workflow.snooze_check_ms == 0 {
+            return Err(ConfigError::Invalid("workflow.snooze_check_ms must be > 0".into()));
         }
         if self.auth.session_ttl_hours == 0 {
             return Err(ConfigError::Invalid("auth.session_ttl_hours must be > 0".into()));

@@ -55,6 +55,11 @@ impl Gateway {
 
 /// Open the store, load every channel's plugin, start the background workers and listen.
 pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Result<Gateway> {
+    start_with_clock(config, admin_token, Arc::new(clock::SystemClock)).await
+}
+
+/// [`start`], with the clock the background work (waking snoozed conversations) reads.
+pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock: Arc<dyn clock::Clock>) -> anyhow::Result<Gateway> {
     telemetry::handle();
     let store = store::Store::open(&config.database)
         .await
@@ -76,6 +81,7 @@ pub async fn start(config: Config, admin_token: Option<Secret>) -> anyhow::Resul
     spawn_until_shutdown(shutdown.subscribe(), maintenance(store.clone(), config.database.clone()));
     spawn_until_shutdown(shutdown.subscribe(), sample_gauges(store.clone(), channels.clone()));
     spawn_until_shutdown(shutdown.subscribe(), memory::trim_task());
+    spawn_until_shutdown(shutdown.subscribe(), wake_snoozed(store.clone(), clock, Duration::from_millis(config.workflow.snooze_check_ms)));
     if admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");
     }
@@ -147,6 +153,22 @@ async fn sample_gauges(store: store::Store, channels: Arc<plugins::Channels>) {
         for (pool, open, idle) in store.pool_usage() {
             metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "open").set(f64::from(open));
             metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(idle as f64);
+        }
+    }
+}
+
+/// Reopen snoozed conversations whose time has come, on the leader only.
+async fn wake_snoozed(store: store::Store, clock: Arc<dyn clock::Clock>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leadership = store.leadership();
+    loop {
+        tick.tick().await;
+        leadership.wait_until_leader().await;
+        match store.wake_snoozed(clock.now_ms()).await {
+            Ok(woken) if !woken.is_empty() => tracing::info!(count = woken.len(), "woke snoozed conversations"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "waking snoozed conversations failed"),
         }
     }
 }

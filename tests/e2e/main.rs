@@ -19,4 +19,5 @@ mod sandbox;
 mod telegram;
 mod twilio_sms;
 mod whatsapp;
+mod workflow;
 mod wit_contract;

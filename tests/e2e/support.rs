@@ -224,11 +224,21 @@ impl TestServer {
     }
 
     pub async fn start_settings(graph: Option<SocketAddr>, extra_channels: &str, settings: &Settings<'_>) -> Self {
+        Self::start_clocked(graph, extra_channels, settings, Arc::new(switchboard::clock::SystemClock)).await
+    }
+
+    /// A gateway whose background work reads `clock`.
+    pub async fn start_clocked(
+        graph: Option<SocketAddr>,
+        extra_channels: &str,
+        settings: &Settings<'_>,
+        clock: Arc<dyn switchboard::clock::Clock>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::new(dir.path()).await;
         let text = config_text_with(&database.url, graph, extra_channels, settings);
         let config = Config::parse(&text).expect("test config parses");
-        let gateway = switchboard::start(config, Some(Secret::new(ADMIN_TOKEN))).await.expect("gateway starts");
+        let gateway = switchboard::start_with_clock(config, Some(Secret::new(ADMIN_TOKEN)), clock).await.expect("gateway starts");
         let base = format!("http://{}", gateway.local_addr);
         Self { base, client: reqwest::Client::new(), dir, gateway: Some(gateway), database }
     }
@@ -565,7 +575,12 @@ pub struct SseClient {
 
 impl SseClient {
     pub async fn connect(base: &str, last_event_id: Option<&str>) -> Self {
-        let mut request = reqwest::Client::new().get(format!("{base}/api/v1/events")).bearer_auth(ADMIN_TOKEN);
+        Self::connect_as(base, ADMIN_TOKEN, last_event_id).await
+    }
+
+    /// The live stream of whoever holds `token`.
+    pub async fn connect_as(base: &str, token: &str, last_event_id: Option<&str>) -> Self {
+        let mut request = reqwest::Client::new().get(format!("{base}/api/v1/events")).bearer_auth(token);
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }

@@ -111,6 +111,15 @@ impl Principal {
         }
     }
 
+    /// Whose conversations the caller sees: `None` for admins (all), else the agent's id (see
+    /// `store::views::Viewer`).
+    pub fn viewer(&self) -> Option<i64> {
+        match self {
+            Self::Agent { id, role: Role::Agent, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
     /// Whether the caller may do what `required` allows.
     pub fn has(&self, required: Role) -> bool {
         self.role() >= required

@@ -27,7 +27,7 @@ pub struct IdParam {
 }
 
 /// `limit`, or `default` when absent; outside `1..=max` it is a JSON `400`.
-fn page_size(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+pub(super) fn page_size(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match limit {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
@@ -62,7 +62,7 @@ pub struct ConversationQuery {
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn list_conversations(
-    _caller: Principal,
+    caller: Principal,
     State(state): State<AppState>,
     query: Result<Query<ConversationQuery>, QueryRejection>,
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
@@ -70,7 +70,7 @@ pub async fn list_conversations(
     let limit = page_size(query.limit, 50, 200)?;
     let page = state
         .store
-        .list_conversations(limit, query.cursor.as_deref())
+        .list_conversations(caller.viewer(), limit, query.cursor.as_deref())
         .await?;
     Ok(Json(page))
 }
@@ -82,22 +82,22 @@ pub async fn list_conversations(
         (status = 404, description = "No such conversation", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
-pub async fn get_conversation(_caller: Principal, State(state): State<AppState>, Id(id): Id) -> Result<Json<ConversationView>, ApiError> {
-    let conversation = state.store.conversation(id).await?;
+pub async fn get_conversation(caller: Principal, State(state): State<AppState>, Id(id): Id) -> Result<Json<ConversationView>, ApiError> {
+    let conversation = state.store.conversation(caller.viewer(), id).await?;
     conversation.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("conversation {id} not found")))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct MessageQuery {
+pub struct BackPageQuery {
     /// Page size, 1–500 (default 100).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
-    /// Only messages with a smaller id (the previous page's `next_cursor`).
+    /// Only entries with a smaller id (the previous page's `next_cursor`).
     pub before: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam, MessageQuery),
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam, BackPageQuery),
     responses(
         (status = 200, description = "Messages, newest first; `next_cursor` pages back", body = Page<MessageView>),
         (status = 400, description = "`id` is not an integer, or `limit` out of range", body = ErrorBody),
@@ -105,14 +105,14 @@ pub struct MessageQuery {
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn conversation_messages(
-    _caller: Principal,
+    caller: Principal,
     State(state): State<AppState>,
     Id(id): Id,
-    query: Result<Query<MessageQuery>, QueryRejection>,
+    query: Result<Query<BackPageQuery>, QueryRejection>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let Query(query) = query?;
     let limit = page_size(query.limit, 100, 500)?;
-    if state.store.conversation(id).await?.is_none() {
+    if state.store.conversation(caller.viewer(), id).await?.is_none() {
         return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
     }
     Ok(Json(state.store.conversation_messages(id, limit, query.before).await?))
@@ -288,7 +288,7 @@ pub async fn reply(
     if request.channel_id.as_ref().is_some_and(|id| id.len() > 64) {
         return Err(ApiError::bad_request("unknown_channel", "`channel_id` names no configured channel"));
     }
-    let Some(conversation) = state.store.conversation(id).await? else {
+    let Some(conversation) = state.store.conversation(caller.viewer(), id).await? else {
         return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
     };
     let channel_id = request.channel_id.unwrap_or(conversation.channel_id);

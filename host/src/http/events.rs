@@ -36,7 +36,7 @@ pub struct TokenQuery {
 #[utoipa::path(get, path = "/events", tag = "live",
     params(ResumeHeader, TokenQuery),
     responses(
-        (status = 200, description = "text/event-stream of `message.created` and `message.updated` events", content_type = "text/event-stream"),
+        (status = 200, description = "text/event-stream of `message.created`, `message.updated`, `conversation.updated` and `note.created` events; an agent receives those of conversations they may see", content_type = "text/event-stream"),
         (status = 400, description = "`Last-Event-ID` is not an event id", body = super::error::ErrorBody),
         super::error::Unauthorized, super::error::Unavailable),
     security(("bearer" = [])))]
@@ -67,6 +67,14 @@ pub async fn stream(
             () = tokio::time::sleep(max_duration) => {}
         }
     };
+    // Agents hear only of conversations they may see; admins of all.
+    let audience = caller.viewer().map(|agent_id| match &caller {
+        Principal::Agent { teams, .. } => (agent_id, teams.clone()),
+        Principal::Bootstrap => (agent_id, Vec::new()),
+    });
+    let events = events.filter(move |event| {
+        std::future::ready(audience.as_ref().is_none_or(|(agent_id, teams)| event.audience.admits(*agent_id, teams)))
+    });
     let stream = events.take_until(stopping).map(|event| Ok(Event::default().id(event.id.to_string()).event(&event.kind).data(&event.payload)));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -10,6 +10,7 @@ mod listener;
 mod openapi;
 mod rules;
 mod webhooks;
+mod workflow;
 
 pub use error::ApiError;
 pub use health::MetricsAccess;

@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, events, health, webhooks, AppState};
+use super::{agents, api, events, health, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -56,7 +56,9 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(admin(routes!(agents::rename_team, agents::delete_team)))
         .routes(admin(routes!(agents::add_member, agents::remove_member)))
         .routes(agent(routes!(api::list_conversations)))
-        .routes(agent(routes!(api::get_conversation)))
+        .routes(agent(routes!(api::get_conversation, workflow::update_conversation)))
+        .routes(agent(routes!(workflow::activity)))
+        .routes(agent(routes!(workflow::add_note)))
         .routes(agent(routes!(api::conversation_messages, api::reply)))
         .routes(agent(routes!(api::get_contact)))
         .routes(agent(routes!(api::list_channels)))
@@ -113,7 +115,7 @@ pub fn document(channel_ids: &[String]) -> Value {
 /// derive from the types, so that a request the document allows is one the server takes:
 ///
 /// - a reply carries exactly one of `text` and `content` (the handler refuses both or neither);
-/// - a template's parameters are at most 4,096 characters each;
+/// - a template's parameters are at most 4,096 characters each, labels 1–64 without spaces;
 /// - each `content` variant refuses unknown fields (`deny_unknown_fields` on an internally
 ///   tagged enum, which utoipa does not carry over to the variants);
 /// - `channel_id` (webhooks' path, a reply's field) names a configured channel.
@@ -128,6 +130,10 @@ pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String]) -> Val
                 items["maxLength"] = json!(4096);
             }
         }
+    }
+    // Label lists' items: `Vec<String>` items carry no attributes of their own.
+    for list in ["add_labels", "remove_labels"] {
+        schemas["ConversationUpdate"]["properties"][list]["items"] = json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^\\S+$"});
     }
     let request = &mut schemas["ReplyRequest"];
     request["oneOf"] = json!([
@@ -204,12 +210,12 @@ mod tests {
                     limits += 1;
                     let schema = &parameter["schema"];
                     assert_eq!(schema["minimum"], 1, "{method} {path}");
-                    let max = if path.ends_with("/messages") { 500 } else { 200 };
+                    let max = if path.ends_with("/messages") || path.ends_with("/activity") { 500 } else { 200 };
                     assert_eq!(schema["maximum"], max, "{method} {path}");
                 }
             }
         }
-        assert_eq!(limits, 2);
+        assert_eq!(limits, 3);
     }
 
     /// Operations behind a bearer token document 401; those with a JSON body document 415;

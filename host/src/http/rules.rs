@@ -41,6 +41,11 @@ pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>
     }
 }
 
+/// A field that may be absent (`None`), `null` (`Some(None)`: clear it) or an integer.
+pub fn nullable_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
+    integer(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

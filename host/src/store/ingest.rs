@@ -13,7 +13,7 @@
 //! PostgreSQL makes the second insert wait for the first transaction and then do nothing.
 
 use super::db::{is_transient, is_unreachable, sql, Conn, Millis};
-use super::live::PendingEvents;
+use super::live::{LiveEventKind, PendingEvents};
 use super::views;
 use super::{Db, StoreError};
 use crate::model::{ConsentUpdate, DeliveryStatus, Direction, Event, InboundMessage, Party, StatusUpdate, Watermark};
@@ -214,7 +214,7 @@ async fn store_message(
     let identity = resolve_identity(conn, channel_id, &message.sender, now).await?;
     let conversation_id = match identity.active_conversation {
         Some(id) => id,
-        None => active_conversation(conn, identity.contact_id, channel_id, now).await?,
+        None => active_conversation(conn, identity.contact_id, channel_id, now, events).await?,
     };
     let (direction, status) = if message.echo {
         (Direction::Outbound, DeliveryStatus::Sent)
@@ -247,9 +247,12 @@ async fn store_message(
     };
     let unread_increment = i64::from(!message.echo);
     sql!(conn, execute(
+        // A customer's message wakes a snoozed conversation and ends waiting on them (pending);
+        // the business's own echo does neither.
         "UPDATE conversations SET last_message_id = $1, last_message_at = $2, last_channel_id = $3,
              unread_count = unread_count + $4, updated_at = $2,
-             status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END
+             status = CASE WHEN $4 = 1 AND status IN ('snoozed', 'pending') THEN 'open' ELSE status END,
+             snoozed_until = CASE WHEN $4 = 1 THEN NULL ELSE snoozed_until END
          WHERE id = $5",
         message_id,
         now,
@@ -282,14 +285,14 @@ async fn store_message(
         created_at: now.0,
         updated_at: now.0,
     };
-    events.message("message.created", &view)?;
+    events.message(LiveEventKind::MessageCreated, &view)?;
     Ok(true)
 }
 
 /// Queue the live event for a message that was just written, as it now reads.
 pub(super) async fn announce_message(
     conn: &mut Conn<'_>,
-    kind: &'static str,
+    kind: LiveEventKind,
     message_id: i64,
     events: &mut PendingEvents,
 ) -> Result<(), StoreError> {
@@ -395,10 +398,15 @@ pub(super) async fn resolve_identity(conn: &mut Conn<'_>, channel_id: &str, part
 }
 
 /// The contact's unresolved conversation, created if there is none.
-async fn active_conversation(conn: &mut Conn<'_>, contact_id: i64, channel_id: &str, now: Millis) -> Result<i64, StoreError> {
+/// The conversation a new message of `contact_id` goes to: the one that is not resolved; else
+/// the newest resolved one, reopened; else a new one.
+async fn active_conversation(conn: &mut Conn<'_>, contact_id: i64, channel_id: &str, now: Millis, events: &mut PendingEvents) -> Result<i64, StoreError> {
     const ACTIVE: &str = "SELECT id FROM conversations WHERE contact_id = $1 AND status <> 'resolved'";
     let active: Option<i64> = sql!(conn, query_scalar(ACTIVE, contact_id).fetch_optional)?;
     if let Some(id) = active {
+        return Ok(id);
+    }
+    if let Some(id) = super::workflow::reopen_latest(conn, contact_id, now, events).await? {
         return Ok(id);
     }
     sql!(conn, execute(
@@ -437,7 +445,7 @@ async fn apply_status(
     ).fetch_optional)?;
     match changed {
         Some(message_id) => {
-            announce_message(conn, "message.updated", message_id, events).await?;
+            announce_message(conn, LiveEventKind::MessageUpdated, message_id, events).await?;
             Ok(true)
         }
         None => Ok(false),
@@ -466,7 +474,7 @@ async fn apply_watermark(
         &mark.recipient,
     ).fetch_all)?;
     for message_id in &changed {
-        announce_message(conn, "message.updated", *message_id, events).await?;
+        announce_message(conn, LiveEventKind::MessageUpdated, *message_id, events).await?;
     }
     Ok(changed.len() as u32)
 }

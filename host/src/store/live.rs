@@ -24,17 +24,60 @@ use tokio::sync::Notify;
 const NOTIFY_CHANNEL: &str = "switchboard_live";
 /// The transaction-scoped advisory lock that orders live-event commits ("live").
 const APPEND_LOCK_KEY: i64 = 0x5357_4254_4c49_5645;
-/// Rows per multi-row INSERT: 4 columns, under SQLite's 32,766 bound parameters.
-const ROWS_PER_STATEMENT: usize = 8000;
+/// Rows per multi-row INSERT: 7 bound parameters per row, under SQLite's 32,766.
+const ROWS_PER_STATEMENT: usize = 4000;
+
+/// What a live event announces; its name is the SSE `event:` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveEventKind {
+    MessageCreated,
+    MessageUpdated,
+    /// Status, priority, assignee, team or labels changed.
+    ConversationUpdated,
+    /// A private note was added.
+    NoteCreated,
+}
+
+impl LiveEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+            Self::MessageUpdated => "message.updated",
+            Self::ConversationUpdated => "conversation.updated",
+            Self::NoteCreated => "note.created",
+        }
+    }
+}
 
 /// One entry of the live stream.
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveEvent {
     pub id: i64,
-    /// `message.created` or `message.updated`.
+    /// The SSE event name (a [`LiveEventKind`]'s).
     pub kind: String,
     /// JSON payload, ready to send.
     pub payload: String,
+    /// Who may see it: the conversation's team and assignee when it was written, and the team
+    /// it left when it moved.
+    pub audience: Audience,
+}
+
+/// The conversation an event concerns, as far as who may see it goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Audience {
+    pub team_id: Option<i64>,
+    pub previous_team_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+}
+
+impl Audience {
+    /// Whether an agent of `teams` (with id `agent_id`) may see it: their teams' and
+    /// unassigned-team conversations, and those assigned to them.
+    pub fn admits(&self, agent_id: i64, teams: &[i64]) -> bool {
+        self.team_id.is_none_or(|team| teams.contains(&team))
+            || self.previous_team_id.is_some_and(|team| teams.contains(&team))
+            || self.assignee_id == Some(agent_id)
+    }
 }
 
 #[derive(Serialize)]
@@ -44,8 +87,9 @@ struct MessagePayload<'a> {
 }
 
 struct PendingEvent {
-    kind: &'static str,
+    kind: LiveEventKind,
     conversation_id: i64,
+    previous_team_id: Option<i64>,
     payload: String,
 }
 
@@ -55,9 +99,17 @@ pub struct PendingEvents(Vec<PendingEvent>);
 
 impl PendingEvents {
     /// Announce a message (`message.created` / `message.updated`).
-    pub fn message(&mut self, kind: &'static str, message: &MessageView) -> Result<(), StoreError> {
+    pub fn message(&mut self, kind: LiveEventKind, message: &MessageView) -> Result<(), StoreError> {
         let payload = serde_json::to_string(&MessagePayload { conversation_id: message.conversation_id, message })?;
-        self.0.push(PendingEvent { kind, conversation_id: message.conversation_id, payload });
+        self.0.push(PendingEvent { kind, conversation_id: message.conversation_id, previous_team_id: None, payload });
+        Ok(())
+    }
+
+    /// Announce something else about a conversation; `previous_team_id` is the team it left,
+    /// when it moved, so that team's agents hear of it too.
+    pub fn conversation(&mut self, kind: LiveEventKind, conversation_id: i64, previous_team_id: Option<i64>, payload: &impl Serialize) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(payload)?;
+        self.0.push(PendingEvent { kind, conversation_id, previous_team_id, payload });
         Ok(())
     }
 
@@ -92,12 +144,25 @@ fn insert_events<'a, DB: Database>(events: &'a [PendingEvent], now: Millis) -> Q
 where
     &'a str: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
     Millis: Encode<'a, DB> + Type<DB>,
 {
+    // The audience is the conversation's team and assignee as this transaction leaves them
+    // (events are appended last, after every change of the transaction).
     let mut builder = QueryBuilder::default();
-    builder.push("INSERT INTO live_events (kind, conversation_id, payload, created_at) ");
+    builder.push("INSERT INTO live_events (kind, conversation_id, payload, created_at, previous_team_id, team_id, assignee_id) ");
     builder.push_values(events, |mut row, event| {
-        row.push_bind(event.kind).push_bind(event.conversation_id).push_bind(event.payload.as_str()).push_bind(now);
+        row.push_bind(event.kind.as_str())
+            .push_bind(event.conversation_id)
+            .push_bind(event.payload.as_str())
+            .push_bind(now)
+            .push_bind(event.previous_team_id)
+            .push("(SELECT team_id FROM conversations WHERE id = ")
+            .push_bind_unseparated(event.conversation_id)
+            .push_unseparated(")")
+            .push("(SELECT assignee_id FROM conversations WHERE id = ")
+            .push_bind_unseparated(event.conversation_id)
+            .push_unseparated(")");
     });
     builder
 }
@@ -143,12 +208,21 @@ impl Store {
     /// Live events after `after_id`, oldest first.
     pub async fn live_events_after(&self, after_id: i64, limit: u32) -> Result<Vec<LiveEvent>, StoreError> {
         let mut conn = self.db.read().await?;
-        let rows: Vec<(i64, String, String)> = sql!(conn, query_as(
-            "SELECT id, kind, payload FROM live_events WHERE id > $1 ORDER BY id LIMIT $2",
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, String, String, Option<i64>, Option<i64>, Option<i64>)> = sql!(conn, query_as(
+            "SELECT id, kind, payload, team_id, previous_team_id, assignee_id FROM live_events WHERE id > $1 ORDER BY id LIMIT $2",
             after_id,
             i64::from(limit),
         ).fetch_all)?;
-        Ok(rows.into_iter().map(|(id, kind, payload)| LiveEvent { id, kind, payload }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, kind, payload, team_id, previous_team_id, assignee_id)| LiveEvent {
+                id,
+                kind,
+                payload,
+                audience: Audience { team_id, previous_team_id, assignee_id },
+            })
+            .collect())
     }
 
     /// The newest live event id (0 when there are none).

@@ -25,6 +25,7 @@ pub mod scratch;
 pub(crate) mod testing;
 pub mod views;
 pub mod webhook_log;
+pub mod workflow;
 
 use crate::config::DatabaseConfig;
 use crate::model::PluginInfo;
@@ -57,6 +58,9 @@ pub enum StoreError {
     /// already taken).
     #[error("{0}")]
     Conflict(String),
+    /// A change names something that does not exist (an agent or team id).
+    #[error("{0}")]
+    InvalidReference(String),
     /// A page cursor that no page handed out.
     #[error("invalid cursor `{0}`")]
     InvalidCursor(String),
@@ -70,11 +74,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
     (2, "outbox request id", include_str!("../../../migrations/sqlite/0002_outbox_request_id.sql")),
     (3, "agents", include_str!("../../../migrations/sqlite/0003_agents.sql")),
+    (4, "workflow", include_str!("../../../migrations/sqlite/0004_workflow.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
     (2, "outbox request id", include_str!("../../../migrations/postgres/0002_outbox_request_id.sql")),
     (3, "agents", include_str!("../../../migrations/postgres/0003_agents.sql")),
+    (4, "workflow", include_str!("../../../migrations/postgres/0004_workflow.sql")),
 ];
 
 #[derive(Clone)]

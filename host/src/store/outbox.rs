@@ -7,7 +7,7 @@
 
 use super::db::{sql, Conn, Millis};
 use super::ingest::announce_message;
-use super::live::PendingEvents;
+use super::live::{LiveEventKind, PendingEvents};
 use super::views::MessageView;
 use super::{views, Store, StoreError};
 use crate::model::{DeliveryStatus, Direction, OutboundContent, OutboundMessage, Party, SendFailure, SendReceipt};
@@ -116,7 +116,7 @@ impl Store {
         let view = views::message(&mut conn, message_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
-        events.message("message.created", &view)?;
+        events.message(LiveEventKind::MessageCreated, &view)?;
         events.append(&mut conn).await?;
         tx.commit().await?;
         self.live_events_written.notify_one();
@@ -232,7 +232,7 @@ impl Store {
         };
         let mut events = PendingEvents::default();
         if message_changed {
-            announce_message(&mut conn, "message.updated", job.message_id, &mut events).await?;
+            announce_message(&mut conn, LiveEventKind::MessageUpdated, job.message_id, &mut events).await?;
             events.append(&mut conn).await?;
         }
         tx.commit().await?;
@@ -324,7 +324,7 @@ mod tests {
     async fn an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message(store: TestStore) {
         let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
-        let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
+        let conversation = store.list_conversations(None, 10, None).await.unwrap().items[0].id;
         let reply = agent_reply(conversation, "hi back");
         let ours = store.queue_reply(&reply).await.unwrap();
         let job = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
@@ -342,7 +342,7 @@ mod tests {
         assert_eq!(sent.external_id.as_deref(), Some("m_sent"));
         assert_eq!(sent.status, "sent");
         assert_eq!(sent.author.as_deref(), Some("agent"));
-        let view = store.conversation(conversation).await.unwrap().unwrap();
+        let view = store.conversation(None, conversation).await.unwrap().unwrap();
         assert_eq!(view.last_message.unwrap().id, ours.id);
 
         // A later echo redelivery is recognised as ours.
@@ -353,7 +353,7 @@ mod tests {
     async fn a_lost_claim_writes_nothing(store: TestStore) {
         let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
-        let conversation = store.list_conversations(10, None).await.unwrap().items[0].id;
+        let conversation = store.list_conversations(None, 10, None).await.unwrap().items[0].id;
         let reply = agent_reply(conversation, "x");
         store.queue_reply(&reply).await.unwrap();
         // Lease of 0 ms: the claim expires at once and a second worker takes the row.

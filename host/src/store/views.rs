@@ -38,6 +38,13 @@ pub struct ConversationView {
     pub last_message_at: i64,
     pub unread_count: i64,
     pub created_at: i64,
+    /// The agent working it, if one.
+    pub assignee_id: Option<i64>,
+    /// The team whose queue it is in, if one.
+    pub team_id: Option<i64>,
+    pub labels: Vec<String>,
+    /// When a snoozed conversation reopens by itself (Unix ms).
+    pub snoozed_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -158,7 +165,7 @@ pub async fn message(conn: &mut Conn<'_>, id: i64) -> Result<Option<MessageView>
 }
 
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.status, c.priority, c.last_channel_id, c.last_message_at, c.unread_count,
-        c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email,
+        c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email, c.assignee_id, c.team_id, c.snoozed_until,
         m.id AS m_id, m.direction AS m_direction, m.kind AS m_kind, m.text AS m_text, m.status AS m_status,
         m.created_at AS m_created_at
     FROM conversations c
@@ -192,8 +199,48 @@ from_row!(ConversationView, |row| {
         last_message_at: row.try_get::<Millis, _>("last_message_at")?.0,
         unread_count: row.try_get("unread_count")?,
         created_at: row.try_get::<Millis, _>("created_at")?.0,
+        assignee_id: row.try_get("assignee_id")?,
+        team_id: row.try_get("team_id")?,
+        labels: Vec::new(),
+        snoozed_until: row.try_get::<Option<Millis>, _>("snoozed_until")?.map(|at| at.0),
     })
 });
+
+/// Who is looking: `None` sees everything (admins), an agent sees their teams' conversations,
+/// those without a team, and those assigned to them.
+pub type Viewer = Option<i64>;
+
+/// The SQL condition for [`Viewer`] `$n`, over conversations aliased `c`.
+pub(super) fn visible_to(n: usize) -> String {
+    format!(
+        "(${n} IS NULL OR c.team_id IS NULL OR c.assignee_id = ${n}
+          OR c.team_id IN (SELECT tm.team_id FROM team_members tm WHERE tm.agent_id = ${n}))"
+    )
+}
+
+/// Fill in the labels of `conversations`.
+pub(super) async fn attach_labels(conn: &mut Conn<'_>, conversations: &mut [ConversationView]) -> Result<(), StoreError> {
+    if conversations.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = conversations.iter().map(|c| c.id.to_string()).collect();
+    // Ids are integers from the database, not input: safe to inline.
+    let sql = format!("SELECT conversation_id, label FROM conversation_labels WHERE conversation_id IN ({}) ORDER BY label", ids.join(","));
+    let rows: Vec<(i64, String)> = sql!(conn, query_as(&sql).fetch_all)?;
+    for conversation in conversations.iter_mut() {
+        conversation.labels = rows.iter().filter(|(id, _)| *id == conversation.id).map(|(_, label)| label.clone()).collect();
+    }
+    Ok(())
+}
+
+/// One conversation on `conn` (inside a transaction, say), with its labels.
+pub(super) async fn conversation_on(conn: &mut Conn<'_>, id: i64) -> Result<Option<ConversationView>, StoreError> {
+    let sql = format!("{CONVERSATION_SELECT} WHERE c.id = $1");
+    let conversation: Option<ConversationView> = sql!(conn, query_as(&sql, id).fetch_optional)?;
+    let mut found: Vec<ConversationView> = conversation.into_iter().collect();
+    attach_labels(conn, &mut found).await?;
+    Ok(found.pop())
+}
 
 /// Keyset cursor over `(last_message_at, id)`, newest first.
 fn parse_cursor(cursor: &str) -> Option<(i64, i64)> {
@@ -202,8 +249,8 @@ fn parse_cursor(cursor: &str) -> Option<(i64, i64)> {
 }
 
 impl Store {
-    /// Conversations, most recent activity first.
-    pub async fn list_conversations(&self, limit: u32, cursor: Option<&str>) -> Result<Page<ConversationView>, StoreError> {
+    /// Conversations `viewer` may see, most recent activity first.
+    pub async fn list_conversations(&self, viewer: Viewer, limit: u32, cursor: Option<&str>) -> Result<Page<ConversationView>, StoreError> {
         let limit = i64::from(limit.clamp(1, 200));
         let (before_at, before_id) = match cursor {
             Some(cursor) => parse_cursor(cursor).ok_or_else(|| StoreError::InvalidCursor(cursor.to_string()))?,
@@ -211,25 +258,31 @@ impl Store {
         };
         let sql = format!(
             "{CONVERSATION_SELECT}
-             WHERE (c.last_message_at < $1) OR (c.last_message_at = $1 AND c.id < $2)
-             ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3"
+             WHERE ((c.last_message_at < $1) OR (c.last_message_at = $1 AND c.id < $2)) AND {}
+             ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3",
+            visible_to(4)
         );
         let mut conn = self.db.read().await?;
         let mut items: Vec<ConversationView> =
-            sql!(conn, query_as(&sql, Millis(before_at), before_id, limit + 1).fetch_all)?;
+            sql!(conn, query_as(&sql, Millis(before_at), before_id, limit + 1, viewer).fetch_all)?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|c| format!("{}_{}", c.last_message_at, c.id))
         } else {
             None
         };
+        attach_labels(&mut conn.conn(), &mut items).await?;
         Ok(Page { items, next_cursor })
     }
 
-    pub async fn conversation(&self, id: i64) -> Result<Option<ConversationView>, StoreError> {
-        let sql = format!("{CONVERSATION_SELECT} WHERE c.id = $1");
+    /// Conversation `id`, if `viewer` may see it.
+    pub async fn conversation(&self, viewer: Viewer, id: i64) -> Result<Option<ConversationView>, StoreError> {
+        let sql = format!("{CONVERSATION_SELECT} WHERE c.id = $1 AND {}", visible_to(2));
         let mut conn = self.db.read().await?;
-        Ok(sql!(conn, query_as(&sql, id).fetch_optional)?)
+        let conversation: Option<ConversationView> = sql!(conn, query_as(&sql, id, viewer).fetch_optional)?;
+        let mut found: Vec<ConversationView> = conversation.into_iter().collect();
+        attach_labels(&mut conn.conn(), &mut found).await?;
+        Ok(found.pop())
     }
 
     /// A conversation's messages in the order they arrived; `before` pages backwards by id.

@@ -1,0 +1,186 @@
+//! The conversation workflow through the public API: assignment, team, priority, labels,
+//! status with a snooze that wakes (on a clock the test moves), private notes that never reach
+//! the provider, reopening on a new message, activity, the live stream announcing each change,
+//! and agents seeing only their teams' conversations, in the API and on the stream.
+
+use crate::agents::{create_agent, session};
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+on_both_backends!(changes_and_notes_are_recorded_announced_and_never_sent, snoozes_wake_and_messages_reopen, agents_see_only_their_teams_conversations);
+
+async fn patch(server: &TestServer, token: &str, id: i64, body: Value) -> (StatusCode, Value) {
+    let response = server.client.patch(format!("{}/api/v1/conversations/{id}", server.base)).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The next live event of `kind` (others are skipped).
+async fn next_of(stream: &mut SseClient, kind: &str) -> Value {
+    loop {
+        let event = stream.next(Duration::from_secs(10)).await;
+        if event.event.as_deref() == Some(kind) {
+            return event.data;
+        }
+    }
+}
+
+async fn team(server: &TestServer, name: &str, members: &[i64]) -> i64 {
+    let (status, team) = server.api_post("/api/v1/teams", &json!({"name": name})).await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let id = team["id"].as_i64().unwrap();
+    for agent in members {
+        let response = server.client.put(format!("{}/api/v1/teams/{id}/members/{agent}", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    id
+}
+
+async fn changes_and_notes_are_recorded_announced_and_never_sent() {
+    let graph = FakeGraph::start().await;
+    let server = TestServer::start(Some(graph.addr)).await;
+    let ana = create_agent(&server, "ana@example.com", "agent").await["id"].as_i64().unwrap();
+    let billing = team(&server, "Billing", &[ana]).await;
+    let ana_token = session(&server, "ana@example.com").await;
+    server.post_signed(&fixture("whatsapp/text.json")).await;
+    let id = server.only_conversation_id().await;
+    let mut stream = SseClient::connect_as(&server.base, &ana_token, None).await;
+
+    let (status, conversation) = patch(&server, &ana_token, id, json!({
+        "assignee_id": ana, "team_id": billing, "priority": "high", "add_labels": ["Refund", "vip"], "status": "pending"
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{conversation}");
+    assert_eq!((conversation["assignee_id"].as_i64(), conversation["team_id"].as_i64()), (Some(ana), Some(billing)));
+    assert_eq!((conversation["priority"].as_str(), conversation["status"].as_str()), (Some("high"), Some("pending")));
+    assert_eq!(conversation["labels"], json!(["refund", "vip"]));
+    let event = next_of(&mut stream, "conversation.updated").await;
+    assert_eq!(event["conversation_id"], id);
+    let kinds: Vec<&str> = event["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["status", "priority", "assignee", "team", "label_added", "label_added"]);
+    assert!(event["changes"].as_array().unwrap().iter().all(|c| c["actor"] == "ana@example.com"));
+
+    // Removing a label and unassigning are changes too; a no-op is not announced.
+    let (status, conversation) = patch(&server, &ana_token, id, json!({"remove_labels": ["vip"], "assignee_id": null, "priority": "high"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(conversation["labels"], json!(["refund"]));
+    assert!(conversation["assignee_id"].is_null());
+    let event = next_of(&mut stream, "conversation.updated").await;
+    let kinds: Vec<&str> = event["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["assignee", "label_removed"]);
+
+    // Unknown references and bad values are refused.
+    assert_eq!(patch(&server, &ana_token, id, json!({"assignee_id": 999999})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(patch(&server, &ana_token, id, json!({"add_labels": ["two words"]})).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(patch(&server, &ana_token, id, json!({"priority": "whenever"})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A private note: announced to agents, listed in the activity, never sent anywhere.
+    let secret = "internal: customer is on the fraud watch list";
+    let note = server.client.post(format!("{}/api/v1/conversations/{id}/notes", server.base)).bearer_auth(&ana_token).json(&json!({"text": secret})).send().await.unwrap();
+    assert_eq!(note.status(), StatusCode::CREATED);
+    let event = next_of(&mut stream, "note.created").await;
+    assert_eq!(event["note"]["body"], secret);
+    server.queue_text_reply(id, "Your refund is on its way").await;
+    let sent = graph.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let everything_sent = serde_json::to_string(&graph.received().iter().map(|r| r.body.clone()).collect::<Vec<_>>()).unwrap();
+    assert_eq!(graph.received().len(), 1, "only the reply went out: {sent:?}");
+    assert!(!everything_sent.contains("fraud"), "the note never reaches the provider");
+    let messages = server.messages(id).await;
+    assert!(messages.iter().all(|m| m["text"] != secret), "a note is not a message");
+
+    let activity = server.api_get(&format!("/api/v1/conversations/{id}/activity")).await;
+    let items = activity["items"].as_array().unwrap();
+    assert_eq!(items[0]["kind"], "note");
+    assert_eq!(items[0]["body"], secret);
+    assert_eq!(items.len(), 9, "{activity}");
+    server.stop().await;
+}
+
+async fn snoozes_wake_and_messages_reopen() {
+    let clock = Arc::new(switchboard::clock::ShiftedClock::default());
+    let settings = Settings { sections: "[workflow]\nsnooze_check_ms = 100", ..Settings::default() };
+    let server = TestServer::start_clocked(None, "", &settings, clock.clone()).await;
+    server.post_signed(&fixture("whatsapp/text.json")).await;
+    let id = server.only_conversation_id().await;
+    let mut stream = SseClient::connect(&server.base, None).await;
+
+    let until = now_ms() as i64 + 3_600_000;
+    let (status, conversation) = patch(&server, ADMIN_TOKEN, id, json!({"status": "snoozed", "snoozed_until": until})).await;
+    assert_eq!(status, StatusCode::OK, "{conversation}");
+    assert_eq!(conversation["snoozed_until"], until);
+    next_of(&mut stream, "conversation.updated").await;
+    // Nothing happens before its time...
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.api_get(&format!("/api/v1/conversations/{id}")).await["status"], "snoozed");
+    // ...and it wakes when the clock gets there.
+    clock.advance(2 * 3_600_000);
+    let event = next_of(&mut stream, "conversation.updated").await;
+    assert_eq!(event["conversation"]["status"], "open");
+    assert_eq!(event["changes"][0]["actor"], "system");
+    assert!(event["conversation"]["snoozed_until"].is_null());
+
+    // Resolved, then the customer writes again: the same conversation reopens.
+    let (status, _) = patch(&server, ADMIN_TOKEN, id, json!({"status": "resolved"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next_of(&mut stream, "conversation.updated").await["conversation"]["status"], "resolved");
+    let again = String::from_utf8(fixture("whatsapp/text.json")).unwrap().replace("wamid.", "wamid.AGAIN");
+    server.post_signed(again.as_bytes()).await;
+    let event = next_of(&mut stream, "conversation.updated").await;
+    assert_eq!(event["conversation"]["status"], "open");
+    assert_eq!(event["changes"][0]["old_value"], "resolved");
+    assert_eq!(server.only_conversation_id().await, id, "no second conversation");
+    // A snooze without a time lasts until the customer writes.
+    patch(&server, ADMIN_TOKEN, id, json!({"status": "snoozed"})).await;
+    let third = String::from_utf8(fixture("whatsapp/text.json")).unwrap().replace("wamid.", "wamid.THIRD");
+    server.post_signed(third.as_bytes()).await;
+    assert_eq!(server.api_get(&format!("/api/v1/conversations/{id}")).await["status"], "open");
+    server.stop().await;
+}
+
+async fn agents_see_only_their_teams_conversations() {
+    let server = TestServer::start(None).await;
+    let ana = create_agent(&server, "ana@example.com", "agent").await["id"].as_i64().unwrap();
+    let bo = create_agent(&server, "bo@example.com", "agent").await["id"].as_i64().unwrap();
+    let billing = team(&server, "Billing", &[ana]).await;
+    let sales = team(&server, "Sales", &[bo]).await;
+    let (ana_token, bo_token) = (session(&server, "ana@example.com").await, session(&server, "bo@example.com").await);
+    server.post_signed(&fixture("whatsapp/text.json")).await;
+    let id = server.only_conversation_id().await;
+    let get = async |token: &str, path: &str| server.client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap();
+
+    // No team yet: everyone sees it.
+    assert_eq!(get(&bo_token, &format!("/api/v1/conversations/{id}")).await.status(), StatusCode::OK);
+    patch(&server, ADMIN_TOKEN, id, json!({"team_id": billing})).await;
+    let mut ana_stream = SseClient::connect_as(&server.base, &ana_token, None).await;
+    let mut bo_stream = SseClient::connect_as(&server.base, &bo_token, None).await;
+
+    // Billing's conversation: Ana sees it, Bo (Sales) does not, in the API or on the stream.
+    assert_eq!(get(&ana_token, &format!("/api/v1/conversations/{id}")).await.status(), StatusCode::OK);
+    assert_eq!(error_code(get(&bo_token, &format!("/api/v1/conversations/{id}")).await, StatusCode::NOT_FOUND).await, "not_found");
+    let bo_list: Value = get(&bo_token, "/api/v1/conversations").await.json().await.unwrap();
+    assert!(bo_list["items"].as_array().unwrap().is_empty());
+    assert_eq!(patch(&server, &bo_token, id, json!({"priority": "low"})).await.0, StatusCode::NOT_FOUND);
+    let again = String::from_utf8(fixture("whatsapp/text.json")).unwrap().replace("wamid.", "wamid.TEAM");
+    server.post_signed(again.as_bytes()).await;
+    assert_eq!(next_of(&mut ana_stream, "message.created").await["conversation_id"], id);
+    assert!(bo_stream.try_next(Duration::from_millis(700)).await.is_none(), "Bo's stream carries no Billing conversation");
+
+    // Assigned to Bo, he sees it; moved out of Billing, Ana hears that it left.
+    patch(&server, ADMIN_TOKEN, id, json!({"assignee_id": bo})).await;
+    assert_eq!(get(&bo_token, &format!("/api/v1/conversations/{id}")).await.status(), StatusCode::OK);
+    assert_eq!(next_of(&mut bo_stream, "conversation.updated").await["conversation_id"], id);
+    patch(&server, ADMIN_TOKEN, id, json!({"assignee_id": null, "team_id": sales})).await;
+    let left = loop {
+        let event = next_of(&mut ana_stream, "conversation.updated").await;
+        if event["conversation"]["team_id"] == sales {
+            break event;
+        }
+    };
+    assert_eq!(left["conversation_id"], id);
+    assert_eq!(get(&ana_token, &format!("/api/v1/conversations/{id}")).await.status(), StatusCode::NOT_FOUND, "now Sales'");
+    server.stop().await;
+}
