@@ -3,6 +3,8 @@
 
 ALTER TABLE conversations ADD COLUMN snoozed_until INTEGER;
 CREATE INDEX conversations_snoozed ON conversations (snoozed_until) WHERE status = 'snoozed';
+-- A new message of a contact with no open conversation reopens their newest one.
+CREATE INDEX conversations_contact ON conversations (contact_id);
 CREATE INDEX conversations_team ON conversations (team_id);
 CREATE INDEX conversations_assignee ON conversations (assignee_id);
 
@@ -35,8 +37,6 @@ CREATE TABLE conversation_reads (
     PRIMARY KEY (conversation_id, agent_id)
 );
 
--- Who may see an event: the conversation's team and assignee when it was written (and the
--- team it left, for a move), so each agent's stream carries only their conversations.
-ALTER TABLE live_events ADD COLUMN team_id INTEGER;
+-- The team a conversation left, on the event that moved it: that team's agents hear of it too.
+-- (Who else may see an event is read from its conversation as the stream sends it.)
 ALTER TABLE live_events ADD COLUMN previous_team_id INTEGER;
-ALTER TABLE live_events ADD COLUMN assignee_id INTEGER;

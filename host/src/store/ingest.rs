@@ -214,6 +214,14 @@ async fn store_message(
     let identity = resolve_identity(conn, channel_id, &message.sender, now).await?;
     let conversation_id = match identity.active_conversation {
         Some(id) => id,
+        // Nobody else can see a contact this transaction created: one statement, no lookups.
+        None if identity.fresh_contact => sql!(conn, query_scalar(
+            "INSERT INTO conversations (contact_id, status, priority, last_channel_id, last_message_at, created_at, updated_at)
+             VALUES ($1, 'open', 'normal', $2, $3, $3, $3) RETURNING id",
+            identity.contact_id,
+            channel_id,
+            now,
+        ).fetch_one)?,
         None => active_conversation(conn, identity.contact_id, channel_id, now, events).await?,
     };
     let (direction, status) = if message.echo {
@@ -310,6 +318,8 @@ pub(super) struct IdentityRef {
     pub phone: Option<String>,
     /// The contact's unresolved conversation, when there is one.
     pub active_conversation: Option<i64>,
+    /// The contact was created by this transaction, so it has no conversation yet.
+    pub fresh_contact: bool,
 }
 
 /// What is stored about an identity: phone, email, display name, username.
@@ -337,6 +347,7 @@ pub(super) async fn resolve_identity(conn: &mut Conn<'_>, channel_id: &str, part
             display_name: party.display_name.clone().or(display_name),
             phone: party.phone.clone().or(phone),
             active_conversation,
+            fresh_contact: false,
         });
     }
     let mut contact_id: Option<i64> = None;
@@ -394,6 +405,7 @@ pub(super) async fn resolve_identity(conn: &mut Conn<'_>, channel_id: &str, part
         phone: party.phone.clone(),
         // Looked up by the caller when it needs one.
         active_conversation: None,
+        fresh_contact: created_contact && linked_contact == contact_id,
     })
 }
 

@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 const NOTIFY_CHANNEL: &str = "switchboard_live";
 /// The transaction-scoped advisory lock that orders live-event commits ("live").
 const APPEND_LOCK_KEY: i64 = 0x5357_4254_4c49_5645;
-/// Rows per multi-row INSERT: 7 bound parameters per row, under SQLite's 32,766.
-const ROWS_PER_STATEMENT: usize = 4000;
+/// Rows per multi-row INSERT: 5 bound parameters per row, under SQLite's 32,766.
+const ROWS_PER_STATEMENT: usize = 6000;
 
 /// What a live event announces; its name is the SSE `event:` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +57,8 @@ pub struct LiveEvent {
     pub kind: String,
     /// JSON payload, ready to send.
     pub payload: String,
-    /// Who may see it: the conversation's team and assignee when it was written, and the team
-    /// it left when it moved.
+    /// Who may see it: the conversation's team and assignee as it is sent, and the team it
+    /// left when this event moved it.
     pub audience: Audience,
 }
 
@@ -147,22 +147,14 @@ where
     Option<i64>: Encode<'a, DB> + Type<DB>,
     Millis: Encode<'a, DB> + Type<DB>,
 {
-    // The audience is the conversation's team and assignee as this transaction leaves them
-    // (events are appended last, after every change of the transaction).
     let mut builder = QueryBuilder::default();
-    builder.push("INSERT INTO live_events (kind, conversation_id, payload, created_at, previous_team_id, team_id, assignee_id) ");
+    builder.push("INSERT INTO live_events (kind, conversation_id, payload, created_at, previous_team_id) ");
     builder.push_values(events, |mut row, event| {
         row.push_bind(event.kind.as_str())
             .push_bind(event.conversation_id)
             .push_bind(event.payload.as_str())
             .push_bind(now)
-            .push_bind(event.previous_team_id)
-            .push("(SELECT team_id FROM conversations WHERE id = ")
-            .push_bind_unseparated(event.conversation_id)
-            .push_unseparated(")")
-            .push("(SELECT assignee_id FROM conversations WHERE id = ")
-            .push_bind_unseparated(event.conversation_id)
-            .push_unseparated(")");
+            .push_bind(event.previous_team_id);
     });
     builder
 }
@@ -210,7 +202,11 @@ impl Store {
         let mut conn = self.db.read().await?;
         #[allow(clippy::type_complexity)]
         let rows: Vec<(i64, String, String, Option<i64>, Option<i64>, Option<i64>)> = sql!(conn, query_as(
-            "SELECT id, kind, payload, team_id, previous_team_id, assignee_id FROM live_events WHERE id > $1 ORDER BY id LIMIT $2",
+            // Who may see an event is its conversation's team and assignee now (read once per
+            // batch for every client, rather than written with every event on the ingest path).
+            "SELECT e.id, e.kind, e.payload, c.team_id, e.previous_team_id, c.assignee_id
+             FROM live_events e LEFT JOIN conversations c ON c.id = e.conversation_id
+             WHERE e.id > $1 ORDER BY e.id LIMIT $2",
             after_id,
             i64::from(limit),
         ).fetch_all)?;
