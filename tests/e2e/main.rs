@@ -12,6 +12,7 @@ mod cluster;
 mod crash;
 mod hardening;
 mod http_surface;
+mod identity;
 mod instagram;
 mod messenger;
 mod metrics;

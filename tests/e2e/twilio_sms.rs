@@ -51,7 +51,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// base64(HMAC-SHA1(token, url + sorted `name value` pairs of the form body)).
-fn twilio_signature(token: &str, url: &str, body: &[u8]) -> String {
+pub(crate) fn twilio_signature(token: &str, url: &str, body: &[u8]) -> String {
     let mut params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     params.sort();
     let mut data = url.to_string();
@@ -70,6 +70,11 @@ fn basic_auth() -> String {
 
 /// An incoming-message webhook body as Twilio sends it.
 fn inbound_form(message_sid: &str, body: &str) -> Vec<u8> {
+    inbound_form_from(message_sid, CUSTOMER, body)
+}
+
+/// An incoming message from `from`.
+pub(crate) fn inbound_form_from(message_sid: &str, from: &str, body: &str) -> Vec<u8> {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("ToCountry", "US")
         .append_pair("ToState", "CA")
@@ -83,7 +88,7 @@ fn inbound_form(message_sid: &str, body: &str) -> Vec<u8> {
         .append_pair("NumSegments", "1")
         .append_pair("MessageSid", message_sid)
         .append_pair("AccountSid", ACCOUNT_SID)
-        .append_pair("From", CUSTOMER)
+        .append_pair("From", from)
         .append_pair("ApiVersion", "2010-04-01")
         .finish()
         .into_bytes()
@@ -108,7 +113,7 @@ async fn post_form(server: &TestServer, query: &str, body: &[u8], signature: Opt
 }
 
 /// POST a correctly signed webhook; insist on 200 with the empty TwiML answer.
-async fn post_signed(server: &TestServer, body: &[u8]) {
+pub(crate) async fn post_signed(server: &TestServer, body: &[u8]) {
     let signature = twilio_signature(AUTH_TOKEN, WEBHOOK_URL, body);
     let response = post_form(server, "", body, Some(&signature)).await;
     assert_twiml(response).await;
@@ -123,7 +128,7 @@ async fn assert_twiml(response: reqwest::Response) {
     assert_eq!(text, TWIML);
 }
 
-fn channel_toml(fake: Option<SocketAddr>) -> String {
+pub(crate) fn channel_toml(fake: Option<SocketAddr>) -> String {
     let host = fake.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1:9".into());
     format!(
         r#"
@@ -152,11 +157,11 @@ async fn ingest_sms(server: &TestServer) -> i64 {
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     authorization: Option<String>,
     content_type: Option<String>,
-    form: Vec<(String, String)>,
+    pub(crate) form: Vec<(String, String)>,
     at: Instant,
 }
 
@@ -176,13 +181,13 @@ struct FakeState {
 /// A loopback stand-in for `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: HTTP basic
 /// auth with the account SID and auth token (401 with code 20003 otherwise), form bodies,
 /// `201` with an `SM…` sid, and scripted Twilio errors.
-struct FakeTwilio {
-    addr: SocketAddr,
+pub(crate) struct FakeTwilio {
+    pub(crate) addr: SocketAddr,
     state: FakeState,
 }
 
 impl FakeTwilio {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let state = FakeState::default();
         let app = axum::Router::new()
             .route("/2010-04-01/Accounts/{account_sid}/Messages.json", axum::routing::post(create_message))
@@ -194,11 +199,11 @@ impl FakeTwilio {
         self.state.script.push((status, code, message.to_string(), retry_after));
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.state.received.all()
     }
 
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Received> {
         self.state.received.wait_for(count, "the fake Twilio API").await
     }
 }

@@ -335,6 +335,22 @@ pub async fn get_contact(_caller: Principal, State(state): State<AppState>, Id(i
     contact.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("contact {id} not found")))
 }
 
+#[utoipa::path(get, path = "/contacts/{id}/timeline", tag = "contacts", params(IdParam, BackPageQuery),
+    responses(
+        (status = 200, description = "Every message of the contact on every channel, in arrival order (each with its `channel_id`); `next_cursor` pages back", body = Page<MessageView>),
+        (status = 400, description = "`id` is not an integer, or `limit` out of range", body = ErrorBody),
+        Unauthorized, Unavailable))]
+pub async fn contact_timeline(
+    caller: Principal,
+    State(state): State<AppState>,
+    Id(id): Id,
+    query: Result<Query<BackPageQuery>, QueryRejection>,
+) -> Result<Json<Page<MessageView>>, ApiError> {
+    let Query(query) = query?;
+    let limit = page_size(query.limit, 100, 500)?;
+    Ok(Json(state.store.contact_timeline(caller.viewer(), id, limit, query.before).await?))
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChannelView {
     pub id: String,

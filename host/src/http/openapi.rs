@@ -61,6 +61,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(workflow::add_note)))
         .routes(agent(routes!(api::conversation_messages, api::reply)))
         .routes(agent(routes!(api::get_contact)))
+        .routes(agent(routes!(api::contact_timeline)))
         .routes(agent(routes!(api::list_channels)))
         .routes(declare(routes!(events::stream), Some(Role::Agent), true));
     let mut root = OpenApiRouter::with_openapi(ApiDoc::openapi())

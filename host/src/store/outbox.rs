@@ -105,12 +105,13 @@ impl Store {
             now,
             &reply.request_id,
         ))?;
+        // The reply channel default stays the customer's: where they last wrote, not where we
+        // last answered.
         sql!(conn, execute(
-            "UPDATE conversations SET last_message_id = $1, last_message_at = $2, last_channel_id = $3, unread_count = 0, updated_at = $2
-             WHERE id = $4",
+            "UPDATE conversations SET last_message_id = $1, last_message_at = $2, unread_count = 0, updated_at = $2
+             WHERE id = $3",
             message_id,
             now,
-            &channel_id,
             reply.conversation_id,
         ))?;
         let view = views::message(&mut conn, message_id)

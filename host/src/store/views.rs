@@ -107,6 +107,9 @@ pub struct ContactView {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub identities: Vec<IdentityView>,
+    /// Channels the contact can be written to: those of identities that have not opted out.
+    /// A reply may pick any of them (`channel_id`); by default it goes where they last wrote.
+    pub reachable_channels: Vec<String>,
     pub created_at: i64,
 }
 
@@ -285,6 +288,27 @@ impl Store {
         Ok(found.pop())
     }
 
+    /// Every message of contact `id` on every channel, in the order they arrived (pages back
+    /// by id with `before`), from the conversations `viewer` may see.
+    pub async fn contact_timeline(&self, viewer: Viewer, contact_id: i64, limit: u32, before: Option<i64>) -> Result<Page<MessageView>, StoreError> {
+        let limit = i64::from(limit.clamp(1, 500));
+        let sql = format!(
+            "{MESSAGE_SELECT} JOIN conversations c ON c.id = m.conversation_id
+             WHERE c.contact_id = $1 AND m.id < $2 AND {} ORDER BY m.id DESC LIMIT $3",
+            visible_to(4)
+        );
+        let mut conn = self.db.read().await?;
+        let mut items: Vec<MessageView> = sql!(conn, query_as(&sql, contact_id, before.unwrap_or(i64::MAX), limit + 1, viewer).fetch_all)?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|m| m.id.to_string())
+        } else {
+            None
+        };
+        items.reverse();
+        Ok(Page { items, next_cursor })
+    }
+
     /// A conversation's messages in the order they arrived; `before` pages backwards by id.
     pub async fn conversation_messages(&self, conversation_id: i64, limit: u32, before: Option<i64>) -> Result<Page<MessageView>, StoreError> {
         let limit = i64::from(limit.clamp(1, 500));
@@ -317,6 +341,16 @@ impl Store {
              FROM contact_identities WHERE contact_id = $1 ORDER BY id",
             id,
         ).fetch_all)?;
+        let reachable_channels = identities
+            .iter()
+            .filter(|identity| !identity.7)
+            .map(|identity| identity.1.clone())
+            .fold(Vec::<String>::new(), |mut channels, channel| {
+                if !channels.contains(&channel) {
+                    channels.push(channel);
+                }
+                channels
+            });
         let identities = identities
             .into_iter()
             .map(|(id, channel_id, external_id, phone, email, display_name, username, opted_out)| IdentityView {
@@ -330,7 +364,7 @@ impl Store {
                 opted_out,
             })
             .collect();
-        Ok(Some(ContactView { id, display_name, phone, email, identities, created_at: created_at.0 }))
+        Ok(Some(ContactView { id, display_name, phone, email, identities, reachable_channels, created_at: created_at.0 }))
     }
 }
 

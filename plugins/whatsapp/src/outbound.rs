@@ -36,8 +36,16 @@ pub fn messages_url(api_base: Option<&str>, phone_number_id: &str) -> String {
     format!("{}/{}/messages", base.trim_end_matches('/'), phone_number_id.trim())
 }
 
-/// The `to` of a send: the recipient's phone digits without `+`, else the party id.
+/// The `to` of a send: the recipient's `wa_id` (the party id WhatsApp's webhooks gave), else
+/// their phone digits without `+`. The `wa_id` comes first because it can differ from the
+/// E.164 number the host keys contacts by (Mexico's `521…`, Brazil's numbers without the ninth
+/// digit), and it is the address WhatsApp knows the account by.
 pub fn recipient_address(recipient: &Party) -> Option<String> {
+    let id = recipient.id.trim();
+    let id = id.strip_prefix('+').unwrap_or(id);
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(id.to_owned());
+    }
     let digits: String = recipient
         .phone
         .as_deref()
@@ -48,8 +56,7 @@ pub fn recipient_address(recipient: &Party) -> Option<String> {
     if !digits.is_empty() {
         return Some(digits);
     }
-    let id = recipient.id.trim();
-    (!id.is_empty()).then(|| id.strip_prefix('+').unwrap_or(id).to_owned())
+    (!id.is_empty()).then(|| id.to_owned())
 }
 
 /// The JSON body of a Cloud API `POST /{phone_number_id}/messages` for `message`.
@@ -213,6 +220,8 @@ mod tests {
         assert_eq!(recipient_address(&party("x", Some("+1 650-555-1234"))).as_deref(), Some("16505551234"));
         assert_eq!(recipient_address(&party("16505551234", None)).as_deref(), Some("16505551234"));
         assert_eq!(recipient_address(&party("", None)), None);
+        // The wa_id wins over the E.164 phone the host derived from it.
+        assert_eq!(recipient_address(&party("5215512345678", Some("+525512345678"))).as_deref(), Some("5215512345678"));
         let error = build_send_body(&OutboundMessage { recipient: party("", None), ..outbound(OutboundContent::Text("hi".into()), None) })
             .unwrap_err();
         assert_eq!(error.kind, SendErrorKind::InvalidRecipient);
