@@ -10,7 +10,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-on_both_backends!(changes_and_notes_are_recorded_announced_and_never_sent, snoozes_wake_and_messages_reopen, agents_see_only_their_teams_conversations);
+on_both_backends!(
+    changes_and_notes_are_recorded_announced_and_never_sent,
+    snoozes_wake_and_messages_reopen,
+    agents_see_only_their_teams_conversations,
+    canned_responses_expand_with_placeholders,
+);
 
 async fn patch(server: &TestServer, token: &str, id: i64, body: Value) -> (StatusCode, Value) {
     let response = server.client.patch(format!("{}/api/v1/conversations/{id}", server.base)).bearer_auth(token).json(&body).send().await.unwrap();
@@ -182,5 +187,44 @@ async fn agents_see_only_their_teams_conversations() {
     };
     assert_eq!(left["conversation_id"], id);
     assert_eq!(get(&ana_token, &format!("/api/v1/conversations/{id}")).await.status(), StatusCode::NOT_FOUND, "now Sales'");
+    server.stop().await;
+}
+
+async fn canned_responses_expand_with_placeholders() {
+    let server = TestServer::start(None).await;
+    create_agent(&server, "ana.souza@example.com", "agent").await;
+    let token = session(&server, "ana.souza@example.com").await;
+    server.post_signed(&fixture("whatsapp/text.json")).await;
+    let id = server.only_conversation_id().await;
+
+    let body = "Hi {{contact.first_name}}! {{agent.name}} here: your refund is on its way.";
+    let (status, created) = server.api_post("/api/v1/canned-responses", &json!({"shortcut": "Refund", "body": body})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["shortcut"], "refund");
+    let (status, _) = server.api_post("/api/v1/canned-responses", &json!({"shortcut": "refund", "body": "again"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    server.api_post("/api/v1/canned-responses", &json!({"shortcut": "hours", "body": "We open at 9."})).await;
+    // Agents list them by what they typed, but may not change them.
+    let listed: Value = server.client.get(format!("{}/api/v1/canned-responses?prefix=re", server.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().iter().map(|c| c["shortcut"].clone()).collect::<Vec<_>>(), [json!("refund")]);
+    let forbidden = server.client.post(format!("{}/api/v1/canned-responses", server.base)).bearer_auth(&token).json(&json!({"shortcut": "x", "body": "y"})).send().await.unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    let expand = async |text: &str| {
+        let response = server.client.post(format!("{}/api/v1/conversations/{id}/expand", server.base)).bearer_auth(&token).json(&json!({"text": text})).send().await.unwrap();
+        let status = response.status();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    let (status, expanded) = expand("/refund").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(expanded["text"], "Hi José! ana.souza@example.com here: your refund is on its way.");
+    let (_, expanded) = expand("/REFUND Thanks for waiting.").await;
+    assert_eq!(expanded["text"], "Hi José! ana.souza@example.com here: your refund is on its way. Thanks for waiting.");
+    let (_, expanded) = expand("Plain {{contact.first_name}}, no shortcut").await;
+    assert_eq!(expanded["text"], "Plain José, no shortcut");
+    let (status, missing) = expand("/nothing").await;
+    assert_eq!((status, missing["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_such_shortcut")));
+    // Expanding sends nothing.
+    assert_eq!(server.messages(id).await.len(), 1);
     server.stop().await;
 }

@@ -8,7 +8,6 @@ use super::{rules, AppState};
 use crate::auth::token::TokenKind;
 use crate::auth::{password, token, Availability, Principal, Role};
 use crate::store::agents::{AgentChanges, AgentView, NewAgent, TeamView, TokenView};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -90,9 +89,8 @@ pub struct Session {
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<LoginRequest>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let ip = peer.ip();
     if let Err(wait) = state.login_limiter.check(ip) {
         return Ok(too_many("too_many_attempts", "too many failed logins from this address; try again later", wait.as_secs()));
@@ -167,9 +165,8 @@ pub struct MyChanges {
 pub async fn update_me(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<MyChanges>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<MyChanges>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let Json(request) = body?;
     let id = agent_id(&caller)?;
     let password_hash = match request.password {
         None => None,
@@ -229,9 +226,8 @@ pub struct CreatedToken {
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<NewToken>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let Json(request) = body?;
     let id = agent_id(&caller)?;
     let name = check_name(&request.name)?;
     let secret = token::generate(TokenKind::Api).ok_or_else(|| ApiError::unavailable("no_randomness", "cannot create a token now"))?;
@@ -281,9 +277,8 @@ pub struct AgentRequest {
         JsonBodyErrors, Unauthorized, Forbidden, Unavailable))]
 pub async fn create_agent(
     State(state): State<AppState>,
-    body: Result<Json<AgentRequest>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<AgentRequest>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    let Json(request) = body?;
     if !valid_email(&request.email) {
         return Err(invalid("`email` is not an email address"));
     }
@@ -336,9 +331,8 @@ pub struct AgentUpdate {
 pub async fn update_agent(
     State(state): State<AppState>,
     Id(id): Id,
-    body: Result<Json<AgentUpdate>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<AgentUpdate>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let Json(request) = body?;
     let changes = AgentChanges {
         display_name: request.display_name.as_deref().map(check_name).transpose()?,
         role: request.role,
@@ -386,9 +380,8 @@ pub struct TeamRequest {
         JsonBodyErrors, Unauthorized, Forbidden, Unavailable))]
 pub async fn create_team(
     State(state): State<AppState>,
-    body: Result<Json<TeamRequest>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<TeamRequest>,
 ) -> Result<(StatusCode, Json<TeamView>), ApiError> {
-    let Json(request) = body?;
     Ok((StatusCode::CREATED, Json(state.store.create_team(&check_name(&request.name)?).await?)))
 }
 
@@ -399,8 +392,7 @@ pub async fn create_team(
         (status = 404, description = "No such team", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         JsonBodyErrors, Unauthorized, Forbidden, Unavailable))]
-pub async fn rename_team(State(state): State<AppState>, Id(id): Id, body: Result<Json<TeamRequest>, JsonRejection>) -> Result<StatusCode, ApiError> {
-    let Json(request) = body?;
+pub async fn rename_team(State(state): State<AppState>, Id(id): Id, rules::JsonBody(request): rules::JsonBody<TeamRequest>) -> Result<StatusCode, ApiError> {
     state.store.rename_team(id, &check_name(&request.name)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

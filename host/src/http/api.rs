@@ -6,7 +6,7 @@ use super::{rules, AppState, RequestId};
 use crate::model::OutboundContent;
 use crate::store::outbox::NewReply;
 use crate::store::views::{ContactView, ConversationView, MessageView, Page};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -276,9 +276,8 @@ pub async fn reply(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Id(id): Id,
-    body: Result<Json<ReplyRequest>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<ReplyRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    let Json(request) = body?;
     let content = match (request.text, request.content) {
         (Some(text), None) => OutboundContent::Text { text: reply_text("text", text)? },
         (None, Some(content)) => content.validate()?,

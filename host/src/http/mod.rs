@@ -3,6 +3,7 @@
 mod agents;
 mod api;
 mod auth;
+mod canned;
 mod error;
 mod events;
 mod health;

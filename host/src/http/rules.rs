@@ -6,7 +6,43 @@
 //! U+FEFF and leaves out U+0085. Checks of "not only spaces" (`\S`) and "no spaces" use
 //! [`is_space`] for that reason.
 
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+
+/// A JSON request body that must be an object, as every body in the document is. (serde's
+/// derived `Deserialize` also takes a struct as an array of its fields in order, so `[null]`
+/// would pass for an object whose fields are all optional.) Errors are the JSON ones every
+/// body gets: `415` without a JSON content type, `400` for bad syntax, `422` for the wrong
+/// shape, and the body-reading `413`/`408`.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<mime::Mime>().ok())
+            .is_some_and(|mime| mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")));
+        if !json {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be `application/json`"));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError::from(axum::extract::rejection::JsonRejection::BytesRejection(rejection)))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "the body must be a JSON object"));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(value))
+    }
+}
 
 /// ECMA-262's `\s`: WhiteSpace and LineTerminator.
 pub fn is_space(c: char) -> bool {

@@ -7,7 +7,7 @@ use super::{rules, AppState};
 use crate::auth::Principal;
 use crate::store::views::{ConversationView, Page};
 use crate::store::workflow::{ActivityView, Actor, Changes, Priority, Status};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -69,9 +69,8 @@ pub async fn update_conversation(
     State(state): State<AppState>,
     caller: Principal,
     Id(id): Id,
-    body: Result<Json<ConversationUpdate>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<ConversationUpdate>,
 ) -> Result<Json<ConversationView>, ApiError> {
-    let Json(request) = body?;
     if request.add_labels.len() > 20 || request.remove_labels.len() > 20 {
         return Err(invalid("at most 20 labels at a time"));
     }
@@ -132,9 +131,8 @@ pub async fn add_note(
     State(state): State<AppState>,
     caller: Principal,
     Id(id): Id,
-    body: Result<Json<NoteRequest>, JsonRejection>,
+    rules::JsonBody(request): rules::JsonBody<NoteRequest>,
 ) -> Result<(StatusCode, Json<ActivityView>), ApiError> {
-    let Json(request) = body?;
     if rules::is_blank(&request.text) || request.text.chars().count() > 10_000 {
         return Err(invalid("a note is 1 to 10,000 characters, not only spaces"));
     }

@@ -15,6 +15,7 @@
 //! group-commit writer on either backend.
 
 pub mod agents;
+pub mod canned;
 pub mod db;
 pub mod ingest;
 pub mod leader;
@@ -75,12 +76,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "outbox request id", include_str!("../../../migrations/sqlite/0002_outbox_request_id.sql")),
     (3, "agents", include_str!("../../../migrations/sqlite/0003_agents.sql")),
     (4, "workflow", include_str!("../../../migrations/sqlite/0004_workflow.sql")),
+    (5, "canned responses", include_str!("../../../migrations/sqlite/0005_canned_responses.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
     (2, "outbox request id", include_str!("../../../migrations/postgres/0002_outbox_request_id.sql")),
     (3, "agents", include_str!("../../../migrations/postgres/0003_agents.sql")),
     (4, "workflow", include_str!("../../../migrations/postgres/0004_workflow.sql")),
+    (5, "canned responses", include_str!("../../../migrations/postgres/0005_canned_responses.sql")),
 ];
 
 #[derive(Clone)]
