@@ -15,6 +15,7 @@ on_both_backends!(
     snoozes_wake_and_messages_reopen,
     agents_see_only_their_teams_conversations,
     canned_responses_expand_with_placeholders,
+    lists_filter_sort_and_count_unread_per_agent,
 );
 
 async fn patch(server: &TestServer, token: &str, id: i64, body: Value) -> (StatusCode, Value) {
@@ -226,5 +227,59 @@ async fn canned_responses_expand_with_placeholders() {
     assert_eq!((status, missing["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_such_shortcut")));
     // Expanding sends nothing.
     assert_eq!(server.messages(id).await.len(), 1);
+    server.stop().await;
+}
+
+/// Three customers on WhatsApp; filters, sorts and per-agent unread state over them.
+async fn lists_filter_sort_and_count_unread_per_agent() {
+    let server = TestServer::start(None).await;
+    let ana = create_agent(&server, "ana@example.com", "agent").await["id"].as_i64().unwrap();
+    create_agent(&server, "bo@example.com", "agent").await;
+    let billing = team(&server, "Billing", &[ana]).await;
+    let (ana_token, bo_token) = (session(&server, "ana@example.com").await, session(&server, "bo@example.com").await);
+    for (n, from) in ["16505550001", "16505550002", "16505550003"].iter().enumerate() {
+        let body = String::from_utf8(fixture("whatsapp/text.json")).unwrap().replace("16505551234", from).replace("wamid.", &format!("wamid.L{n}"));
+        server.post_signed(body.as_bytes()).await;
+    }
+    let list = async |token: &str, query: &str| -> Vec<i64> {
+        let page: Value = server.client.get(format!("{}/api/v1/conversations?{query}", server.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        page["items"].as_array().unwrap_or_else(|| panic!("{query}: {page}")).iter().map(|c| c["id"].as_i64().unwrap()).collect()
+    };
+    let newest = list(ADMIN_TOKEN, "").await;
+    assert_eq!(newest.len(), 3);
+    let (first, second, third) = (newest[2], newest[1], newest[0]);
+    assert_eq!(list(ADMIN_TOKEN, "sort=oldest").await, [first, second, third]);
+
+    patch(&server, ADMIN_TOKEN, first, json!({"priority": "urgent", "team_id": billing, "add_labels": ["refund"]})).await;
+    patch(&server, ADMIN_TOKEN, second, json!({"assignee_id": ana, "status": "pending", "priority": "low"})).await;
+    assert_eq!(list(ADMIN_TOKEN, "sort=priority").await, [first, third, second]);
+    assert_eq!(list(ADMIN_TOKEN, "label=REFUND").await, [first]);
+    assert_eq!(list(ADMIN_TOKEN, "priority=urgent").await, [first]);
+    assert_eq!(list(ADMIN_TOKEN, "status=pending").await, [second]);
+    assert_eq!(list(&ana_token, "assignee=me").await, [second]);
+    assert_eq!(list(ADMIN_TOKEN, "assignee=unassigned").await, [third, first]);
+    assert_eq!(list(ADMIN_TOKEN, &format!("team={billing}")).await, [first]);
+    assert_eq!(list(ADMIN_TOKEN, "channel=whatsapp").await.len(), 3);
+    assert!(list(ADMIN_TOKEN, "channel=sms").await.is_empty());
+    // Waiting longest: those whose last message is the customer's, oldest first.
+    server.queue_text_reply(first, "on it").await;
+    assert_eq!(list(ADMIN_TOKEN, "sort=waiting_longest").await, [second, third]);
+
+    // Unread is per agent: Ana reads one, Bo still has all (that he may see) unread.
+    let read = server.client.post(format!("{}/api/v1/conversations/{third}/read", server.base)).bearer_auth(&ana_token).json(&json!({})).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    let unread_ana = list(&ana_token, "unread=true").await;
+    assert!(!unread_ana.contains(&third) && unread_ana.contains(&second), "{unread_ana:?}");
+    assert!(list(&bo_token, "unread=true").await.contains(&third));
+    let page: Value = server.client.get(format!("{}/api/v1/conversations", server.base)).bearer_auth(&ana_token).send().await.unwrap().json().await.unwrap();
+    let count = |id: i64| page["items"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["unread_count"].as_i64().unwrap();
+    assert_eq!((count(third), count(second)), (0, 1));
+
+    // Keyset pages follow the sort.
+    let page: Value = server.api_get("/api/v1/conversations?sort=priority&limit=1").await;
+    assert_eq!(page["items"][0]["id"], first);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let next: Value = server.api_get(&format!("/api/v1/conversations?sort=priority&limit=1&cursor={cursor}")).await;
+    assert_eq!(next["items"][0]["id"], third);
     server.stop().await;
 }

@@ -5,7 +5,8 @@ use super::error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 use super::{rules, AppState, RequestId};
 use crate::model::OutboundContent;
 use crate::store::outbox::NewReply;
-use crate::store::views::{ContactView, ConversationView, MessageView, Page};
+use crate::store::views::{ContactView, ConversationFilter, ConversationView, MessageView, Page, Sort};
+use crate::store::workflow::{Priority, Status};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -50,14 +51,31 @@ pub struct ConversationQuery {
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// `next_cursor` from the previous page.
-    #[param(pattern = "^[0-9]{1,18}_[0-9]{1,18}$")]
+    /// `next_cursor` from the previous page (of the same filters and sort).
+    #[param(pattern = "^[0-9]{1,18}_[0-9]{1,18}(_[0-9]{1,18})?$")]
     pub cursor: Option<String>,
+    /// The order (default `newest`).
+    pub sort: Option<Sort>,
+    /// Only those whose customer last wrote on this channel.
+    #[param(max_length = 64)]
+    pub channel: Option<String>,
+    pub status: Option<Status>,
+    /// `me`, `unassigned`, or an agent's id.
+    #[param(pattern = "^(me|unassigned|[0-9]{1,18})$")]
+    pub assignee: Option<String>,
+    /// Only this team's.
+    pub team: Option<i64>,
+    /// Only those with this label.
+    #[param(max_length = 64, pattern = "^\\S+$")]
+    pub label: Option<String>,
+    pub priority: Option<Priority>,
+    /// Only those with messages the caller has not read.
+    pub unread: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationQuery),
     responses(
-        (status = 200, description = "Conversations, most recently active first", body = Page<ConversationView>),
+        (status = 200, description = "Conversations the caller may see that pass the filters, in the chosen order; `unread_count` is what the caller has not read", body = Page<ConversationView>),
         (status = 400, description = "`limit` out of range or `cursor` invalid", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
@@ -68,9 +86,35 @@ pub async fn list_conversations(
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
     let Query(query) = query?;
     let limit = page_size(query.limit, 50, 200)?;
+    let (assignee_id, unassigned) = match query.assignee.as_deref() {
+        None => (None, false),
+        Some("unassigned") => (None, true),
+        // The bootstrap token is nobody: nothing is assigned to it.
+        Some("me") => (Some(caller.agent_id().unwrap_or(-1)), false),
+        Some(id) => (Some(id.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_query", "`assignee` is `me`, `unassigned` or an agent id"))?), false),
+    };
+    if query.channel.as_ref().is_some_and(|c| c.chars().count() > 64) {
+        return Err(ApiError::bad_request("invalid_query", "`channel` is at most 64 characters"));
+    }
+    let label = match query.label {
+        Some(label) if label.is_empty() || label.chars().count() > 64 || label.contains(rules::is_space) => {
+            return Err(ApiError::bad_request("invalid_query", "`label` is 1 to 64 characters without spaces"));
+        }
+        other => other.map(|label| label.to_lowercase()),
+    };
+    let filter = ConversationFilter {
+        channel_id: query.channel,
+        status: query.status.map(|s| s.as_str().to_string()),
+        assignee_id,
+        unassigned,
+        team_id: query.team,
+        label,
+        priority: query.priority.map(|p| p.as_str().to_string()),
+        unread: query.unread.unwrap_or(false),
+    };
     let page = state
         .store
-        .list_conversations(caller.viewer(), limit, query.cursor.as_deref())
+        .list_conversations(caller.viewer(), caller.agent_id(), &filter, query.sort.unwrap_or_default(), limit, query.cursor.as_deref())
         .await?;
     Ok(Json(page))
 }

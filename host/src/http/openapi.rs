@@ -59,6 +59,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(api::get_conversation, workflow::update_conversation)))
         .routes(agent(routes!(workflow::activity)))
         .routes(agent(routes!(workflow::add_note)))
+        .routes(agent(routes!(workflow::mark_read)))
         .routes(agent(routes!(canned::expand)))
         .routes(agent(routes!(canned::list)))
         .routes(admin(routes!(canned::create)))

@@ -71,9 +71,12 @@ pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>
     if let Some(n) = number.as_i64() {
         return Ok(Some(n));
     }
+    // Past 2^53 a float no longer holds every integer, so an out-of-range literal such as
+    // -9223372036854775809 would round into range: only smaller integral floats are taken.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
     match number.as_f64() {
-        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f <= i64::MAX as f64 => Ok(Some(f as i64)),
-        _ => Err(serde::de::Error::custom(format!("expected an integer, not {number}"))),
+        Some(f) if !number.is_u64() && f.fract() == 0.0 && f.abs() < EXACT => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!("expected an integer of 64 bits, not {number}"))),
     }
 }
 
@@ -106,6 +109,10 @@ mod tests {
         assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
         assert_eq!(n(r#"{}"#).unwrap(), None);
         assert!(n(r#"{"n": 1.5}"#).is_err());
+        assert!(n(r#"{"n": 9223372036854775808}"#).is_err(), "one past i64::MAX");
+        assert!(n(r#"{"n": 9.3e18}"#).is_err());
+        assert_eq!(n(r#"{"n": -9223372036854775808}"#).unwrap(), Some(i64::MIN));
+        assert!(n(r#"{"n": -9223372036854775809}"#).is_err(), "one below i64::MIN");
         assert!(n(r#"{"n": "1"}"#).is_err());
     }
 }

@@ -139,3 +139,27 @@ pub async fn add_note(
     let note = state.store.add_note(caller.viewer(), id, &request.text, &actor(&caller)).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    /// Read up to this message (default: the newest).
+    #[serde(default, deserialize_with = "rules::integer")]
+    pub message_id: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/read", tag = "conversations", params(IdParam), request_body = ReadRequest,
+    responses(
+        (status = 204, description = "Marked read for the caller (read state only moves forward)"),
+        (status = 400, description = "`id` is not an integer", body = ErrorBody),
+        (status = 404, description = "No such conversation (or not one of the caller's)", body = ErrorBody),
+        JsonBodyErrors, Unauthorized, Unavailable))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    caller: Principal,
+    Id(id): Id,
+    rules::JsonBody(request): rules::JsonBody<ReadRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.store.mark_read(caller.viewer(), caller.agent_id(), id, request.message_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

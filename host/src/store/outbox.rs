@@ -325,7 +325,7 @@ mod tests {
     async fn an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message(store: TestStore) {
         let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
-        let conversation = store.list_conversations(None, 10, None).await.unwrap().items[0].id;
+        let conversation = store.list_conversations(None, None, &Default::default(), crate::store::views::Sort::Newest, 10, None).await.unwrap().items[0].id;
         let reply = agent_reply(conversation, "hi back");
         let ours = store.queue_reply(&reply).await.unwrap();
         let job = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
@@ -354,7 +354,7 @@ mod tests {
     async fn a_lost_claim_writes_nothing(store: TestStore) {
         let store = with_messenger(store).await;
         ingest(&store, vec![message("m_inbound", false)]).await;
-        let conversation = store.list_conversations(None, 10, None).await.unwrap().items[0].id;
+        let conversation = store.list_conversations(None, None, &Default::default(), crate::store::views::Sort::Newest, 10, None).await.unwrap().items[0].id;
         let reply = agent_reply(conversation, "x");
         store.queue_reply(&reply).await.unwrap();
         // Lease of 0 ms: the claim expires at once and a second worker takes the row.

@@ -245,37 +245,189 @@ pub(super) async fn conversation_on(conn: &mut Conn<'_>, id: i64) -> Result<Opti
     Ok(found.pop())
 }
 
-/// Keyset cursor over `(last_message_at, id)`, newest first.
-fn parse_cursor(cursor: &str) -> Option<(i64, i64)> {
-    let (at, id) = cursor.split_once('_')?;
-    Some((at.parse().ok()?, id.parse().ok()?))
+/// How a conversation list is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Most recent message first.
+    #[default]
+    Newest,
+    /// Least recent message first.
+    Oldest,
+    /// Those whose last message is the customer's, the longest waiting first.
+    WaitingLongest,
+    /// Urgent first, then high, normal, low; newest first within each.
+    Priority,
+}
+
+/// Which conversations a list shows; `None` is any.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub channel_id: Option<String>,
+    pub status: Option<String>,
+    /// Only those assigned to this agent.
+    pub assignee_id: Option<i64>,
+    /// Only those assigned to nobody.
+    pub unassigned: bool,
+    pub team_id: Option<i64>,
+    pub label: Option<String>,
+    pub priority: Option<String>,
+    /// Only those with messages `reader` has not read.
+    pub unread: bool,
+}
+
+/// A keyset cursor: `(priority rank, last_message_at, id)` of the last row of a page.
+fn parse_cursor(cursor: &str) -> Option<(i64, i64, i64)> {
+    let mut parts = cursor.split('_').map(|part| part.parse::<i64>().ok());
+    let (first, second, third) = (parts.next()??, parts.next()??, parts.next());
+    match (third, parts.next()) {
+        (None, _) => Some((0, first, second)),
+        (Some(Some(third)), None) => Some((first, second, third)),
+        _ => None,
+    }
+}
+
+const PRIORITY_RANK: &str = "(CASE c.priority WHEN 'urgent' THEN 3 WHEN 'high' THEN 2 WHEN 'normal' THEN 1 ELSE 0 END)";
+
+/// The SQL condition for `reader` `$n` having unread messages in `c` (or, without a reader,
+/// anyone: the conversation's own count).
+fn unread_by(n: usize) -> String {
+    format!(
+        "(CASE WHEN ${n} IS NULL THEN c.unread_count > 0 ELSE EXISTS (
+             SELECT 1 FROM messages um WHERE um.conversation_id = c.id AND um.direction = 'inbound'
+               AND um.id > COALESCE((SELECT r.last_read_message_id FROM conversation_reads r
+                                     WHERE r.conversation_id = c.id AND r.agent_id = ${n}), 0)) END)"
+    )
+}
+
+/// Set `unread_count` of each conversation to what `reader` has not read.
+pub(super) async fn attach_unread(conn: &mut Conn<'_>, conversations: &mut [ConversationView], reader: Option<i64>) -> Result<(), StoreError> {
+    let Some(reader) = reader else { return Ok(()) };
+    if conversations.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = conversations.iter().map(|c| c.id.to_string()).collect();
+    // Ids are integers from the database, not input: safe to inline.
+    let sql = format!(
+        "SELECT m.conversation_id, COUNT(*) FROM messages m
+         LEFT JOIN conversation_reads r ON r.conversation_id = m.conversation_id AND r.agent_id = $1
+         WHERE m.conversation_id IN ({}) AND m.direction = 'inbound' AND m.id > COALESCE(r.last_read_message_id, 0)
+         GROUP BY m.conversation_id",
+        ids.join(",")
+    );
+    let counts: Vec<(i64, i64)> = sql!(conn, query_as(&sql, reader).fetch_all)?;
+    for conversation in conversations.iter_mut() {
+        conversation.unread_count = counts.iter().find(|(id, _)| *id == conversation.id).map_or(0, |(_, n)| *n);
+    }
+    Ok(())
 }
 
 impl Store {
-    /// Conversations `viewer` may see, most recent activity first.
-    pub async fn list_conversations(&self, viewer: Viewer, limit: u32, cursor: Option<&str>) -> Result<Page<ConversationView>, StoreError> {
+    /// Conversations `viewer` may see that pass `filter`, in `sort` order; `reader` is the agent
+    /// whose read state counts as unread (`None`: the conversation's own count).
+    pub async fn list_conversations(
+        &self,
+        viewer: Viewer,
+        reader: Option<i64>,
+        filter: &ConversationFilter,
+        sort: Sort,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<ConversationView>, StoreError> {
         let limit = i64::from(limit.clamp(1, 200));
-        let (before_at, before_id) = match cursor {
+        let ascending = matches!(sort, Sort::Oldest | Sort::WaitingLongest);
+        let (rank, at, id) = match cursor {
             Some(cursor) => parse_cursor(cursor).ok_or_else(|| StoreError::InvalidCursor(cursor.to_string()))?,
-            None => (i64::MAX, i64::MAX),
+            None if ascending => (0, i64::MIN, i64::MIN),
+            None => (i64::MAX, i64::MAX, i64::MAX),
         };
+        let (keyset, order) = match sort {
+            Sort::Newest => ("(c.last_message_at < $1 OR (c.last_message_at = $1 AND c.id < $2))".to_string(), "c.last_message_at DESC, c.id DESC".to_string()),
+            Sort::Oldest | Sort::WaitingLongest => {
+                ("(c.last_message_at > $1 OR (c.last_message_at = $1 AND c.id > $2))".to_string(), "c.last_message_at ASC, c.id ASC".to_string())
+            }
+            Sort::Priority => (
+                format!("({PRIORITY_RANK} < $13 OR ({PRIORITY_RANK} = $13 AND (c.last_message_at < $1 OR (c.last_message_at = $1 AND c.id < $2))))"),
+                format!("{PRIORITY_RANK} DESC, c.last_message_at DESC, c.id DESC"),
+            ),
+        };
+        let waiting = if sort == Sort::WaitingLongest { "AND m.direction = 'inbound'" } else { "" };
         let sql = format!(
             "{CONVERSATION_SELECT}
-             WHERE ((c.last_message_at < $1) OR (c.last_message_at = $1 AND c.id < $2)) AND {}
-             ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3",
-            visible_to(4)
+             WHERE {keyset} AND {visible} {waiting}
+               AND ($5 IS NULL OR c.last_channel_id = $5)
+               AND ($6 IS NULL OR c.status = $6)
+               AND ($7 IS NULL OR c.assignee_id = $7)
+               AND ($8 = 0 OR c.assignee_id IS NULL)
+               AND ($9 IS NULL OR c.team_id = $9)
+               AND ($10 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = c.id AND l.label = $10))
+               AND ($11 IS NULL OR c.priority = $11)
+               AND ($14 = 0 OR {unread})
+             ORDER BY {order} LIMIT $3",
+            visible = visible_to(4),
+            unread = unread_by(12),
         );
         let mut conn = self.db.read().await?;
-        let mut items: Vec<ConversationView> =
-            sql!(conn, query_as(&sql, Millis(before_at), before_id, limit + 1, viewer).fetch_all)?;
+        let mut items: Vec<ConversationView> = sql!(conn, query_as(
+            &sql,
+            Millis(at),
+            id,
+            limit + 1,
+            viewer,
+            filter.channel_id.as_deref(),
+            filter.status.as_deref(),
+            filter.assignee_id,
+            i64::from(filter.unassigned),
+            filter.team_id,
+            filter.label.as_deref(),
+            filter.priority.as_deref(),
+            reader,
+            rank,
+            i64::from(filter.unread),
+        ).fetch_all)?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
-            items.last().map(|c| format!("{}_{}", c.last_message_at, c.id))
+            items.last().map(|c| {
+                let rank = match c.priority.as_str() {
+                    "urgent" => 3,
+                    "high" => 2,
+                    "normal" => 1,
+                    _ => 0,
+                };
+                format!("{rank}_{}_{}", c.last_message_at, c.id)
+            })
         } else {
             None
         };
         attach_labels(&mut conn.conn(), &mut items).await?;
+        attach_unread(&mut conn.conn(), &mut items, reader).await?;
         Ok(Page { items, next_cursor })
+    }
+
+    /// Mark conversation `id` read by `reader` up to `message_id` (its newest when `None`);
+    /// read state only moves forward.
+    pub async fn mark_read(&self, viewer: Viewer, reader: Option<i64>, id: i64, message_id: Option<i64>) -> Result<(), StoreError> {
+        let Some(conversation) = self.conversation(viewer, id).await? else {
+            return Err(StoreError::NotFound(format!("conversation {id}")));
+        };
+        let up_to = message_id.or(conversation.last_message.as_ref().map(|m| m.id)).unwrap_or(0);
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        if let Some(agent) = reader {
+            sql!(conn, execute(
+                "INSERT INTO conversation_reads (conversation_id, agent_id, last_read_message_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (conversation_id, agent_id) DO UPDATE
+                 SET last_read_message_id = CASE WHEN excluded.last_read_message_id > conversation_reads.last_read_message_id
+                                                 THEN excluded.last_read_message_id ELSE conversation_reads.last_read_message_id END",
+                id,
+                agent,
+                up_to,
+            ))?;
+        }
+        // The conversation's own count is "unread by anyone".
+        sql!(conn, execute("UPDATE conversations SET unread_count = 0 WHERE id = $1", id))?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Conversation `id`, if `viewer` may see it.
@@ -372,7 +524,9 @@ impl Store {
 mod tests {
     #[test]
     fn cursor_round_trip() {
-        assert_eq!(super::parse_cursor("1700000000000_42"), Some((1_700_000_000_000, 42)));
+        assert_eq!(super::parse_cursor("1700000000000_42"), Some((0, 1_700_000_000_000, 42)));
+        assert_eq!(super::parse_cursor("3_1700000000000_42"), Some((3, 1_700_000_000_000, 42)));
+        assert_eq!(super::parse_cursor("3_1_2_4"), None);
         assert_eq!(super::parse_cursor("junk"), None);
         assert_eq!(super::parse_cursor("1_x"), None);
     }
