@@ -81,6 +81,7 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
     spawn_until_shutdown(shutdown.subscribe(), maintenance(store.clone(), config.database.clone()));
     spawn_until_shutdown(shutdown.subscribe(), sample_gauges(store.clone(), channels.clone()));
     spawn_until_shutdown(shutdown.subscribe(), memory::trim_task());
+    spawn_until_shutdown(shutdown.subscribe(), index_for_search(store.clone()));
     spawn_until_shutdown(shutdown.subscribe(), wake_snoozed(store.clone(), clock, Duration::from_millis(config.workflow.snooze_check_ms)));
     if admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");
@@ -153,6 +154,29 @@ async fn sample_gauges(store: store::Store, channels: Arc<plugins::Channels>) {
         for (pool, open, idle) in store.pool_usage() {
             metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "open").set(f64::from(open));
             metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(idle as f64);
+        }
+    }
+}
+
+/// Keep SQLite's search tables a moment behind the data (PostgreSQL's indexes need nothing).
+async fn index_for_search(store: store::Store) {
+    if store.backend() != store::db::Backend::Sqlite {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // A full batch means more is waiting: go on at once.
+        loop {
+            match store.index_pending().await {
+                Ok(indexed) if indexed >= 1000 => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "indexing for search failed");
+                    break;
+                }
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ on_both_backends!(
     agents_see_only_their_teams_conversations,
     canned_responses_expand_with_placeholders,
     lists_filter_sort_and_count_unread_per_agent,
+    search_finds_conversations_by_phone_email_name_and_text,
 );
 
 async fn patch(server: &TestServer, token: &str, id: i64, body: Value) -> (StatusCode, Value) {
@@ -281,5 +282,63 @@ async fn lists_filter_sort_and_count_unread_per_agent() {
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     let next: Value = server.api_get(&format!("/api/v1/conversations?sort=priority&limit=1&cursor={cursor}")).await;
     assert_eq!(next["items"][0]["id"], third);
+    server.stop().await;
+}
+
+/// Search finds a conversation by a phone fragment (any format), an email, a name and a word
+/// of message text.
+async fn search_finds_conversations_by_phone_email_name_and_text() {
+    let server = TestServer::start_with(None, &crate::twilio_sms::channel_toml(None)).await;
+    let ana = String::from_utf8(fixture("whatsapp/text.json")).unwrap().replace("Jos\\u00e9 Garc\\u00eda", "Ana L\\u00facia Prado").replace("16505551234", "5215512345678");
+    server.post_signed(ana.as_bytes()).await;
+    let other = String::from_utf8(fixture("whatsapp/text.json")).unwrap()
+        .replace("Jos\\u00e9 Garc\\u00eda", "Bruno Costa").replace("16505551234", "14155550199").replace("wamid.", "wamid.OTHER")
+        .replace("Preciso de ajuda com o pedido", "Where is my parcel");
+    server.post_signed(other.as_bytes()).await;
+    let ids: Vec<i64> = server.conversations().await.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    let (bruno, ana_id) = (ids[0], ids[1]);
+    let find = async |q: &str| -> Vec<i64> {
+        let url = reqwest::Url::parse_with_params(&format!("{}/api/v1/conversations", server.base), &[("q", q)]).unwrap();
+        let page: Value = server.client.get(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+        page["items"].as_array().unwrap_or_else(|| panic!("{q}: {page}")).iter().map(|c| c["id"].as_i64().unwrap()).collect()
+    };
+    // The index follows the data a moment later (SQLite's indexer; PostgreSQL's at once).
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        found = find("parcel").await;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found, [bruno], "a word of message text");
+    assert_eq!(find("PARCEL").await, [bruno], "case-insensitively");
+    assert_eq!(find("lúcia").await, [ana_id], "part of a name");
+    assert_eq!(find("5512").await, [ana_id], "a phone fragment");
+    assert_eq!(find("(55) 1234").await, [ana_id], "a phone fragment, formatted");
+    assert_eq!(find("+1 415 555").await, [bruno]);
+    assert_eq!(find("5215512").await, [ana_id], "the WhatsApp id");
+    assert!(find("nobody-here").await.is_empty());
+    // An email an agent added to an SMS customer.
+    crate::twilio_sms::post_signed(&server, &crate::twilio_sms::inbound_form_from("SMsearch00000000000000000000000001", "+447700900123", "hello")).await;
+    let sms = server.conversations().await[0].clone();
+    let contact = sms["contact"]["id"].as_i64().unwrap();
+    let updated = server.client.patch(format!("{}/api/v1/contacts/{contact}", server.base)).bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"email": "Claire.Dubois@Example.org", "display_name": "Claire Dubois"})).send().await.unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    assert_eq!(updated.json::<Value>().await.unwrap()["email"], "claire.dubois@example.org");
+    let mut by_email = Vec::new();
+    for _ in 0..50 {
+        by_email = find("claire.dubois@example").await;
+        if !by_email.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(by_email, [sms["id"].as_i64().unwrap()], "an email");
+    let too_short = server.client.get(format!("{}/api/v1/conversations?q=ab", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(error_code(too_short, StatusCode::BAD_REQUEST).await, "invalid_query");
+    // Filters and search combine.
+    assert!(find("parcel").await.contains(&bruno));
     server.stop().await;
 }

@@ -1,11 +1,12 @@
 //! `/api/v1`: the REST API the inbox UI and integrations use.
 
 use crate::auth::Principal;
-use super::error::{ApiError, ErrorBody, Unauthorized, Unavailable};
+use super::error::{ApiError, ErrorBody, JsonBodyErrors, Unauthorized, Unavailable};
 use super::{rules, AppState, RequestId};
 use crate::model::OutboundContent;
 use crate::store::outbox::NewReply;
 use crate::store::views::{ContactView, ConversationFilter, ConversationView, MessageView, Page, Sort};
+use crate::store::search::SearchTerms;
 use crate::store::workflow::{Priority, Status};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -71,6 +72,11 @@ pub struct ConversationQuery {
     pub priority: Option<Priority>,
     /// Only those with messages the caller has not read.
     pub unread: Option<bool>,
+    /// Search contact names, phones (any format, fragments too), emails, channel user ids and
+    /// message text: up to 100 characters with at least 3 besides spaces, matched as a
+    /// substring, case-insensitively.
+    #[param(max_length = 100, pattern = "\\S[\\s\\S]*\\S[\\s\\S]*\\S")]
+    pub q: Option<String>,
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationQuery),
@@ -102,7 +108,17 @@ pub async fn list_conversations(
         }
         other => other.map(|label| label.to_lowercase()),
     };
+    let search = match query.q.as_deref() {
+        None => None,
+        Some(q) if q.chars().count() > 100 => return Err(ApiError::bad_request("invalid_query", "`q` is at most 100 characters")),
+        Some(q) => {
+            let enough = q.chars().filter(|c| !rules::is_space(*c)).count() >= 3;
+            let terms = SearchTerms::parse(q).filter(|_| enough);
+            Some(terms.ok_or_else(|| ApiError::bad_request("invalid_query", "`q` needs at least 3 characters besides spaces"))?)
+        }
+    };
     let filter = ConversationFilter {
+        search,
         channel_id: query.channel,
         status: query.status.map(|s| s.as_str().to_string()),
         assignee_id,
@@ -376,6 +392,38 @@ pub async fn reply(
 pub async fn get_contact(_caller: Principal, State(state): State<AppState>, Id(id): Id) -> Result<Json<ContactView>, ApiError> {
     let contact = state.store.contact(id).await?;
     contact.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("contact {id} not found")))
+}
+
+/// What agents may change about a contact; what is left out stays.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactUpdate {
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
+    pub display_name: Option<String>,
+    #[schema(max_length = 320, pattern = r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    pub email: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", params(IdParam), request_body = ContactUpdate,
+    responses(
+        (status = 200, body = ContactView),
+        (status = 400, description = "Not a name or an email address", body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+        JsonBodyErrors, Unauthorized, Unavailable))]
+pub async fn update_contact(
+    State(state): State<AppState>,
+    Id(id): Id,
+    rules::JsonBody(request): rules::JsonBody<ContactUpdate>,
+) -> Result<Json<ContactView>, ApiError> {
+    let name = match &request.display_name {
+        Some(name) if rules::is_blank(name) || name.chars().count() > 256 => return Err(invalid("`display_name` is 1 to 256 characters")),
+        other => other.as_deref().map(rules::trim),
+    };
+    let email = match &request.email {
+        Some(email) if !rules::valid_email(email) => return Err(invalid("`email` is not an email address")),
+        other => other.as_deref().map(str::to_lowercase),
+    };
+    Ok(Json(state.store.update_contact(id, name, email.as_deref(), None).await?))
 }
 
 #[utoipa::path(get, path = "/contacts/{id}/timeline", tag = "contacts", params(IdParam, BackPageQuery),

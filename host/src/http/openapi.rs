@@ -65,7 +65,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(admin(routes!(canned::create)))
         .routes(admin(routes!(canned::update, canned::delete)))
         .routes(agent(routes!(api::conversation_messages, api::reply)))
-        .routes(agent(routes!(api::get_contact)))
+        .routes(agent(routes!(api::get_contact, api::update_contact)))
         .routes(agent(routes!(api::contact_timeline)))
         .routes(agent(routes!(api::list_channels)))
         .routes(declare(routes!(events::stream), Some(Role::Agent), true));

@@ -44,6 +44,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The check the document's email pattern (`^[^@\s]+@[^@\s]+\.[^@\s]+$`) describes.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    let clean = |part: &str| !part.is_empty() && !part.contains(|c: char| c == '@' || is_space(c));
+    clean(local) && clean(domain) && domain.char_indices().any(|(i, c)| c == '.' && i > 0 && i + 1 < domain.len()) && email.chars().count() <= 320
+}
+
 /// ECMA-262's `\s`: WhiteSpace and LineTerminator.
 pub fn is_space(c: char) -> bool {
     matches!(

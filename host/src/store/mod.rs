@@ -22,6 +22,7 @@ pub mod leader;
 pub mod live;
 pub mod outbox;
 pub mod scratch;
+pub mod search;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod views;
@@ -77,6 +78,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "agents", include_str!("../../../migrations/sqlite/0003_agents.sql")),
     (4, "workflow", include_str!("../../../migrations/sqlite/0004_workflow.sql")),
     (5, "canned responses", include_str!("../../../migrations/sqlite/0005_canned_responses.sql")),
+    (6, "search", include_str!("../../../migrations/sqlite/0006_search.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -84,6 +86,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "agents", include_str!("../../../migrations/postgres/0003_agents.sql")),
     (4, "workflow", include_str!("../../../migrations/postgres/0004_workflow.sql")),
     (5, "canned responses", include_str!("../../../migrations/postgres/0005_canned_responses.sql")),
+    (6, "search", include_str!("../../../migrations/postgres/0006_search.sql")),
 ];
 
 #[derive(Clone)]

@@ -274,6 +274,8 @@ pub struct ConversationFilter {
     pub priority: Option<String>,
     /// Only those with messages `reader` has not read.
     pub unread: bool,
+    /// Only those whose contact or messages match.
+    pub search: Option<super::search::SearchTerms>,
 }
 
 /// A keyset cursor: `(priority rank, last_message_at, id)` of the last row of a page.
@@ -363,10 +365,19 @@ impl Store {
                AND ($10 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = c.id AND l.label = $10))
                AND ($11 IS NULL OR c.priority = $11)
                AND ($14 = 0 OR {unread})
+               AND {search}
              ORDER BY {order} LIMIT $3",
             visible = visible_to(4),
             unread = unread_by(12),
+            search = super::search::matches(self.db.backend(), 15),
         );
+        let (search_messages, search_contacts) = match &filter.search {
+            Some(terms) => {
+                let (a, b) = terms.binds(self.db.backend());
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
         let mut conn = self.db.read().await?;
         let mut items: Vec<ConversationView> = sql!(conn, query_as(
             &sql,
@@ -384,6 +395,8 @@ impl Store {
             reader,
             rank,
             i64::from(filter.unread),
+            search_messages.as_deref(),
+            search_contacts.as_deref(),
         ).fetch_all)?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -438,6 +451,26 @@ impl Store {
         let mut found: Vec<ConversationView> = conversation.into_iter().collect();
         attach_labels(&mut conn.conn(), &mut found).await?;
         Ok(found.pop())
+    }
+
+    /// Change a contact's name, email or phone (already normalised); `None` leaves a field.
+    pub async fn update_contact(&self, id: i64, display_name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> Result<ContactView, StoreError> {
+        let now = Millis(crate::clock::now_ms());
+        let mut conn = self.db.write().await?;
+        let updated = sql!(conn, execute(
+            "UPDATE contacts SET display_name = COALESCE($2, display_name), email = COALESCE($3, email), phone = COALESCE($4, phone), updated_at = $5
+             WHERE id = $1",
+            id,
+            display_name,
+            email,
+            phone,
+            now,
+        ))?;
+        drop(conn);
+        if updated == 0 {
+            return Err(StoreError::NotFound(format!("contact {id}")));
+        }
+        self.contact(id).await?.ok_or_else(|| StoreError::NotFound(format!("contact {id}")))
     }
 
     /// Every message of contact `id` on every channel, in the order they arrived (pages back
