@@ -511,6 +511,17 @@ pub fn render(report: &Report) -> String {
             &["conversations", "ingest/s", "RSS MiB", "db MiB", "wal MiB", "list p50/p99 ms", "deep p50/p99 ms", "deep offset"],
             &rows,
         ));
+        for c in &st.checkpoints {
+            let _ = writeln!(
+                out,
+                "  at {} conversations: filtered list p50/p99 {} / {} ms; search (found {:.1} s after the last ack) {}",
+                c.conversations,
+                ms(c.list_filtered.p50_ms),
+                ms(c.list_filtered.p99_ms),
+                c.search_lag_s,
+                c.search.iter().map(|(what, l)| format!("{what} {} / {} ms", ms(l.p50_ms), ms(l.p99_ms))).collect::<Vec<_>>().join(" · ")
+            );
+        }
         for note in &st.skipped {
             let _ = writeln!(out, "  note: {note}");
         }

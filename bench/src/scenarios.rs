@@ -1134,6 +1134,13 @@ pub struct StorageCheckpoint {
     /// The same at a cursor about half-way through (reached by following `next_cursor`).
     pub list_deep_page: Latency,
     pub deep_page_offset: u64,
+    /// A filtered, re-sorted first page: `status=open&priority=normal&assignee=unassigned&sort=priority`.
+    pub list_filtered: Latency,
+    /// `?q=` searches, by what they look for: a word of message text, part of a name, a phone
+    /// fragment, and a term nothing matches.
+    pub search: Vec<(String, Latency)>,
+    /// How long after the last acknowledged webhook its message could be found by search.
+    pub search_lag_s: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1147,10 +1154,16 @@ pub struct StorageResult {
 }
 
 async fn list_latency(api: &reqwest::Client, base: &str, cursor: Option<&str>, requests: usize) -> Result<Latency> {
-    let url = match cursor {
-        Some(c) => format!("{base}/api/v1/conversations?limit=50&cursor={c}"),
-        None => format!("{base}/api/v1/conversations?limit=50"),
+    let query = match cursor {
+        Some(c) => format!("limit=50&cursor={c}"),
+        None => "limit=50".to_string(),
     };
+    query_latency(api, base, &query, requests).await
+}
+
+/// `GET /api/v1/conversations?{query}`, `requests` times in sequence.
+async fn query_latency(api: &reqwest::Client, base: &str, query: &str, requests: usize) -> Result<Latency> {
+    let url = format!("{base}/api/v1/conversations?{query}");
     let mut durations = Vec::with_capacity(requests);
     for _ in 0..requests {
         let started = Instant::now();
@@ -1231,6 +1244,36 @@ pub async fn storage(ctx: &Ctx) -> Result<StorageResult> {
         let list_first_page = list_latency(&api, &server.base, None, s.list_requests).await?;
         let (cursor, deep_page_offset) = cursor_at(&api, &server.base, conversations as u64 / 2).await?;
         let list_deep_page = list_latency(&api, &server.base, cursor.as_deref(), s.list_requests).await?;
+        let list_filtered = query_latency(&api, &server.base, "limit=50&status=open&priority=normal&assignee=unassigned&sort=priority", s.list_requests).await?;
+        // Search follows the data a moment later on SQLite (its indexer): wait for the newest.
+        let last_seq = sent_so_far.saturating_sub(1);
+        let waited = Instant::now();
+        loop {
+            let url = reqwest::Url::parse_with_params(&format!("{}/api/v1/conversations", server.base), &[("q", format!("pedido #{last_seq} "))])?;
+            let page = json_value(api.get(url).bearer_auth(ADMIN_TOKEN).send().await?).await?;
+            if page["items"].as_array().is_some_and(|items| !items.is_empty()) || waited.elapsed() > Duration::from_secs(120) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let search_lag_s = waited.elapsed().as_secs_f64();
+        let some = last_seq / 2;
+        let mut search = Vec::new();
+        for (what, q) in [
+            ("message text", format!("pedido #{some} ")),
+            ("name", format!("Cliente {some}")),
+            ("phone fragment", format!("{:08}", some % 100_000_000)),
+            ("no match", "nothing-matches-this".to_string()),
+        ] {
+            let query = reqwest::Url::parse_with_params("http://x/", &[("limit", "50".to_string()), ("q", q)])?.query().unwrap_or_default().to_string();
+            search.push((what.to_string(), query_latency(&api, &server.base, &query, s.list_requests).await?));
+        }
+        eprintln!(
+            "bench:   filtered list p50/p99 {:.2}/{:.2} ms; search lag {search_lag_s:.1} s; search p50/p99 {}",
+            list_filtered.p50_ms,
+            list_filtered.p99_ms,
+            search.iter().map(|(what, l)| format!("{what} {:.2}/{:.2} ms", l.p50_ms, l.p99_ms)).collect::<Vec<_>>().join(", ")
+        );
         eprintln!(
             "bench:   {conversations} conversations: RSS {rss_mb:.1} MiB, db {:.1} MiB + wal {:.1} MiB; list p50/p99 first {:.2}/{:.2} ms, deep {:.2}/{:.2} ms",
             db_size as f64 / 1048576.0,
@@ -1250,6 +1293,9 @@ pub async fn storage(ctx: &Ctx) -> Result<StorageResult> {
             list_first_page,
             list_deep_page,
             deep_page_offset,
+            list_filtered,
+            search,
+            search_lag_s,
         });
     }
     let server_log = server.stop().await?;

@@ -1,21 +1,19 @@
 //! Search over conversations: contact names, phones (any format, fragments too), emails,
 //! channel user ids and message text, with each backend's own engine.
 //!
-//! - **SQLite:** FTS5 tables with the trigram tokenizer. An indexer task ([`Store::index_pending`])
-//!   copies new messages and changed contacts into them in batches, a moment after they are
-//!   committed, so ingest does not tokenize on its hot path.
+//! - **SQLite:** FTS5 tables (messages by word, contacts by trigram), filled in batches by an
+//!   indexer task a moment after commit ([`Store::index_pending`]): new messages by id, and
+//!   contacts that triggers marked dirty. Ingest's transactions do not index.
 //! - **PostgreSQL:** trigram GIN indexes on the columns themselves (`pg_trgm`), queried with
 //!   `ILIKE`, which those indexes serve; nothing to keep in step.
 //!
 //! Both match substrings of at least three characters, case-insensitively.
 
-use super::db::{sql, Backend, Conn, Millis};
+use super::db::{sql, Backend};
 use super::{Db, Store, StoreError};
 
 /// Shortest query: trigram indexes cannot serve fewer characters.
 pub const MIN_QUERY: usize = 3;
-/// Rows indexed per batch.
-const BATCH: i64 = 1000;
 
 /// A search as the list query uses it: the text, and its digits when it looks like a phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +44,20 @@ impl SearchTerms {
         }
     }
 
-    /// The FTS5 query over messages: the text as a quoted phrase (no operators from the user).
+    /// The FTS5 query over messages, which are indexed by words: every word of the text, each
+    /// quoted (no operators from the user) and matched as a prefix.
     fn message_fts(&self) -> String {
-        format!("\"{}\"", self.text.replace('"', "\"\""))
+        let words: Vec<String> = self
+            .text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(|word| format!("\"{word}\"*"))
+            .collect();
+        if words.is_empty() {
+            // Only punctuation: a phrase nothing is indexed under.
+            return format!("\"{}\"", self.text.replace('"', "\"\""));
+        }
+        words.join(" ")
     }
 
     /// The FTS5 query over contacts: the text, or its digits.
@@ -90,90 +99,52 @@ pub(super) fn matches(backend: Backend, n: usize) -> String {
     }
 }
 
-/// One contact's searchable text: names, phone digits, emails, channel ids and usernames.
-async fn contact_body(conn: &mut Conn<'_>, contact_id: i64) -> Result<String, StoreError> {
-    let contact: Option<(Option<String>, Option<String>, Option<String>)> =
-        sql!(conn, query_as("SELECT display_name, phone, email FROM contacts WHERE id = $1", contact_id).fetch_optional)?;
-    let identities: Vec<(String, Option<String>, Option<String>)> = sql!(conn, query_as(
-        "SELECT external_id, username, display_name FROM contact_identities WHERE contact_id = $1",
-        contact_id,
-    ).fetch_all)?;
-    let mut parts: Vec<String> = Vec::new();
-    if let Some((name, phone, email)) = contact {
-        parts.extend(name);
-        if let Some(phone) = phone {
-            parts.push(phone.chars().filter(char::is_ascii_digit).collect());
-        }
-        parts.extend(email);
-    }
-    for (external_id, username, name) in identities {
-        parts.push(external_id);
-        parts.extend(username);
-        parts.extend(name);
-    }
-    Ok(parts.join(" \n "))
-}
-
 impl Store {
-    /// Copy new messages and changed contacts into the SQLite search tables; returns how many
-    /// rows it indexed. Does nothing on PostgreSQL, whose indexes follow the tables.
+    /// Index new messages and rebuild the search text of contacts marked dirty (by triggers,
+    /// when a contact or identity changed), on SQLite; returns how many rows it indexed. Does
+    /// nothing on PostgreSQL, whose indexes follow the tables.
     pub async fn index_pending(&self) -> Result<usize, StoreError> {
         let Db::Sqlite { .. } = &self.db else { return Ok(0) };
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
-        let last_message: i64 = sql!(conn, query_scalar("SELECT last_id FROM search_progress WHERE name = 'messages'").fetch_one)?;
-        let messages: Vec<(i64, i64, Option<String>)> = sql!(conn, query_as(
-            "SELECT id, conversation_id, text FROM messages WHERE id > $1 ORDER BY id LIMIT $2",
-            last_message,
-            BATCH,
-        ).fetch_all)?;
+        // New messages, a thousand at a time in two statements.
+        let last: i64 = sql!(conn, query_scalar("SELECT last_message_id FROM search_progress").fetch_one)?;
+        let upto: Option<i64> = sql!(conn, query_scalar(
+            "SELECT MAX(id) FROM (SELECT id FROM messages WHERE id > $1 ORDER BY id LIMIT 1000)",
+            last,
+        ).fetch_one)?;
         let mut indexed = 0;
-        for (id, conversation_id, text) in &messages {
-            if let Some(text) = text.as_deref().filter(|text| !text.is_empty()) {
-                sql!(conn, execute("INSERT INTO message_search (rowid, body, conversation_id) VALUES ($1, $2, $3)", id, text, conversation_id))?;
-                indexed += 1;
-            }
+        if let Some(upto) = upto {
+            indexed += sql!(conn, execute(
+                "INSERT INTO message_search (rowid, body, conversation_id)
+                 SELECT id, text, conversation_id FROM messages WHERE id > $1 AND id <= $2 AND text IS NOT NULL AND text <> ''",
+                last,
+                upto,
+            ))?;
+            sql!(conn, execute("UPDATE search_progress SET last_message_id = $1", upto))?;
         }
-        if let Some((last, _, _)) = messages.last() {
-            sql!(conn, execute("UPDATE search_progress SET last_id = $1 WHERE name = 'messages'", last))?;
+        // Dirty contacts, in three statements per batch: the text is put together in SQL.
+        const DIRTY: &str = "SELECT contact_id FROM search_dirty ORDER BY contact_id LIMIT 1000";
+        let dirty: i64 = sql!(conn, query_scalar("SELECT COUNT(*) FROM (SELECT contact_id FROM search_dirty LIMIT 1000)").fetch_one)?;
+        if dirty == 0 {
+            tx.commit().await?;
+            return Ok(usize::try_from(indexed).unwrap_or(0));
         }
-        // Contacts whose own row or any identity changed since the last run (the same
-        // millisecond again, in case more changed in it: re-indexing is idempotent).
-        let since: i64 = sql!(conn, query_scalar("SELECT last_id FROM search_progress WHERE name = 'contacts'").fetch_one)?;
-        let changed: Vec<(i64, Millis)> = sql!(conn, query_as(
-            "SELECT id, updated_at FROM contacts WHERE updated_at >= $1
-             UNION SELECT contact_id, updated_at FROM contact_identities WHERE updated_at >= $1
-             ORDER BY 2 LIMIT $2",
-            Millis(since),
-            BATCH,
-        ).fetch_all)?;
-        let mut seen = std::collections::HashSet::new();
-        for (contact_id, _) in &changed {
-            if seen.insert(*contact_id) {
-                let body = contact_body(&mut conn, *contact_id).await?;
-                sql!(conn, execute("DELETE FROM contact_search WHERE rowid = $1", contact_id))?;
-                sql!(conn, execute("INSERT INTO contact_search (rowid, body) VALUES ($1, $2)", contact_id, &body))?;
-                indexed += 1;
-            }
-        }
-        // Move the watermark up to the newest change seen, but never within the last few
-        // seconds: a change stamped a moment ago may still be committing. Recent contacts are
-        // indexed again on each run until then (re-indexing is idempotent).
-        if let Some((_, newest)) = changed.last() {
-            let settled = crate::clock::now_ms() - 10_000;
-            let next = (newest.0 + 1).min(settled).max(since);
-            sql!(conn, execute("UPDATE search_progress SET last_id = $1 WHERE name = 'contacts'", next))?;
-        }
+        let delete = format!("DELETE FROM contact_search WHERE rowid IN ({DIRTY})");
+        sql!(conn, execute(&delete))?;
+        // Name, phone digits, email, and each identity's id, username and name.
+        let insert = format!(
+            "INSERT INTO contact_search (rowid, body)
+             SELECT c.id, concat_ws(' ', c.display_name, replace(c.phone, '+', ''), c.email,
+                    (SELECT group_concat(concat_ws(' ', i.external_id, i.username, i.display_name), ' ')
+                     FROM contact_identities i WHERE i.contact_id = c.id))
+             FROM contacts c WHERE c.id IN ({DIRTY})"
+        );
+        sql!(conn, execute(&insert))?;
+        let done = format!("DELETE FROM search_dirty WHERE contact_id IN ({DIRTY})");
+        sql!(conn, execute(&done))?;
         tx.commit().await?;
-        Ok(indexed)
-    }
-
-    /// Re-index every message of conversation `id` (after messages moved between conversations).
-    pub async fn reindex_conversation(&self, id: i64) -> Result<(), StoreError> {
-        let Db::Sqlite { .. } = &self.db else { return Ok(()) };
-        let mut conn = self.db.write().await?;
-        sql!(conn, execute("UPDATE message_search SET conversation_id = (SELECT conversation_id FROM messages m WHERE m.id = message_search.rowid) WHERE rowid IN (SELECT id FROM messages WHERE conversation_id = $1)", id))?;
-        Ok(())
+        Ok(usize::try_from(indexed).unwrap_or(0) + usize::try_from(dirty).unwrap_or(0))
     }
 }
 
@@ -190,7 +161,8 @@ mod tests {
         let phone = SearchTerms::parse("(55) 1234").unwrap();
         assert_eq!(phone.digits.as_deref(), Some("551234"));
         assert_eq!(phone.fts(), "\"(55) 1234\" OR \"551234\"");
-        assert_eq!(phone.binds(Backend::Sqlite).0, "\"(55) 1234\"");
+        assert_eq!(phone.binds(Backend::Sqlite).0, "\"55\"* \"1234\"*");
+        assert_eq!(SearchTerms::parse("pedido #12345").unwrap().binds(Backend::Sqlite).0, "\"pedido\"* \"12345\"*");
         let quoted = SearchTerms::parse("say \"hi\" OR NOT").unwrap();
         assert_eq!(quoted.fts(), "\"say \"\"hi\"\" OR NOT\"");
         assert_eq!(SearchTerms::parse("50%_off").unwrap().patterns().0, "%50\\%\\_off%");
