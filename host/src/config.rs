@@ -41,17 +41,22 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
 }
 
-/// The conversation workflow's background work.
+/// The conversation workflow's background work, and agents' presence.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkflowConfig {
     /// How often the leader looks for snoozed conversations to wake, in milliseconds.
     pub snooze_check_ms: u64,
+    /// How long an agent counts as viewing or typing after their last heartbeat, in
+    /// milliseconds. Clients send one every third of this (the inbox every 10 s).
+    pub presence_ttl_ms: u64,
+    /// How often lapsed presence is swept and announced, in milliseconds.
+    pub presence_check_ms: u64,
 }
 
 impl Default for WorkflowConfig {
     fn default() -> Self {
-        Self { snooze_check_ms: 10_000 }
+        Self { snooze_check_ms: 10_000, presence_ttl_ms: 30_000, presence_check_ms: 2_000 }
     }
 }
 
@@ -338,11 +343,10 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.plugins.dir = base.join(&config.plugins.dir);
         config.plugins.cache_dir = base.join(&config.plugins.cache_dir);
-        if let Some(file) = config.database.url.strip_prefix("sqlite://") {
-            if !file.starts_with('/') && !file.starts_with(':') {
+        if let Some(file) = config.database.url.strip_prefix("sqlite://")
+            && !file.starts_with('/') && !file.starts_with(':') {
                 config.database.url = format!("sqlite://{}", base.join(file).display());
             }
-        }
         Ok(config)
     }
 
@@ -371,6 +375,9 @@ impl Config {
         }
         if self.workflow.snooze_check_ms == 0 {
             return Err(ConfigError::Invalid("workflow.snooze_check_ms must be > 0".into()));
+        }
+        if self.workflow.presence_check_ms == 0 || !(1_000..=600_000).contains(&self.workflow.presence_ttl_ms) {
+            return Err(ConfigError::Invalid("workflow.presence_check_ms must be > 0 and presence_ttl_ms between 1000 and 600000".into()));
         }
         if self.auth.session_ttl_hours == 0 {
             return Err(ConfigError::Invalid("auth.session_ttl_hours must be > 0".into()));
@@ -436,6 +443,20 @@ mod tests {
         assert_eq!(redact_url_password("postgres://sb:hunter2@db:5432/sb"), "postgres://sb:***@db:5432/sb");
         assert_eq!(redact_url_password("postgres://sb@db/sb"), "postgres://sb@db/sb");
         assert_eq!(redact_url_password("sqlite://data/switchboard.db"), "sqlite://data/switchboard.db");
+    }
+
+    /// The shipped `config.toml` parses, and says what the defaults say where it names a
+    /// setting, so the file documents the real behaviour.
+    #[test]
+    fn the_shipped_config_parses_and_matches_the_defaults() {
+        let shipped = Config::parse(include_str!("../../config.toml")).expect("config.toml parses");
+        let defaults = WorkflowConfig::default();
+        assert_eq!(shipped.workflow.presence_ttl_ms, defaults.presence_ttl_ms);
+        assert_eq!(shipped.workflow.presence_check_ms, defaults.presence_check_ms);
+        assert_eq!(shipped.workflow.snooze_check_ms, defaults.snooze_check_ms);
+        assert_eq!(shipped.auth.session_ttl_hours, AuthConfig::default().session_ttl_hours);
+        let bad = "[workflow]\npresence_ttl_ms = 10";
+        assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))));
     }
 
     const SAMPLE: &str = r#"

@@ -82,7 +82,8 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
     spawn_until_shutdown(shutdown.subscribe(), sample_gauges(store.clone(), channels.clone()));
     spawn_until_shutdown(shutdown.subscribe(), memory::trim_task());
     spawn_until_shutdown(shutdown.subscribe(), index_for_search(store.clone()));
-    spawn_until_shutdown(shutdown.subscribe(), wake_snoozed(store.clone(), clock, Duration::from_millis(config.workflow.snooze_check_ms)));
+    spawn_until_shutdown(shutdown.subscribe(), wake_snoozed(store.clone(), clock.clone(), Duration::from_millis(config.workflow.snooze_check_ms)));
+    spawn_until_shutdown(shutdown.subscribe(), expire_presence(store.clone(), clock.clone(), Duration::from_millis(config.workflow.presence_check_ms)));
     if admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the API will refuse every request");
     }
@@ -104,6 +105,8 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
         metrics_here: config.metrics.listen.is_none(),
         auth: Arc::new(config.auth.clone()),
         login_limiter: Arc::default(),
+        workflow: Arc::new(config.workflow.clone()),
+        clock,
     };
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -181,20 +184,52 @@ async fn index_for_search(store: store::Store) {
     }
 }
 
-/// Reopen snoozed conversations whose time has come, on the leader only.
-async fn wake_snoozed(store: store::Store, clock: Arc<dyn clock::Clock>, every: Duration) {
+/// Run `work` every `every`, on the leader only (one node is enough, and every node would
+/// otherwise announce the same changes).
+async fn on_leader_every<F, Fut>(store: store::Store, every: Duration, mut work: F)
+where
+    F: FnMut(store::Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leadership = store.leadership();
     loop {
         tick.tick().await;
         leadership.wait_until_leader().await;
-        match store.wake_snoozed(clock.now_ms()).await {
-            Ok(woken) if !woken.is_empty() => tracing::info!(count = woken.len(), "woke snoozed conversations"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "waking snoozed conversations failed"),
-        }
+        work(store.clone()).await;
     }
+}
+
+/// Reopen snoozed conversations whose time has come.
+async fn wake_snoozed(store: store::Store, clock: Arc<dyn clock::Clock>, every: Duration) {
+    on_leader_every(store, every, |store| {
+        let clock = clock.clone();
+        async move {
+            match store.wake_snoozed(clock.now_ms()).await {
+                Ok(woken) if !woken.is_empty() => tracing::info!(count = woken.len(), "woke snoozed conversations"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "waking snoozed conversations failed"),
+            }
+        }
+    })
+    .await
+}
+
+/// Remove and announce presence whose heartbeat stopped. The sweep claims rows with
+/// `DELETE … RETURNING`, so even two sweepers would not announce a lapse twice.
+async fn expire_presence(store: store::Store, clock: Arc<dyn clock::Clock>, every: Duration) {
+    on_leader_every(store, every, |store| {
+        let clock = clock.clone();
+        async move {
+            match store.expire_presence(clock.now_ms()).await {
+                Ok(lapsed) if !lapsed.is_empty() => tracing::debug!(conversations = lapsed.len(), "presence lapsed"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "expiring presence failed"),
+            }
+        }
+    })
+    .await
 }
 
 /// Every `maintenance_interval_secs`, on the leader only (every node would delete the same

@@ -35,6 +35,9 @@ async fn fuzz(bin: &PathBuf, base: &str, token: Option<&str>, report_dir: &std::
         .args(["--request-timeout", "10", "--generation-database", "none", "--no-color"])
         .args(["--max-failures", "20", "--report", "junit", "--report-dir"])
         .arg(report_dir)
+        // Schemathesis keeps a crash cache (`.schemathesis/`) in its working directory; keep it
+        // with the report, out of the source tree.
+        .current_dir(report_dir)
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_HOOKS", "")
         .kill_on_drop(true);

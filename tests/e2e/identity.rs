@@ -5,9 +5,14 @@
 
 use crate::support::*;
 use crate::twilio_sms::{channel_toml, inbound_form_from, post_signed as post_sms, FakeTwilio};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-on_both_backends!(a_mexican_number_is_one_customer_on_whatsapp_and_sms, concurrent_first_messages_make_one_contact);
+on_both_backends!(
+    a_mexican_number_is_one_customer_on_whatsapp_and_sms,
+    concurrent_first_messages_make_one_contact,
+    merge_then_unmerge_restores_everything_exactly,
+);
 
 /// The WhatsApp text fixture, from `wa_id` with this message id.
 fn whatsapp_from(wa_id: &str, wamid: &str) -> Vec<u8> {
@@ -69,5 +74,89 @@ async fn concurrent_first_messages_make_one_contact() {
     assert_eq!(server.messages(id).await.len(), 16);
     let contacts = server.api_get(&format!("/api/v1/contacts/{}", conversations[0]["contact"]["id"])).await;
     assert_eq!(contacts["identities"].as_array().unwrap().len(), 2);
+    server.stop().await;
+}
+
+/// Contacts, their identities and conversations, and each conversation's messages, notes and
+/// labels, as the API shows them.
+async fn snapshot(server: &TestServer, contacts: &[i64]) -> Value {
+    let mut out = Vec::new();
+    for id in contacts {
+        let contact = server.api_get(&format!("/api/v1/contacts/{id}")).await;
+        let mut conversations = Vec::new();
+        for conversation in server.conversations().await.into_iter().filter(|c| c["contact"]["id"] == *id) {
+            let cid = conversation["id"].as_i64().unwrap();
+            let messages: Vec<Value> = server.messages(cid).await.iter().map(|m| json!([m["id"], m["conversation_id"], m["text"]])).collect();
+            let activity: Vec<Value> = server.api_get(&format!("/api/v1/conversations/{cid}/activity")).await["items"]
+                .as_array().unwrap().iter().map(|a| json!([a["id"], a["kind"], a["body"]])).collect();
+            conversations.push(json!({"conversation": conversation, "messages": messages, "activity": activity}));
+        }
+        out.push(json!({"contact": contact, "conversations": conversations}));
+    }
+    Value::Array(out)
+}
+
+async fn merge_then_unmerge_restores_everything_exactly() {
+    let twilio = FakeTwilio::start().await;
+    let server = TestServer::start_with(None, &channel_toml(Some(twilio.addr))).await;
+    crate::agents::create_agent(&server, "ana@example.com", "agent").await;
+    let agent = crate::agents::session(&server, "ana@example.com").await;
+    server.post_signed(&whatsapp_from("14155550101", "wamid.M1")).await;
+    server.post_signed(&whatsapp_from("14155550101", "wamid.M2")).await;
+    post_sms(&server, &inbound_form_from("SMmerge000000000000000000000000001", "+447700900555", "same person, other phone")).await;
+    let conversations = server.conversations().await;
+    assert_eq!(conversations.len(), 2, "two customers so far");
+    let (sms, whatsapp) = (&conversations[0], &conversations[1]);
+    let (survivor, merged) = (whatsapp["contact"]["id"].as_i64().unwrap(), sms["contact"]["id"].as_i64().unwrap());
+    let sms_conversation = sms["id"].as_i64().unwrap();
+    // Some workflow state on the side that merges away.
+    let note = server.client.post(format!("{}/api/v1/conversations/{sms_conversation}/notes", server.base)).bearer_auth(ADMIN_TOKEN).json(&json!({"text": "VIP"})).send().await.unwrap();
+    assert_eq!(note.status(), StatusCode::CREATED);
+    let labelled = server.client.patch(format!("{}/api/v1/conversations/{sms_conversation}", server.base)).bearer_auth(ADMIN_TOKEN).json(&json!({"add_labels": ["uk"]})).send().await.unwrap();
+    assert_eq!(labelled.status(), StatusCode::OK);
+    let before = snapshot(&server, &[survivor, merged]).await;
+
+    // An agent merges the SMS contact into the WhatsApp one.
+    let response = server.client.post(format!("{}/api/v1/contacts/{survivor}/merge", server.base)).bearer_auth(&agent).json(&json!({"contact_id": merged})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let merge: Value = response.json().await.unwrap();
+    assert_eq!(merge["contact"]["reachable_channels"], json!(["whatsapp", "sms"]));
+    let open: Vec<Value> = server.conversations().await.into_iter().filter(|c| c["status"] != "resolved").collect();
+    assert_eq!(open.len(), 1, "one thread");
+    let thread = open[0]["id"].as_i64().unwrap();
+    assert_eq!(server.messages(thread).await.len(), 3, "all three messages in it");
+    assert_eq!(server.api_get(&format!("/api/v1/contacts/{merged}")).await["merged_into_id"], survivor);
+    let timeline = server.api_get(&format!("/api/v1/contacts/{survivor}/timeline")).await;
+    assert_eq!(timeline["items"].as_array().unwrap().len(), 3);
+
+    // Undoing needs an admin; it restores everything that moved.
+    let undo = |token: &str| server.client.post(format!("{}/api/v1/merges/{}/undo", server.base, merge["id"])).bearer_auth(token.to_string()).send();
+    assert_eq!(undo(&agent).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(undo(ADMIN_TOKEN).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(undo(ADMIN_TOKEN).await.unwrap().status(), StatusCode::CONFLICT, "once");
+    let after = snapshot(&server, &[survivor, merged]).await;
+    assert_eq!(after, before, "unmerge restores contacts, identities, conversations, messages and activity exactly");
+
+    // Both are audited: who, when, what.
+    let audit = server.api_get("/api/v1/audit").await;
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries[0]["action"], "contact.unmerged");
+    assert_eq!(entries[0]["actor"], "admin");
+    assert_eq!(entries[1]["action"], "contact.merged");
+    assert_eq!(entries[1]["actor"], "ana@example.com");
+    assert_eq!(entries[1]["detail"]["merged_id"], merged);
+    assert!(entries[1]["created_at"].as_i64().unwrap() > 0);
+    let forbidden = server.client.get(format!("{}/api/v1/audit", server.base)).bearer_auth(&agent).send().await.unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    // Merged again: a first message from a new channel with the merged-away contact's phone
+    // joins the survivor, not the contact that no longer stands on its own.
+    let again = server.client.post(format!("{}/api/v1/contacts/{survivor}/merge", server.base)).bearer_auth(&agent).json(&json!({"contact_id": merged})).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    server.post_signed(&whatsapp_from("447700900555", "wamid.M3")).await;
+    let contact = server.api_get(&format!("/api/v1/contacts/{survivor}")).await;
+    assert_eq!(contact["identities"].as_array().unwrap().len(), 3, "{contact}");
+    let into_merged = server.client.post(format!("{}/api/v1/contacts/{merged}/merge", server.base)).bearer_auth(&agent).json(&json!({"contact_id": survivor})).send().await.unwrap();
+    assert_eq!(into_merged.status(), StatusCode::CONFLICT, "nothing merges into a merged-away contact");
     server.stop().await;
 }

@@ -16,6 +16,7 @@ mod identity;
 mod instagram;
 mod messenger;
 mod metrics;
+mod presence;
 mod sandbox;
 mod telegram;
 mod twilio_sms;

@@ -35,7 +35,7 @@ async fn next_of(stream: &mut SseClient, kind: &str) -> Value {
     }
 }
 
-async fn team(server: &TestServer, name: &str, members: &[i64]) -> i64 {
+pub async fn team(server: &TestServer, name: &str, members: &[i64]) -> i64 {
     let (status, team) = server.api_post("/api/v1/teams", &json!({"name": name})).await;
     assert_eq!(status, StatusCode::CREATED, "{team}");
     let id = team["id"].as_i64().unwrap();

@@ -8,7 +8,9 @@ mod error;
 mod events;
 mod health;
 mod listener;
+mod merges;
 mod openapi;
+mod presence;
 mod rules;
 mod webhooks;
 mod workflow;
@@ -49,6 +51,10 @@ pub struct AppState {
     pub auth: Arc<crate::config::AuthConfig>,
     /// Failed logins per client address.
     pub login_limiter: Arc<crate::auth::limiter::LoginLimiter>,
+    /// Presence timings.
+    pub workflow: Arc<crate::config::WorkflowConfig>,
+    /// The time presence heartbeats are stamped with (the sweep reads the same clock).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// The router of the separate metrics listener (`metrics.listen`): `/metrics` only.

@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, events, health, webhooks, workflow, AppState};
+use super::{agents, api, canned, events, health, merges, presence, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -60,6 +60,8 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(workflow::activity)))
         .routes(agent(routes!(workflow::add_note)))
         .routes(agent(routes!(workflow::mark_read)))
+        .routes(agent(routes!(presence::heartbeat, presence::leave)))
+        .routes(agent(routes!(presence::list)))
         .routes(agent(routes!(canned::expand)))
         .routes(agent(routes!(canned::list)))
         .routes(admin(routes!(canned::create)))
@@ -67,6 +69,9 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(api::conversation_messages, api::reply)))
         .routes(agent(routes!(api::get_contact, api::update_contact)))
         .routes(agent(routes!(api::contact_timeline)))
+        .routes(agent(routes!(merges::merge)))
+        .routes(admin(routes!(merges::undo)))
+        .routes(admin(routes!(merges::audit)))
         .routes(agent(routes!(api::list_channels)))
         .routes(declare(routes!(events::stream), Some(Role::Agent), true));
     let mut root = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -216,13 +221,13 @@ mod tests {
                     limits += 1;
                     let schema = &parameter["schema"];
                     assert_eq!(schema["minimum"], 1, "{method} {path}");
-                    // Conversations page by 200 at most; messages, activity and timelines by 500.
+                    // Conversations page by 200 at most; messages, activity, timelines and audit by 500.
                     let max = if path == "/api/v1/conversations" { 200 } else { 500 };
                     assert_eq!(schema["maximum"], max, "{method} {path}");
                 }
             }
         }
-        assert_eq!(limits, 4);
+        assert_eq!(limits, 5, "conversations, messages, activity, timelines and the audit log");
     }
 
     /// Operations behind a bearer token document 401; those with a JSON body document 415;
@@ -260,7 +265,7 @@ mod tests {
         assert!(webhook.get("get").is_some() && webhook.get("post").is_some());
         assert!(doc["paths"]["/api/v1/conversations/{id}/messages"].get("post").is_some());
         assert!(doc["paths"].get("/metrics").is_some());
-        assert!(routes(false).into_openapi().paths.paths.get("/metrics").is_none());
+        assert!(!routes(false).into_openapi().paths.paths.contains_key("/metrics"));
     }
 
     #[test]

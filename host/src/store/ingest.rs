@@ -117,13 +117,12 @@ async fn commit_batch(db: &Db, jobs: &[Job]) -> Vec<Result<IngestReport, StoreEr
                 _ => break,
             }
         }
-        if let Err(StoreError::Database(error)) = &result {
-            if is_unreachable(error) {
+        if let Err(StoreError::Database(error)) = &result
+            && is_unreachable(error) {
                 // The rest would wait for the same dead database, one timeout each.
                 results.extend(unreachable(&jobs[results.len()..], error));
                 break;
             }
-        }
         let result = result.map(|mut reports| reports.remove(0));
         if let Err(error) = &result {
             tracing::error!(channel = job.request.channel_id, request_id = job.request.request_id, %error, "storing webhook failed");
@@ -357,6 +356,9 @@ pub(super) async fn resolve_identity(conn: &mut Conn<'_>, channel_id: &str, part
     }
     if let (None, Some(email)) = (contact_id, &party.email) {
         contact_id = sql!(conn, query_scalar("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1", email).fetch_optional)?;
+    }
+    if let Some(found) = contact_id {
+        contact_id = Some(super::merge::surviving_contact(conn, found).await?);
     }
     let created_contact = contact_id.is_none();
     let contact_id = match contact_id {

@@ -92,7 +92,7 @@ async fn hold_or_wait(connection: &mut PgConnection, leading: &watch::Sender<boo
             match tokio::time::timeout(HEARTBEAT * 3, attempt).await.unwrap_or(Err(sqlx::Error::PoolTimedOut)) {
                 Ok(true) => {
                     tracing::info!("this node now runs cluster-wide background work");
-                    set_leading(&leading, true);
+                    set_leading(leading, true);
                 }
                 Ok(false) => {}
                 Err(error) => {

@@ -36,6 +36,8 @@ pub enum LiveEventKind {
     ConversationUpdated,
     /// A private note was added.
     NoteCreated,
+    /// Who is viewing or typing in a conversation changed.
+    PresenceUpdated,
 }
 
 impl LiveEventKind {
@@ -45,6 +47,7 @@ impl LiveEventKind {
             Self::MessageUpdated => "message.updated",
             Self::ConversationUpdated => "conversation.updated",
             Self::NoteCreated => "note.created",
+            Self::PresenceUpdated => "presence.updated",
         }
     }
 }

@@ -15,12 +15,15 @@
 //! group-commit writer on either backend.
 
 pub mod agents;
+pub mod audit;
 pub mod canned;
 pub mod db;
 pub mod ingest;
 pub mod leader;
 pub mod live;
+pub mod merge;
 pub mod outbox;
+pub mod presence;
 pub mod scratch;
 pub mod search;
 #[cfg(test)]
@@ -66,6 +69,10 @@ pub enum StoreError {
     /// A page cursor that no page handed out.
     #[error("invalid cursor `{0}`")]
     InvalidCursor(String),
+    /// A stored value this version does not know (a state written by a newer version, or a
+    /// row changed by hand).
+    #[error("stored value is invalid: {0}")]
+    Corrupt(String),
     #[error("unsupported database URL: use sqlite://path or postgres://host/database")]
     UnsupportedUrl,
 }
@@ -79,6 +86,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "workflow", include_str!("../../../migrations/sqlite/0004_workflow.sql")),
     (5, "canned responses", include_str!("../../../migrations/sqlite/0005_canned_responses.sql")),
     (6, "search", include_str!("../../../migrations/sqlite/0006_search.sql")),
+    (7, "merges", include_str!("../../../migrations/sqlite/0007_merges.sql")),
+    (8, "presence", include_str!("../../../migrations/sqlite/0008_presence.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -87,6 +96,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "workflow", include_str!("../../../migrations/postgres/0004_workflow.sql")),
     (5, "canned responses", include_str!("../../../migrations/postgres/0005_canned_responses.sql")),
     (6, "search", include_str!("../../../migrations/postgres/0006_search.sql")),
+    (7, "merges", include_str!("../../../migrations/postgres/0007_merges.sql")),
+    (8, "presence", include_str!("../../../migrations/postgres/0008_presence.sql")),
 ];
 
 #[derive(Clone)]

@@ -110,6 +110,8 @@ pub struct ContactView {
     /// Channels the contact can be written to: those of identities that have not opted out.
     /// A reply may pick any of them (`channel_id`); by default it goes where they last wrote.
     pub reachable_channels: Vec<String>,
+    /// Set while this contact is merged into another (until the merge is undone).
+    pub merged_into_id: Option<i64>,
     pub created_at: i64,
 }
 
@@ -513,11 +515,12 @@ impl Store {
 
     pub async fn contact(&self, id: i64) -> Result<Option<ContactView>, StoreError> {
         let mut conn = self.db.read().await?;
-        let contact: Option<(i64, Option<String>, Option<String>, Option<String>, Millis)> = sql!(conn, query_as(
-            "SELECT id, display_name, phone, email, created_at FROM contacts WHERE id = $1",
+        #[allow(clippy::type_complexity)]
+        let contact: Option<(i64, Option<String>, Option<String>, Option<String>, Millis, Option<i64>)> = sql!(conn, query_as(
+            "SELECT id, display_name, phone, email, created_at, merged_into_id FROM contacts WHERE id = $1",
             id,
         ).fetch_optional)?;
-        let Some((id, display_name, phone, email, created_at)) = contact else {
+        let Some((id, display_name, phone, email, created_at, merged_into_id)) = contact else {
             return Ok(None);
         };
         #[allow(clippy::type_complexity)]
@@ -549,7 +552,7 @@ impl Store {
                 opted_out,
             })
             .collect();
-        Ok(Some(ContactView { id, display_name, phone, email, identities, reachable_channels, created_at: created_at.0 }))
+        Ok(Some(ContactView { id, display_name, phone, email, identities, reachable_channels, merged_into_id, created_at: created_at.0 }))
     }
 }
 

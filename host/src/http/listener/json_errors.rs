@@ -102,15 +102,14 @@ impl AsyncWrite for JsonErrors {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.poll_pending(cx))?;
-        if buf.starts_with(STATUS_LINE_START) {
-            if let Some((consumed, replacement)) = rewrite_bare_error(buf) {
+        if buf.starts_with(STATUS_LINE_START)
+            && let Some((consumed, replacement)) = rewrite_bare_error(buf) {
                 this.pending = replacement;
                 // hyper may count the head as written now; the replacement goes out in this
                 // poll if the socket takes it, else in the next write, flush or shutdown.
                 let _ = this.poll_pending(cx)?;
                 return Poll::Ready(Ok(consumed));
             }
-        }
         // Pass everything up to the next response head, so that each head starts a write.
         let next_head = memchr::memmem::find(buf.get(1..).unwrap_or_default(), STATUS_LINE_START).map(|at| at + 1);
         Pin::new(&mut this.inner).poll_write(cx, &buf[..next_head.unwrap_or(buf.len())])

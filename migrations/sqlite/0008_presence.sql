@@ -1,0 +1,11 @@
+-- Who is viewing or typing in a conversation right now, for collision avoidance. Each row
+-- lives until its heartbeat stops (`expires_at`); a background sweep removes and announces it.
+CREATE TABLE presence (
+    conversation_id INTEGER NOT NULL REFERENCES conversations (id),
+    agent_id        INTEGER NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    state           TEXT NOT NULL,      -- `viewing` or `typing`
+    since           INTEGER NOT NULL,   -- when this state began
+    expires_at      INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, agent_id)
+);
+CREATE INDEX presence_expires ON presence (expires_at);
