@@ -514,10 +514,12 @@ pub fn render(report: &Report) -> String {
         for c in &st.checkpoints {
             let _ = writeln!(
                 out,
-                "  at {} conversations: filtered list p50/p99 {} / {} ms; search (found {:.1} s after the last ack) {}",
+                "  at {} conversations: filtered list p50/p99 {} / {} ms; view counts {} / {} ms; search (found {:.1} s after the last ack) {}",
                 c.conversations,
                 ms(c.list_filtered.p50_ms),
                 ms(c.list_filtered.p99_ms),
+                ms(c.view_counts.p50_ms),
+                ms(c.view_counts.p99_ms),
                 c.search_lag_s,
                 c.search.iter().map(|(what, l)| format!("{what} {} / {} ms", ms(l.p50_ms), ms(l.p99_ms))).collect::<Vec<_>>().join(" · ")
             );

@@ -1141,6 +1141,8 @@ pub struct StorageCheckpoint {
     pub search: Vec<(String, Latency)>,
     /// How long after the last acknowledged webhook its message could be found by search.
     pub search_lag_s: f64,
+    /// `GET /api/v1/conversations/counts`: every view's count and unread count at once.
+    pub view_counts: Latency,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1163,11 +1165,15 @@ async fn list_latency(api: &reqwest::Client, base: &str, cursor: Option<&str>, r
 
 /// `GET /api/v1/conversations?{query}`, `requests` times in sequence.
 async fn query_latency(api: &reqwest::Client, base: &str, query: &str, requests: usize) -> Result<Latency> {
-    let url = format!("{base}/api/v1/conversations?{query}");
+    get_latency(api, &format!("{base}/api/v1/conversations?{query}"), requests).await
+}
+
+/// Sequential `GET url` requests as the admin.
+async fn get_latency(api: &reqwest::Client, url: &str, requests: usize) -> Result<Latency> {
     let mut durations = Vec::with_capacity(requests);
     for _ in 0..requests {
         let started = Instant::now();
-        let response = api.get(&url).bearer_auth(ADMIN_TOKEN).send().await?;
+        let response = api.get(url).bearer_auth(ADMIN_TOKEN).send().await?;
         if !response.status().is_success() {
             bail!("GET {url} answered {}", response.status());
         }
@@ -1245,6 +1251,7 @@ pub async fn storage(ctx: &Ctx) -> Result<StorageResult> {
         let (cursor, deep_page_offset) = cursor_at(&api, &server.base, conversations as u64 / 2).await?;
         let list_deep_page = list_latency(&api, &server.base, cursor.as_deref(), s.list_requests).await?;
         let list_filtered = query_latency(&api, &server.base, "limit=50&status=open&priority=normal&assignee=unassigned&sort=priority", s.list_requests).await?;
+        let view_counts = get_latency(&api, &format!("{}/api/v1/conversations/counts", server.base), s.list_requests).await?;
         // Search follows the data a moment later on SQLite (its indexer): wait for the newest.
         let last_seq = sent_so_far.saturating_sub(1);
         let waited = Instant::now();
@@ -1269,9 +1276,11 @@ pub async fn storage(ctx: &Ctx) -> Result<StorageResult> {
             search.push((what.to_string(), query_latency(&api, &server.base, &query, s.list_requests).await?));
         }
         eprintln!(
-            "bench:   filtered list p50/p99 {:.2}/{:.2} ms; search lag {search_lag_s:.1} s; search p50/p99 {}",
+            "bench:   filtered list p50/p99 {:.2}/{:.2} ms; view counts {:.2}/{:.2} ms; search lag {search_lag_s:.1} s; search p50/p99 {}",
             list_filtered.p50_ms,
             list_filtered.p99_ms,
+            view_counts.p50_ms,
+            view_counts.p99_ms,
             search.iter().map(|(what, l)| format!("{what} {:.2}/{:.2} ms", l.p50_ms, l.p99_ms)).collect::<Vec<_>>().join(", ")
         );
         eprintln!(
@@ -1296,6 +1305,7 @@ pub async fn storage(ctx: &Ctx) -> Result<StorageResult> {
             list_filtered,
             search,
             search_lag_s,
+            view_counts,
         });
     }
     let server_log = server.stop().await?;

@@ -282,6 +282,26 @@ async fn lists_filter_sort_and_count_unread_per_agent() {
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     let next: Value = server.api_get(&format!("/api/v1/conversations?sort=priority&limit=1&cursor={cursor}")).await;
     assert_eq!(next["items"][0]["id"], third);
+
+    // Counts per view, unread by the caller.
+    let counts = async |token: &str, query: &str| -> Value {
+        let response = server.client.get(format!("{}/api/v1/conversations/counts{query}", server.base)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        let views = ["mine", "unassigned", "my_teams", "all"].map(|v| json!([body[v]["conversations"], body[v]["unread"]]));
+        let teams: Vec<Value> = body["teams"].as_array().unwrap().iter().map(|t| json!([t["name"], t["conversations"], t["unread"]])).collect();
+        json!({"views": views, "teams": teams})
+    };
+    // Ana (Billing) sees `first` (Billing's, unread) and `third` (no team, read by her).
+    assert_eq!(counts(&ana_token, "").await, json!({"views": [[0, 0], [2, 1], [1, 1], [2, 1]], "teams": [["Billing", 1, 1]]}));
+    assert_eq!(counts(&ana_token, "?status=pending").await["views"], json!([[1, 1], [0, 0], [0, 0], [1, 1]]), "`second` is hers");
+    // Bo (no team) sees only `third`, which he has not read.
+    assert_eq!(counts(&bo_token, "").await, json!({"views": [[0, 0], [1, 1], [0, 0], [1, 1]], "teams": []}));
+    // The bootstrap token is nobody: nothing is its own, and unread is the conversation's own
+    // count, which Ana's read (`third`) and the reply (`first`) cleared.
+    assert_eq!(counts(ADMIN_TOKEN, "").await, json!({"views": [[0, 0], [2, 0], [0, 0], [2, 0]], "teams": [["Billing", 1, 0]]}));
+    let bad = server.client.get(format!("{}/api/v1/conversations/counts?status=closed", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     server.stop().await;
 }
 

@@ -6,6 +6,7 @@ use super::{rules, AppState, RequestId};
 use crate::model::OutboundContent;
 use crate::store::outbox::NewReply;
 use crate::store::views::{ContactView, ConversationFilter, ConversationView, MessageView, Page, Sort};
+use crate::store::counts::ViewCounts;
 use crate::store::search::SearchTerms;
 use crate::store::workflow::{Priority, Status};
 use axum::extract::rejection::QueryRejection;
@@ -120,12 +121,12 @@ pub async fn list_conversations(
     let filter = ConversationFilter {
         search,
         channel_id: query.channel,
-        status: query.status.map(|s| s.as_str().to_string()),
+        status: query.status,
         assignee_id,
         unassigned,
         team_id: query.team,
         label,
-        priority: query.priority.map(|p| p.as_str().to_string()),
+        priority: query.priority,
         unread: query.unread.unwrap_or(false),
     };
     let page = state
@@ -133,6 +134,28 @@ pub async fn list_conversations(
         .list_conversations(caller.viewer(), caller.agent_id(), &filter, query.sort.unwrap_or_default(), limit, query.cursor.as_deref())
         .await?;
     Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CountsQuery {
+    /// Count conversations in this status (default `open`).
+    pub status: Option<Status>,
+}
+
+#[utoipa::path(get, path = "/conversations/counts", tag = "conversations", params(CountsQuery),
+    responses(
+        (status = 200, description = "How many conversations each view holds (mine, unassigned, my teams, all, and each team), and how many of them the caller has not read", body = ViewCounts),
+        (status = 400, description = "`status` is not a status", body = ErrorBody),
+        Unauthorized, Unavailable))]
+pub async fn conversation_counts(
+    caller: Principal,
+    State(state): State<AppState>,
+    query: Result<Query<CountsQuery>, QueryRejection>,
+) -> Result<Json<ViewCounts>, ApiError> {
+    let Query(query) = query?;
+    let status = query.status.unwrap_or(Status::Open);
+    Ok(Json(state.store.view_counts(caller.viewer(), caller.agent_id(), status).await?))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", params(IdParam),

@@ -56,6 +56,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(admin(routes!(agents::rename_team, agents::delete_team)))
         .routes(admin(routes!(agents::add_member, agents::remove_member)))
         .routes(agent(routes!(api::list_conversations)))
+        .routes(agent(routes!(api::conversation_counts)))
         .routes(agent(routes!(api::get_conversation, workflow::update_conversation)))
         .routes(agent(routes!(workflow::activity)))
         .routes(agent(routes!(workflow::add_note)))

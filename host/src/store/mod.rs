@@ -17,6 +17,7 @@
 pub mod agents;
 pub mod audit;
 pub mod canned;
+pub mod counts;
 pub mod db;
 pub mod ingest;
 pub mod leader;

@@ -266,14 +266,14 @@ pub enum Sort {
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
     pub channel_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<super::workflow::Status>,
     /// Only those assigned to this agent.
     pub assignee_id: Option<i64>,
     /// Only those assigned to nobody.
     pub unassigned: bool,
     pub team_id: Option<i64>,
     pub label: Option<String>,
-    pub priority: Option<String>,
+    pub priority: Option<super::workflow::Priority>,
     /// Only those with messages `reader` has not read.
     pub unread: bool,
     /// Only those whose contact or messages match.
@@ -295,7 +295,7 @@ const PRIORITY_RANK: &str = "(CASE c.priority WHEN 'urgent' THEN 3 WHEN 'high' T
 
 /// The SQL condition for `reader` `$n` having unread messages in `c` (or, without a reader,
 /// anyone: the conversation's own count).
-fn unread_by(n: usize) -> String {
+pub(super) fn unread_by(n: usize) -> String {
     format!(
         "(CASE WHEN ${n} IS NULL THEN c.unread_count > 0 ELSE EXISTS (
              SELECT 1 FROM messages um WHERE um.conversation_id = c.id AND um.direction = 'inbound'
@@ -388,12 +388,12 @@ impl Store {
             limit + 1,
             viewer,
             filter.channel_id.as_deref(),
-            filter.status.as_deref(),
+            filter.status.map(super::workflow::Status::as_str),
             filter.assignee_id,
             i64::from(filter.unassigned),
             filter.team_id,
             filter.label.as_deref(),
-            filter.priority.as_deref(),
+            filter.priority.map(super::workflow::Priority::as_str),
             reader,
             rank,
             i64::from(filter.unread),
