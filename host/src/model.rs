@@ -79,14 +79,89 @@ pub struct Party {
     pub id: String,
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// The email was proven by the host, never by a plugin's word: a mail whose sender
+    /// passed DMARC, a web chat visitor's signed identifier. Only a verified email links a
+    /// new identity to an existing contact; an unverified one is kept but links nothing.
+    #[serde(skip)]
+    pub email_verified: bool,
     pub display_name: Option<String>,
     pub username: Option<String>,
+}
+
+/// Declares a domain enum whose stored and JSON form is each variant's snake_case name, with
+/// `as_str` for binding it to SQL. Stored rows and queued outbox payloads hold these names, so
+/// a variant's name is part of the storage format: add variants, never rename them.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),*
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),*
+                }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// What an inbound message is (`messages.kind`).
+    pub enum MessageKind {
+        Text => "text",
+        Image => "image",
+        Audio => "audio",
+        Video => "video",
+        Document => "document",
+        Sticker => "sticker",
+        Location => "location",
+        Contacts => "contacts",
+        Interactive => "interactive",
+        /// A button press (Messenger, Instagram).
+        Postback => "postback",
+        Reaction => "reaction",
+        /// Something the plugin could not map; kept so nothing is lost.
+        Unsupported => "unsupported",
+    }
+}
+
+named_enum! {
+    /// What a media attachment or a media reply is.
+    pub enum MediaKind {
+        Image => "image",
+        Audio => "audio",
+        Video => "video",
+        Document => "document",
+        Sticker => "sticker",
+        File => "file",
+    }
+}
+
+named_enum! {
+    /// What a channel's plugin declares it can do; the host decides from these, never from a
+    /// channel's name.
+    pub enum Capability {
+        Text => "text",
+        Media => "media",
+        Templates => "templates",
+        TypingIndicator => "typing_indicator",
+        ReadReceipts => "read_receipts",
+        Reactions => "reactions",
+        Replies => "replies",
+    }
 }
 
 /// Media kept by reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attachment {
-    pub kind: String,
+    pub kind: MediaKind,
     pub reference: String,
     pub url: Option<String>,
     pub mime_type: Option<String>,
@@ -100,7 +175,7 @@ pub struct InboundMessage {
     pub external_id: String,
     pub sender: Party,
     pub recipient: Option<String>,
-    pub kind: String,
+    pub kind: MessageKind,
     pub text: Option<String>,
     pub attachments: Vec<Attachment>,
     pub reply_to: Option<String>,
@@ -154,7 +229,7 @@ pub enum Event {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutboundContent {
     Text { text: String },
-    Media { kind: String, url: String, caption: Option<String>, filename: Option<String>, mime_type: Option<String> },
+    Media { kind: MediaKind, url: String, caption: Option<String>, filename: Option<String>, mime_type: Option<String> },
     Template { name: String, language: String, #[serde(default)] parameters: Vec<String> },
 }
 
@@ -163,7 +238,7 @@ impl OutboundContent {
     pub fn kind(&self) -> &str {
         match self {
             Self::Text { .. } => "text",
-            Self::Media { kind, .. } => kind,
+            Self::Media { kind, .. } => kind.as_str(),
             Self::Template { .. } => "template",
         }
     }
@@ -208,7 +283,7 @@ pub struct PluginInfo {
     pub name: String,
     pub version: String,
     pub description: String,
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<Capability>,
 }
 
 #[cfg(test)]
@@ -236,5 +311,30 @@ mod tests {
         let template: OutboundContent =
             serde_json::from_str(r#"{"type":"template","name":"order_update","language":"en_US"}"#).unwrap();
         assert_eq!(template.kind(), "template");
+    }
+
+    /// Queued outbox rows hold this JSON; a rename in the types must not strand them.
+    #[test]
+    fn stored_outbox_payloads_keep_their_shape() {
+        let media = OutboundContent::Media { kind: MediaKind::Image, url: "https://x/y.png".into(), caption: None, filename: None, mime_type: None };
+        assert_eq!(
+            serde_json::to_value(&media).unwrap(),
+            serde_json::json!({"type": "media", "kind": "image", "url": "https://x/y.png", "caption": null, "filename": null, "mime_type": null})
+        );
+        let stored = r#"{"type":"media","kind":"document","url":"https://x/a.pdf","caption":"invoice","filename":"a.pdf","mime_type":"application/pdf"}"#;
+        assert_eq!(serde_json::from_str::<OutboundContent>(stored).unwrap().kind(), "document");
+    }
+
+    /// Each enum's stored name is its serde name.
+    #[test]
+    fn stored_names_match_serde_names() {
+        fn check<T: Serialize + Copy>(all: &[T], name: impl Fn(T) -> &'static str) {
+            for value in all {
+                assert_eq!(serde_json::to_value(value).unwrap(), serde_json::json!(name(*value)));
+            }
+        }
+        check(MessageKind::ALL, MessageKind::as_str);
+        check(MediaKind::ALL, MediaKind::as_str);
+        check(Capability::ALL, Capability::as_str);
     }
 }

@@ -488,7 +488,7 @@ async fn stop_refuses_later_replies_until_start() {
     assert!(messages.iter().any(|m| m["external_id"] == "SM7a6b5c4d3e2f10998877665544332211" && m["text"] == " Stop "));
     let (status, error) = reply(&server).await;
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
-    assert_eq!(error["error"]["code"], "conflict");
+    assert_eq!(error["error"]["code"], "unreachable");
     assert!(error["error"]["message"].as_str().unwrap().contains("opted out"), "{error}");
     let contact_id = server.conversations().await[0]["contact"]["id"].as_i64().unwrap();
     let contact = server.api_get(&format!("/api/v1/contacts/{contact_id}")).await;

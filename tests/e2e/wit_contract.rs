@@ -35,9 +35,9 @@ async fn whatsapp_declares_its_capabilities() {
     let info = plugin.info();
     assert_eq!(info.name, "whatsapp");
     for capability in ["text", "media", "templates", "read_receipts"] {
-        assert!(info.capabilities.iter().any(|c| c == capability), "{capability} missing from {:?}", info.capabilities);
+        assert!(info.capabilities.iter().any(|c| c.as_str() == capability), "{capability} missing from {:?}", info.capabilities);
     }
-    assert!(!info.capabilities.iter().any(|c| c == "typing_indicator"));
+    assert!(!info.capabilities.iter().any(|c| c.as_str() == "typing_indicator"));
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use crate::auth::Principal;
 use super::error::{ApiError, ErrorBody, JsonBodyErrors, Unauthorized, Unavailable};
 use super::{rules, AppState, RequestId};
-use crate::model::OutboundContent;
+use crate::model::{Capability, MediaKind, OutboundContent};
 use crate::store::outbox::NewReply;
 use crate::store::views::{ContactView, ConversationFilter, ConversationView, MessageView, Page, Sort};
 use crate::store::counts::ViewCounts;
@@ -226,7 +226,7 @@ pub enum ReplyContent {
         text: String,
     },
     Media {
-        kind: ReplyMediaKind,
+        kind: MediaKind,
         /// An absolute `http` or `https` URL the provider fetches the media from.
         #[schema(max_length = 2048, pattern = "^https?://[^/]")]
         url: String,
@@ -250,30 +250,6 @@ pub enum ReplyContent {
         #[schema(max_items = 100)]
         parameters: Vec<String>,
     },
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplyMediaKind {
-    Image,
-    Audio,
-    Video,
-    Document,
-    Sticker,
-    File,
-}
-
-impl ReplyMediaKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Audio => "audio",
-            Self::Video => "video",
-            Self::Document => "document",
-            Self::Sticker => "sticker",
-            Self::File => "file",
-        }
-    }
 }
 
 /// Longest reply text, in characters; providers' own limits are lower (WhatsApp 4,096).
@@ -319,7 +295,7 @@ impl ReplyContent {
                 }
                 let mime_type = bounded("content.mime_type", mime_type, 255)?;
                 OutboundContent::Media {
-                    kind: kind.as_str().to_string(),
+                    kind,
                     url,
                     caption: bounded("content.caption", caption, 4096)?,
                     filename: bounded("content.filename", filename, 255)?,
@@ -379,15 +355,15 @@ pub async fn reply(
     };
     // Decide from what the plugin declares, never from the channel's name.
     let needed = match &content {
-        OutboundContent::Text { .. } => "text",
-        OutboundContent::Media { .. } => "media",
-        OutboundContent::Template { .. } => "templates",
+        OutboundContent::Text { .. } => Capability::Text,
+        OutboundContent::Media { .. } => Capability::Media,
+        OutboundContent::Template { .. } => Capability::Templates,
     };
-    if !channel.info().capabilities.iter().any(|capability| capability == needed) {
+    if !channel.info().capabilities.contains(&needed) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_content",
-            format!("channel `{channel_id}` does not support {needed}"),
+            format!("channel `{channel_id}` does not support {}", needed.as_str()),
         ));
     }
     let message = state

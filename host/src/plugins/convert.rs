@@ -18,6 +18,8 @@ fn party(party: wit::Party) -> model::Party {
         id: party.id,
         phone: party.phone,
         email: party.email,
+        // A plugin's word proves nothing: only the host verifies an email.
+        email_verified: false,
         display_name: party.display_name,
         username: party.username,
     }
@@ -33,43 +35,46 @@ fn party_to_wit(party: &model::Party) -> wit::Party {
     }
 }
 
-fn media_kind(kind: wit::MediaKind) -> &'static str {
+fn media_kind(kind: wit::MediaKind) -> model::MediaKind {
+    use model::MediaKind as M;
     match kind {
-        wit::MediaKind::Image => "image",
-        wit::MediaKind::Audio => "audio",
-        wit::MediaKind::Video => "video",
-        wit::MediaKind::Document => "document",
-        wit::MediaKind::Sticker => "sticker",
-        wit::MediaKind::File => "file",
+        wit::MediaKind::Image => M::Image,
+        wit::MediaKind::Audio => M::Audio,
+        wit::MediaKind::Video => M::Video,
+        wit::MediaKind::Document => M::Document,
+        wit::MediaKind::Sticker => M::Sticker,
+        wit::MediaKind::File => M::File,
     }
 }
 
-fn media_kind_to_wit(kind: &str) -> wit::MediaKind {
+fn media_kind_to_wit(kind: model::MediaKind) -> wit::MediaKind {
+    use model::MediaKind as M;
     match kind {
-        "image" => wit::MediaKind::Image,
-        "audio" => wit::MediaKind::Audio,
-        "video" => wit::MediaKind::Video,
-        "document" => wit::MediaKind::Document,
-        "sticker" => wit::MediaKind::Sticker,
-        _ => wit::MediaKind::File,
+        M::Image => wit::MediaKind::Image,
+        M::Audio => wit::MediaKind::Audio,
+        M::Video => wit::MediaKind::Video,
+        M::Document => wit::MediaKind::Document,
+        M::Sticker => wit::MediaKind::Sticker,
+        M::File => wit::MediaKind::File,
     }
 }
 
-fn message_kind(kind: wit::MessageKind) -> &'static str {
+fn message_kind(kind: wit::MessageKind) -> model::MessageKind {
+    use model::MessageKind as M;
     use wit::MessageKind as K;
     match kind {
-        K::Text => "text",
-        K::Image => "image",
-        K::Audio => "audio",
-        K::Video => "video",
-        K::Document => "document",
-        K::Sticker => "sticker",
-        K::Location => "location",
-        K::Contacts => "contacts",
-        K::Interactive => "interactive",
-        K::Postback => "postback",
-        K::Reaction => "reaction",
-        K::Unsupported => "unsupported",
+        K::Text => M::Text,
+        K::Image => M::Image,
+        K::Audio => M::Audio,
+        K::Video => M::Video,
+        K::Document => M::Document,
+        K::Sticker => M::Sticker,
+        K::Location => M::Location,
+        K::Contacts => M::Contacts,
+        K::Interactive => M::Interactive,
+        K::Postback => M::Postback,
+        K::Reaction => M::Reaction,
+        K::Unsupported => M::Unsupported,
     }
 }
 
@@ -84,13 +89,13 @@ pub fn event(event: wit::Event) -> model::Event {
             external_id: message.external_id,
             sender: party(message.sender),
             recipient: message.recipient,
-            kind: message_kind(message.kind).to_string(),
+            kind: message_kind(message.kind),
             text: message.text,
             attachments: message
                 .attachments
                 .into_iter()
                 .map(|a| model::Attachment {
-                    kind: media_kind(a.kind).to_string(),
+                    kind: media_kind(a.kind),
                     reference: a.reference,
                     url: a.url,
                     mime_type: a.mime_type,
@@ -130,7 +135,7 @@ pub fn outbound(message: &model::OutboundMessage) -> wit::OutboundMessage {
         model::OutboundContent::Text { text } => wit::OutboundContent::Text(text.clone()),
         model::OutboundContent::Media { kind, url, caption, filename, mime_type } => {
             wit::OutboundContent::Media(wit::OutboundMedia {
-                kind: media_kind_to_wit(kind),
+                kind: media_kind_to_wit(*kind),
                 url: url.clone(),
                 caption: caption.clone(),
                 filename: filename.clone(),
@@ -174,13 +179,13 @@ pub fn send_failure(error: wit::SendError) -> model::SendFailure {
 
 pub fn plugin_info(info: wit::PluginInfo) -> model::PluginInfo {
     let flags = [
-        (wit::Capabilities::TEXT, "text"),
-        (wit::Capabilities::MEDIA, "media"),
-        (wit::Capabilities::TEMPLATES, "templates"),
-        (wit::Capabilities::TYPING_INDICATOR, "typing_indicator"),
-        (wit::Capabilities::READ_RECEIPTS, "read_receipts"),
-        (wit::Capabilities::REACTIONS, "reactions"),
-        (wit::Capabilities::REPLIES, "replies"),
+        (wit::Capabilities::TEXT, model::Capability::Text),
+        (wit::Capabilities::MEDIA, model::Capability::Media),
+        (wit::Capabilities::TEMPLATES, model::Capability::Templates),
+        (wit::Capabilities::TYPING_INDICATOR, model::Capability::TypingIndicator),
+        (wit::Capabilities::READ_RECEIPTS, model::Capability::ReadReceipts),
+        (wit::Capabilities::REACTIONS, model::Capability::Reactions),
+        (wit::Capabilities::REPLIES, model::Capability::Replies),
     ];
     model::PluginInfo {
         name: info.name,
@@ -189,7 +194,7 @@ pub fn plugin_info(info: wit::PluginInfo) -> model::PluginInfo {
         capabilities: flags
             .iter()
             .filter(|(flag, _)| info.capabilities.contains(*flag))
-            .map(|(_, name)| name.to_string())
+            .map(|(_, capability)| *capability)
             .collect(),
     }
 }

@@ -207,7 +207,7 @@ mod tests {
             external_id: id.into(),
             sender: Party { id: sender.into(), display_name: Some("é".repeat(1000)), ..Party::default() },
             recipient: None,
-            kind: "text".into(),
+            kind: crate::model::MessageKind::Text,
             text: Some(text.into()),
             attachments: vec![],
             reply_to: Some("r".repeat(MAX_ID + 1)),

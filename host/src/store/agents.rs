@@ -98,7 +98,7 @@ const AGENT_COLUMNS: &str = "id, email, display_name, role, availability, max_co
 /// A unique-constraint violation: the value is taken.
 fn taken(error: sqlx::Error, what: String) -> StoreError {
     match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Taken(what),
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("agent or team".into()),
         _ => StoreError::Database(error),
     }
@@ -388,7 +388,7 @@ mod tests {
     async fn agents_tokens_and_teams(store: TestStore) {
         let ana = store.create_agent(&new_agent(" Ana@Example.com ", Role::Agent)).await.unwrap();
         assert_eq!(ana.email, "ana@example.com");
-        assert!(matches!(store.create_agent(&new_agent("ana@example.com", Role::Admin)).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(store.create_agent(&new_agent("ana@example.com", Role::Admin)).await, Err(StoreError::Taken(_))));
         let team = store.create_team("Billing").await.unwrap();
         store.add_team_member(team.id, ana.id).await.unwrap();
         store.add_team_member(team.id, ana.id).await.unwrap();

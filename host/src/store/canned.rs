@@ -64,7 +64,7 @@ pub fn fill(body: &str, values: &Placeholders) -> String {
 
 fn taken(error: sqlx::Error, shortcut: &str) -> StoreError {
     match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!("the shortcut `/{shortcut}` is taken")),
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Taken(format!("the shortcut `/{shortcut}` is taken")),
         _ => StoreError::Database(error),
     }
 }

@@ -254,7 +254,7 @@ mod tests {
             external_id,
             sender: Party { id: format!("user-{sender}"), ..Party::default() },
             recipient: None,
-            kind: "text".into(),
+            kind: crate::model::MessageKind::Text,
             text: Some("hi".into()),
             attachments: vec![],
             reply_to: None,

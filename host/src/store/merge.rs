@@ -7,10 +7,10 @@
 //! back exactly that, plus what the merged contact's identities said since. Both are audited.
 
 use super::audit;
-use super::workflow::Actor;
+use super::workflow::{self, Actor};
 use super::db::{sql, Conn, Millis};
-use super::live::{LiveEventKind, PendingEvents};
-use super::views::{self, ContactView};
+use super::live::PendingEvents;
+use super::views::ContactView;
 use super::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -98,29 +98,12 @@ async fn refresh_last_message(conn: &mut Conn<'_>, id: i64, now: Millis) -> Resu
     Ok(())
 }
 
-async fn announce(conn: &mut Conn<'_>, conversation_id: i64, action: &str, events: &mut PendingEvents) -> Result<(), StoreError> {
-    let conversation = views::conversation_on(conn, conversation_id).await?;
-    events.conversation(LiveEventKind::ConversationUpdated, conversation_id, None, &json!({
-        "conversation_id": conversation_id,
-        "conversation": conversation,
-        "changes": [{"kind": action}],
-    }))
-}
-
-/// The contact that `id` ended up in: itself, or where its merges lead. A phone or email
-/// lookup can find a merged-away contact (its fields stay as they were, so that an unmerge
-/// has nothing to restore); new identities must join the survivor instead.
-pub(super) async fn surviving_contact(conn: &mut Conn<'_>, mut id: i64) -> Result<i64, StoreError> {
-    // A merge refuses a contact that is merged already, so chains only grow when a survivor
-    // is itself merged later; they stay short, and the bound guards against a cycle.
-    for _ in 0..64 {
-        let next: Option<Option<i64>> = sql!(conn, query_scalar("SELECT merged_into_id FROM contacts WHERE id = $1", id).fetch_optional)?;
-        match next.flatten() {
-            Some(into) => id = into,
-            None => return Ok(id),
-        }
-    }
-    Ok(id)
+/// Record `kind` (`contact_merged`, `contact_unmerged`) in `conversation`'s activity and
+/// announce it, so the thread shows who merged what.
+#[allow(clippy::too_many_arguments)]
+async fn announce(conn: &mut Conn<'_>, conversation: i64, kind: &str, actor: &Actor, merged_id: i64, survivor_id: i64, now: Millis, events: &mut PendingEvents) -> Result<(), StoreError> {
+    let change = workflow::record(conn, conversation, kind, actor, Some(format!("contact {merged_id}")), Some(format!("contact {survivor_id}")), None, now).await?;
+    workflow::announce(conn, conversation, &[change], None, events).await
 }
 
 impl Store {
@@ -191,7 +174,7 @@ impl Store {
         let detail = json!({"merge_id": id, "survivor_id": survivor_id, "merged_id": merged_id, "moved": &moved});
         audit::record(&mut conn, actor, "contact.merged", &format!("contact:{survivor_id}"), &detail, now).await?;
         for conversation in moved.conversations.iter().chain(moved.joined.as_ref().map(|j| &j.into)) {
-            announce(&mut conn, *conversation, "contact_merged", &mut events).await?;
+            announce(&mut conn, *conversation, "contact_merged", actor, merged_id, survivor_id, now, &mut events).await?;
         }
         events.append(&mut conn).await?;
         tx.commit().await?;
@@ -260,7 +243,7 @@ impl Store {
         audit::record(&mut conn, actor, "contact.unmerged", &format!("contact:{merged_id}"), &detail, now).await?;
         let mut events = PendingEvents::default();
         for conversation in moved.conversations.iter().chain(moved.joined.as_ref().map(|j| &j.into)) {
-            announce(&mut conn, *conversation, "contact_unmerged", &mut events).await?;
+            announce(&mut conn, *conversation, "contact_unmerged", actor, merged_id, survivor_id, now, &mut events).await?;
         }
         events.append(&mut conn).await?;
         tx.commit().await?;

@@ -60,10 +60,16 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{0} not found")]
     NotFound(String),
-    /// The request conflicts with the stored state (a contact that cannot be reached, an email
-    /// already taken).
+    /// The change does not fit the stored state: it was done already, or it would break a
+    /// rule (a contact with two open conversations, a contact merged into itself).
     #[error("{0}")]
     Conflict(String),
+    /// A name or address that must be unique is in use (an agent's email, a shortcut).
+    #[error("{0}")]
+    Taken(String),
+    /// The contact cannot be written to on that channel: no identity there, or opted out.
+    #[error("{0}")]
+    Unreachable(String),
     /// A change names something that does not exist (an agent or team id).
     #[error("{0}")]
     InvalidReference(String),
@@ -89,6 +95,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "search", include_str!("../../../migrations/sqlite/0006_search.sql")),
     (7, "merges", include_str!("../../../migrations/sqlite/0007_merges.sql")),
     (8, "presence", include_str!("../../../migrations/sqlite/0008_presence.sql")),
+    (9, "merge_activity", include_str!("../../../migrations/sqlite/0009_merge_activity.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -99,6 +106,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "search", include_str!("../../../migrations/postgres/0006_search.sql")),
     (7, "merges", include_str!("../../../migrations/postgres/0007_merges.sql")),
     (8, "presence", include_str!("../../../migrations/postgres/0008_presence.sql")),
+    (9, "merge_activity", include_str!("../../../migrations/postgres/0009_merge_activity.sql")),
 ];
 
 #[derive(Clone)]
@@ -111,6 +119,8 @@ pub struct Store {
 }
 
 /// The connection pools of whichever backend the URL named.
+// One per store, built once: the size of the PostgreSQL variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Db {
     Sqlite { read: SqlitePool, write: SqlitePool },

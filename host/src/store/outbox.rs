@@ -69,10 +69,10 @@ impl Store {
             contact_id,
             &channel_id,
         ).fetch_optional)?
-        .ok_or_else(|| StoreError::Conflict(format!("the contact cannot be reached on channel `{channel_id}`")))?;
+        .ok_or_else(|| StoreError::Unreachable(format!("the contact cannot be reached on channel `{channel_id}`")))?;
         let (identity_id, external_id, phone, email, display_name, username, opted_out) = identity;
         if opted_out {
-            return Err(StoreError::Conflict(format!("the contact opted out of messages on channel `{channel_id}`")));
+            return Err(StoreError::Unreachable(format!("the contact opted out of messages on channel `{channel_id}`")));
         }
         let message_id: i64 = sql!(conn, query_scalar(
             "INSERT INTO messages (conversation_id, channel_id, identity_id, direction, kind, text, attachments, reply_to_external_id,
@@ -92,7 +92,7 @@ impl Store {
         ).fetch_one)?;
         let outbound = OutboundMessage {
             message_id: message_id.to_string(),
-            recipient: Party { id: external_id, phone, email, display_name, username },
+            recipient: Party { id: external_id, phone, email, email_verified: false, display_name, username },
             content: reply.content.clone(),
             reply_to: reply.reply_to.clone(),
         };
@@ -288,7 +288,7 @@ mod tests {
             external_id: external_id.into(),
             sender: Party { id: "psid-1".into(), display_name: Some("Ana".into()), ..Party::default() },
             recipient: Some("page-1".into()),
-            kind: "text".into(),
+            kind: crate::model::MessageKind::Text,
             text: Some("hello".into()),
             attachments: vec![],
             reply_to: None,

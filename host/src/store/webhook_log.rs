@@ -68,7 +68,7 @@ mod tests {
             external_id: external_id.into(),
             sender: Party { id: "alice".into(), ..Party::default() },
             recipient: None,
-            kind: "text".into(),
+            kind: crate::model::MessageKind::Text,
             text: Some("hi".into()),
             attachments: vec![],
             reply_to: None,

@@ -83,7 +83,8 @@ pub struct Changes {
 pub struct ActivityView {
     pub id: i64,
     pub conversation_id: i64,
-    /// `note`, `status`, `priority`, `assignee`, `team`, `label_added` or `label_removed`.
+    /// `note`, `status`, `priority`, `assignee`, `team`, `label_added`, `label_removed`,
+    /// `contact_merged` or `contact_unmerged`.
     pub kind: String,
     /// The agent's name, `admin` (the bootstrap token) or `system`.
     pub actor: String,
@@ -120,8 +121,9 @@ fn opt(id: Option<i64>) -> Option<String> {
     id.map(|id| id.to_string())
 }
 
+/// Record one change in a conversation's activity (inside the change's transaction).
 #[allow(clippy::too_many_arguments)]
-async fn record(
+pub(super) async fn record(
     conn: &mut Conn<'_>,
     conversation_id: i64,
     kind: &str,
@@ -258,7 +260,9 @@ pub(super) async fn reopen_latest(conn: &mut Conn<'_>, contact_id: i64, now: Mil
     Ok(reopened)
 }
 
-async fn announce(conn: &mut Conn<'_>, id: i64, changes: &[ActivityView], left_team: Option<i64>, events: &mut PendingEvents) -> Result<(), StoreError> {
+/// Queue `conversation.updated` for conversation `id` as it now reads, with the `changes`
+/// that were just recorded: the one place that payload is built.
+pub(super) async fn announce(conn: &mut Conn<'_>, id: i64, changes: &[ActivityView], left_team: Option<i64>, events: &mut PendingEvents) -> Result<(), StoreError> {
     let conversation = views::conversation_on(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))?;
     events.conversation(LiveEventKind::ConversationUpdated, id, left_team, &UpdatedPayload { conversation_id: id, conversation: &conversation, changes })
 }

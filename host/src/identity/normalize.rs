@@ -1,9 +1,4 @@
-//! Customer identity: turning what each channel says about a person into keys that match
-//! across channels.
-//!
-//! Phones become E.164 (`+16505551234`), so a WhatsApp `wa_id` and an SMS `From` of the same
-//! number link to one contact; emails are trimmed and lower-cased. The store then links a new
-//! channel identity to an existing contact by these keys (see `store::ingest`).
+//! Normalising what each channel says about a person into keys that match across channels.
 
 use crate::model::{Event, Party};
 
