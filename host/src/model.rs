@@ -94,7 +94,7 @@ pub struct Party {
 macro_rules! named_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vmeta])* $variant),*
@@ -108,9 +108,18 @@ macro_rules! named_enum {
                     $(Self::$variant => $text),*
                 }
             }
+
+            /// The variant stored as `text`, if any.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
+pub(crate) use named_enum;
 
 named_enum! {
     /// What an inbound message is (`messages.kind`).
@@ -336,5 +345,8 @@ mod tests {
         check(MessageKind::ALL, MessageKind::as_str);
         check(MediaKind::ALL, MediaKind::as_str);
         check(Capability::ALL, Capability::as_str);
+        for kind in MessageKind::ALL {
+            assert_eq!(MessageKind::parse(kind.as_str()), Some(*kind));
+        }
     }
 }

@@ -12,32 +12,15 @@ use super::db::{sql, Conn, Millis};
 use super::live::{LiveEventKind, PendingEvents};
 use super::views::{visible_to, Viewer};
 use super::{Store, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// What an agent is doing in a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PresenceState {
-    /// Has the conversation open.
-    Viewing,
-    /// Is writing a reply or a note in it.
-    Typing,
-}
-
-impl PresenceState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewing => "viewing",
-            Self::Typing => "typing",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "viewing" => Ok(Self::Viewing),
-            "typing" => Ok(Self::Typing),
-            other => Err(StoreError::Corrupt(format!("presence state {other:?}"))),
-        }
+crate::model::named_enum! {
+    /// What an agent is doing in a conversation.
+    pub enum PresenceState {
+        /// Has the conversation open.
+        Viewing => "viewing",
+        /// Is writing a reply or a note in it.
+        Typing => "typing",
     }
 }
 
@@ -70,7 +53,7 @@ const PRESENCE_SELECT: &str = "SELECT p.conversation_id, p.agent_id, a.display_n
 fn group(rows: Vec<PresenceRow>) -> Result<Vec<ConversationPresence>, StoreError> {
     let mut out: Vec<ConversationPresence> = Vec::new();
     for (conversation_id, agent_id, name, state, since, expires_at) in rows {
-        let agent = AgentPresence { agent_id, name, state: PresenceState::parse(&state)?, since: since.0, expires_at: expires_at.0 };
+        let agent = AgentPresence { agent_id, name, state: PresenceState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("presence state {state:?}")))?, since: since.0, expires_at: expires_at.0 };
         match out.last_mut() {
             Some(last) if last.conversation_id == conversation_id => last.agents.push(agent),
             _ => out.push(ConversationPresence { conversation_id, agents: vec![agent] }),

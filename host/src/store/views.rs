@@ -29,8 +29,8 @@ pub struct MessagePreview {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConversationView {
     pub id: i64,
-    pub status: String,
-    pub priority: String,
+    pub status: super::workflow::Status,
+    pub priority: super::workflow::Priority,
     /// The channel of the latest message: where a reply goes by default.
     pub channel_id: String,
     pub contact: ContactSummary,
@@ -169,6 +169,11 @@ pub async fn message(conn: &mut Conn<'_>, id: i64) -> Result<Option<MessageView>
     Ok(sql!(conn, query_as(&sql, id).fetch_optional)?)
 }
 
+/// A stored name read back as its enum; a name this version does not know fails the row.
+fn stored<T>(text: String, parse: fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
+    parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("unknown stored value `{text}`").into()))
+}
+
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.status, c.priority, c.last_channel_id, c.last_message_at, c.unread_count,
         c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email, c.assignee_id, c.team_id, c.snoozed_until,
         m.id AS m_id, m.direction AS m_direction, m.kind AS m_kind, m.text AS m_text, m.status AS m_status,
@@ -181,8 +186,8 @@ from_row!(ConversationView, |row| {
     let last_id: Option<i64> = row.try_get("m_id")?;
     Ok(ConversationView {
         id: row.try_get("id")?,
-        status: row.try_get("status")?,
-        priority: row.try_get("priority")?,
+        status: stored(row.try_get("status")?, super::workflow::Status::parse)?,
+        priority: stored(row.try_get("priority")?, super::workflow::Priority::parse)?,
         channel_id: row.try_get("last_channel_id")?,
         contact: ContactSummary {
             id: row.try_get("contact_id")?,
@@ -403,11 +408,12 @@ impl Store {
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|c| {
-                let rank = match c.priority.as_str() {
-                    "urgent" => 3,
-                    "high" => 2,
-                    "normal" => 1,
-                    _ => 0,
+                use super::workflow::Priority;
+                let rank = match c.priority {
+                    Priority::Urgent => 3,
+                    Priority::High => 2,
+                    Priority::Normal => 1,
+                    Priority::Low => 0,
                 };
                 format!("{rank}_{}_{}", c.last_message_at, c.id)
             })

@@ -8,46 +8,24 @@ use super::views::{self, ConversationView, Page, Viewer};
 use super::{Store, StoreError};
 use serde::Serialize;
 
-/// A conversation's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Open,
-    /// Waiting on the customer.
-    Pending,
-    /// Out of the way until `snoozed_until`, or a new message.
-    Snoozed,
-    Resolved,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Pending => "pending",
-            Self::Snoozed => "snoozed",
-            Self::Resolved => "resolved",
-        }
+crate::model::named_enum! {
+    /// A conversation's status.
+    pub enum Status {
+        Open => "open",
+        /// Waiting on the customer.
+        Pending => "pending",
+        /// Out of the way until `snoozed_until`, or a new message.
+        Snoozed => "snoozed",
+        Resolved => "resolved",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Low,
-    Normal,
-    High,
-    Urgent,
-}
-
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Normal => "normal",
-            Self::High => "high",
-            Self::Urgent => "urgent",
-        }
+crate::model::named_enum! {
+    pub enum Priority {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Urgent => "urgent",
     }
 }
 
