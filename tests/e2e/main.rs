@@ -13,6 +13,7 @@ mod crash;
 mod hardening;
 mod http_surface;
 mod identity;
+mod inbox;
 mod instagram;
 mod messenger;
 mod metrics;

@@ -7,6 +7,7 @@ mod canned;
 mod error;
 mod events;
 mod health;
+mod inbox;
 mod listener;
 mod merges;
 mod openapi;
@@ -86,6 +87,9 @@ pub fn router(state: AppState) -> Router {
             get(move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], document.clone()))),
         )
         .route("/api/v1/{*rest}", axum::routing::any(|| async { ApiError::not_found("no_such_endpoint", "no such API endpoint") }))
+        // The agent inbox (not part of the API document: it is a client of the API).
+        .route("/", get(inbox::index))
+        .route("/assets/{*path}", get(inbox::asset))
         .fallback(|| async { ApiError::not_found("not_found", "no such page") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here") })
         .layer(DefaultBodyLimit::max(max_body))

@@ -1,0 +1,87 @@
+// The REST API, as the inbox uses it: the same endpoints any integration calls, with the
+// agent's session token. Errors arrive as `{error: {code, message}}` and are thrown as
+// ApiError so callers can show the message and branch on the code.
+
+const TOKEN_KEY = "switchboard.session";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** The stored session ({token, expires_at, agent}) or null when absent or expired. */
+export function loadSession() {
+  try {
+    const session = JSON.parse(localStorage.getItem(TOKEN_KEY) || "null");
+    if (session && session.token && session.expires_at > Date.now()) return session;
+  } catch (_) {
+    // A damaged entry is the same as none.
+  }
+  localStorage.removeItem(TOKEN_KEY);
+  return null;
+}
+
+export function saveSession(session) {
+  localStorage.setItem(TOKEN_KEY, JSON.stringify(session));
+}
+
+export function clearSession() {
+  localStorage.removeItem(TOKEN_KEY);
+}
+
+let onUnauthorized = () => {};
+
+/** Called when the server no longer accepts the token (expired, revoked, logged out). */
+export function whenUnauthorized(callback) {
+  onUnauthorized = callback;
+}
+
+export async function request(method, path, body, { token } = {}) {
+  const session = loadSession();
+  const headers = { Accept: "application/json" };
+  const bearer = token ?? session?.token;
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (error) {
+    throw new ApiError(0, "offline", "The gateway cannot be reached. Check your connection.");
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch (_) {
+    json = null;
+  }
+  if (!response.ok) {
+    const code = json?.error?.code ?? "http_" + response.status;
+    const message = json?.error?.message ?? `The gateway answered ${response.status}.`;
+    if (response.status === 401 && bearer) onUnauthorized();
+    throw new ApiError(response.status, code, message);
+  }
+  return json;
+}
+
+export const api = {
+  get: (path) => request("GET", path),
+  post: (path, body) => request("POST", path, body ?? {}),
+  patch: (path, body) => request("PATCH", path, body),
+  put: (path, body) => request("PUT", path, body),
+  del: (path) => request("DELETE", path),
+};
+
+/** A query string from an object, leaving out empty values. */
+export function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}

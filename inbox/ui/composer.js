@@ -1,0 +1,173 @@
+// The composer: reply or private note, the reply channel, `/` canned responses, drafts kept
+// per conversation, typing presence, and a warning when someone else replied meanwhile.
+//
+// It is keyed by conversation id (see thread.js), so its state is born with a conversation
+// and dies with it: a draft can never be carried into another one. Drafts live in
+// localStorage under the conversation's id, so they survive switching and reloads.
+import { html } from "./html.js";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { reply, addNote, expand, cannedResponses, heartbeat, contact, thread, me, showError, plugins } from "../lib/state.js";
+import { channelLook } from "../lib/format.js";
+
+const draftKey = (agentId, conversationId) => `switchboard.draft.${agentId}.${conversationId}`;
+
+function loadDraft(key) {
+  try {
+    return { reply: "", note: "", mode: "reply", ...JSON.parse(localStorage.getItem(key) || "{}") };
+  } catch (_) {
+    return { reply: "", note: "", mode: "reply" };
+  }
+}
+
+/** Focus requests from keyboard shortcuts (`r` reply, `n` note). */
+export const composerFocus = { request: null };
+
+export function Composer({ conversation }) {
+  const id = conversation.id;
+  const key = draftKey(me.value?.id ?? "admin", id);
+  const [draft, setDraft] = useState(() => loadDraft(key));
+  const [channel, setChannel] = useState("");
+  const [canned, setCanned] = useState([]);
+  const [cannedIndex, setCannedIndex] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const [warning, setWarning] = useState(null);
+  const box = useRef(null);
+  const startedAt = useRef(null);
+  const idle = useRef(null);
+  const mode = draft.mode;
+  const text = draft[mode];
+
+  const save = (next) => {
+    setDraft(next);
+    if (next.reply || next.note) localStorage.setItem(key, JSON.stringify(next));
+    else localStorage.removeItem(key);
+  };
+
+  useEffect(() => {
+    composerFocus.request = (wanted) => {
+      save({ ...draft, mode: wanted });
+      setTimeout(() => box.current?.focus(), 0);
+    };
+    return () => (composerFocus.request = null);
+  });
+
+  // Leaving the conversation: back to plain viewing happens in openConversation.
+  useEffect(() => () => clearTimeout(idle.current), []);
+
+  const typing = () => {
+    if (!startedAt.current) startedAt.current = Date.now();
+    if (!idle.current) heartbeat(id, "typing");
+    clearTimeout(idle.current);
+    idle.current = setTimeout(() => {
+      idle.current = null;
+      heartbeat(id, "viewing");
+    }, 4000);
+  };
+
+  const onInput = async (event) => {
+    const value = event.currentTarget.value;
+    save({ ...draft, [mode]: value });
+    typing();
+    if (value.startsWith("/") && !value.includes(" ") && value.length <= 33) {
+      try {
+        const found = await cannedResponses(value.slice(1).toLowerCase());
+        setCanned(found);
+        setCannedIndex(0);
+      } catch (_) {
+        setCanned([]);
+      }
+    } else if (canned.length) {
+      setCanned([]);
+    }
+  };
+
+  const pick = async (response) => {
+    setCanned([]);
+    try {
+      const filled = await expand(id, `/${response.shortcut}`);
+      save({ ...draft, [mode]: filled });
+    } catch (error) {
+      showError(error);
+    }
+    box.current?.focus();
+  };
+
+  const repliedMeanwhile = () => {
+    const since = startedAt.current;
+    if (!since) return null;
+    return thread.value.messages.find((m) => m.direction === "outbound" && m.created_at >= since && m.author && m.author !== me.value?.email && m.author !== me.value?.display_name) ?? null;
+  };
+
+  const send = async (force = false) => {
+    const body = text.trim();
+    if (!body || busy) return;
+    if (mode === "reply" && !force) {
+      const other = repliedMeanwhile();
+      if (other) {
+        setWarning(other);
+        return;
+      }
+    }
+    setBusy(true);
+    setWarning(null);
+    try {
+      if (mode === "note") await addNote(id, body);
+      else await reply(id, body, channel || undefined);
+      save({ ...draft, [mode]: "" });
+      startedAt.current = null;
+      clearTimeout(idle.current);
+      idle.current = null;
+      heartbeat(id, "viewing");
+    } catch (error) {
+      showError(error);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const onKeyDown = (event) => {
+    if (canned.length) {
+      if (event.key === "ArrowDown") { event.preventDefault(); setCannedIndex((cannedIndex + 1) % canned.length); return; }
+      if (event.key === "ArrowUp") { event.preventDefault(); setCannedIndex((cannedIndex + canned.length - 1) % canned.length); return; }
+      if (event.key === "Enter" || event.key === "Tab") { event.preventDefault(); pick(canned[cannedIndex]); return; }
+      if (event.key === "Escape") { setCanned([]); return; }
+    }
+    if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) {
+      event.preventDefault();
+      send();
+    }
+    if (event.key === "Escape") event.currentTarget.blur();
+  };
+
+  const reachable = contact.value?.reachable_channels ?? [conversation.channel_id];
+  const defaultChannel = conversation.channel_id;
+  return html`
+    <div class=${"composer " + mode}>
+      <div class="composer-tabs" role="tablist" aria-label="Write a">
+        <button role="tab" aria-selected=${mode === "reply" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "reply" })}>Reply <kbd>r</kbd></button>
+        <button role="tab" aria-selected=${mode === "note" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "note" })}>Private note <kbd>n</kbd></button>
+        ${mode === "reply" && html`
+          <label for="reply-channel" class="via">via</label>
+          <select id="reply-channel" value=${channel || defaultChannel} onChange=${(e) => setChannel(e.currentTarget.value === defaultChannel ? "" : e.currentTarget.value)}>
+            ${reachable.map((ch) => html`<option value=${ch}>${channelLook(ch, plugins.value).label} (${ch})${ch === defaultChannel ? " · last used" : ""}</option>`)}
+          </select>`}
+      </div>
+      ${canned.length > 0 && html`
+        <ul class="canned" role="listbox" aria-label="Canned responses">
+          ${canned.map((c, n) => html`<li role="option" aria-selected=${n === cannedIndex ? "true" : "false"} class=${n === cannedIndex ? "active" : ""} onMouseDown=${(e) => { e.preventDefault(); pick(c); }}><b>/${c.shortcut}</b> <span>${c.body}</span></li>`)}
+        </ul>`}
+      ${warning && html`
+        <div class="collision" role="alert">
+          <p><strong>${warning.author}</strong> replied while you were typing: “${warning.text ?? ""}”</p>
+          <button class="primary" onClick=${() => send(true)}>Send anyway</button>
+          <button onClick=${() => { setWarning(null); startedAt.current = null; }}>Cancel</button>
+        </div>`}
+      <label for="composer-text" class="sr-only">${mode === "note" ? "Private note" : "Reply"}</label>
+      <textarea id="composer-text" ref=${box} rows="3" value=${text} onInput=${onInput} onKeyDown=${onKeyDown}
+        placeholder=${mode === "note" ? "Only agents see notes. Ctrl+Enter adds it." : "Type / for canned responses. Ctrl+Enter sends."}></textarea>
+      <div class="composer-foot">
+        <button class="primary" disabled=${busy || !text.trim()} onClick=${() => send()}>${mode === "note" ? "Add note" : "Send"}</button>
+      </div>
+    </div>
+  `;
+}

@@ -1,0 +1,73 @@
+// Views and filters: mine, unassigned, each team, all; status, channel, priority, unread.
+import { html } from "./html.js";
+import { filters, setFilters, counts, teams, channels, plugins, me, logout, connection } from "../lib/state.js";
+import { channelLook, PRIORITIES, STATUSES } from "../lib/format.js";
+
+function ViewLink({ view, label, count }) {
+  const active = filters.value.view === view;
+  return html`
+    <li>
+      <button class=${"view" + (active ? " active" : "")} aria-current=${active ? "true" : "false"} onClick=${() => setFilters({ view })}>
+        <span>${label}</span>
+        ${count && html`<span class="count" aria-label=${`${count.conversations} conversations, ${count.unread} unread`}>${count.unread > 0 ? html`<b>${count.unread}</b> / ` : ""}${count.conversations}</span>`}
+      </button>
+    </li>
+  `;
+}
+
+export function Sidebar() {
+  const c = counts.value;
+  const f = filters.value;
+  const agent = me.value;
+  const myTeams = teams.value.filter((t) => !agent || agent.role === "admin" || agent.teams.includes(t.id));
+  return html`
+    <nav class="sidebar" aria-label="Views and filters">
+      <div class="me">
+        <span class="avatar" aria-hidden="true">${(agent?.display_name || "?")[0]}</span>
+        <div>
+          <strong>${agent?.display_name ?? ""}</strong>
+          <small class=${"conn " + connection.value}>${connection.value === "live" ? "Live" : "Reconnecting…"}</small>
+        </div>
+        <button class="ghost" onClick=${logout} title="Sign out">Sign out</button>
+      </div>
+      <h2>Views</h2>
+      <ul class="views">
+        <${ViewLink} view="mine" label="Mine" count=${c?.mine} />
+        <${ViewLink} view="unassigned" label="Unassigned" count=${c?.unassigned} />
+        <${ViewLink} view="all" label="All" count=${c?.all} />
+      </ul>
+      ${myTeams.length > 0 && html`
+        <h2>Teams</h2>
+        <ul class="views">
+          ${myTeams.map((t) => html`<${ViewLink} key=${t.id} view=${`team:${t.id}`} label=${t.name} count=${c?.teams?.find((x) => x.team_id === t.id)} />`)}
+        </ul>`}
+      <h2>Filters</h2>
+      <div class="filters">
+        <label for="filter-status">Status</label>
+        <select id="filter-status" value=${f.status} onChange=${(e) => setFilters({ status: e.currentTarget.value })}>
+          ${STATUSES.map((s) => html`<option value=${s}>${s[0].toUpperCase() + s.slice(1)}</option>`)}
+          <option value="">Any</option>
+        </select>
+        <label for="filter-channel">Channel</label>
+        <select id="filter-channel" value=${f.channel} onChange=${(e) => setFilters({ channel: e.currentTarget.value })}>
+          <option value="">All channels</option>
+          ${channels.value.map((ch) => html`<option value=${ch.id}>${channelLook(ch.id, plugins.value).label} (${ch.id})</option>`)}
+        </select>
+        <label for="filter-priority">Priority</label>
+        <select id="filter-priority" value=${f.priority} onChange=${(e) => setFilters({ priority: e.currentTarget.value })}>
+          <option value="">Any priority</option>
+          ${PRIORITIES.map((p) => html`<option value=${p}>${p[0].toUpperCase() + p.slice(1)}</option>`)}
+        </select>
+        <label for="filter-sort">Sort</label>
+        <select id="filter-sort" value=${f.sort} onChange=${(e) => setFilters({ sort: e.currentTarget.value })}>
+          <option value="newest">Newest</option>
+          <option value="oldest">Oldest</option>
+          <option value="waiting_longest">Waiting longest</option>
+          <option value="priority">Priority</option>
+        </select>
+        <label class="check"><input type="checkbox" checked=${f.unread} onChange=${(e) => setFilters({ unread: e.currentTarget.checked })} /> Unread only</label>
+      </div>
+      <p class="hint">Press <kbd>?</kbd> for shortcuts</p>
+    </nav>
+  `;
+}

@@ -1,0 +1,181 @@
+// The open conversation: one thread across channels (each message marked with its channel),
+// delivery ticks that advance live, private notes styled apart, and activity lines.
+import { html } from "./html.js";
+import { useEffect, useRef } from "preact/hooks";
+import { thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation } from "../lib/state.js";
+import { contactName, when, PRIORITIES } from "../lib/format.js";
+import { ChannelMark } from "./list.js";
+import { Composer } from "./composer.js";
+import { ContactPanel } from "./contact.js";
+
+const TICKS = {
+  pending: { mark: "🕓", label: "Waiting to be sent" },
+  queued: { mark: "🕓", label: "Queued" },
+  sent: { mark: "✓", label: "Sent" },
+  delivered: { mark: "✓✓", label: "Delivered" },
+  read: { mark: "✓✓", label: "Read" },
+  failed: { mark: "!", label: "Not delivered" },
+};
+
+function Ticks({ message }) {
+  const tick = TICKS[message.status] ?? { mark: "", label: message.status };
+  return html`<span class=${"ticks " + message.status} data-status=${message.status} role="img" aria-label=${tick.label} title=${message.error?.message ?? tick.label}>${tick.mark}</span>`;
+}
+
+function Attachment({ attachment }) {
+  if (attachment.kind === "image" && attachment.url) return html`<img class="media" src=${attachment.url} alt=${attachment.caption ?? "Image"} loading="lazy" />`;
+  return html`<span class="media-file">📎 ${attachment.filename ?? attachment.kind}</span>`;
+}
+
+function Message({ message }) {
+  const outbound = message.direction === "outbound";
+  return html`
+    <li class=${"message " + message.direction} data-message=${message.id}>
+      <div class="bubble">
+        ${(message.attachments ?? []).map((a) => html`<${Attachment} attachment=${a} />`)}
+        ${message.text && html`<p class="text">${message.text}</p>`}
+        ${!message.text && !(message.attachments ?? []).length && html`<p class="text muted">[${message.kind}]</p>`}
+        <div class="meta">
+          <${ChannelMark} id=${message.channel_id} />
+          ${outbound && message.author && html`<span class="author">${message.author}</span>`}
+          <time>${when(message.created_at)}</time>
+          ${outbound && html`<${Ticks} message=${message} />`}
+        </div>
+        ${message.status === "failed" && message.error && html`<p class="failure" role="alert">${message.error.message}</p>`}
+      </div>
+    </li>
+  `;
+}
+
+function describe(entry) {
+  const by = entry.actor;
+  switch (entry.kind) {
+    case "status": return `${by} changed the status from ${entry.old_value} to ${entry.new_value}`;
+    case "priority": return `${by} set the priority to ${entry.new_value}`;
+    case "assignee": return entry.new_value ? `assigned to ${nameOf(entry.new_value)} by ${by}` : `unassigned by ${by}`;
+    case "team": return entry.new_value ? `moved to team ${teamOf(entry.new_value)} by ${by}` : `taken out of its team by ${by}`;
+    case "label_added": return `${by} added the label ${entry.new_value}`;
+    case "label_removed": return `${by} removed the label ${entry.old_value}`;
+    case "contact_merged": return `${by} merged ${entry.old_value} into ${entry.new_value}`;
+    case "contact_unmerged": return `${by} undid the merge of ${entry.old_value}`;
+    default: return `${by}: ${entry.kind}`;
+  }
+}
+
+function nameOf(id) {
+  return agents.value.find((a) => String(a.id) === String(id))?.display_name ?? (String(me.value?.id) === String(id) ? me.value.display_name : `agent ${id}`);
+}
+
+function teamOf(id) {
+  return teams.value.find((t) => String(t.id) === String(id))?.name ?? id;
+}
+
+function Activity({ entry }) {
+  if (entry.kind === "note") {
+    return html`
+      <li class="note" data-note=${entry.id}>
+        <div class="note-head"><span aria-hidden="true">🔒</span> Private note · ${entry.actor} · <time>${when(entry.created_at)}</time></div>
+        <p>${entry.body}</p>
+      </li>`;
+  }
+  return html`<li class="activity-line" data-activity=${entry.id}><span>${describe(entry)}</span> <time>${when(entry.created_at)}</time></li>`;
+}
+
+const SNOOZES = [
+  { label: "1 hour", ms: 3_600_000 },
+  { label: "Tomorrow", ms: 24 * 3_600_000 },
+  { label: "Next week", ms: 7 * 24 * 3_600_000 },
+];
+
+export function Actions({ conversation }) {
+  const id = conversation.id;
+  const mine = me.value;
+  return html`
+    <div class="actions" role="toolbar" aria-label="Conversation actions">
+      ${conversation.status === "resolved" || conversation.status === "snoozed"
+        ? html`<button onClick=${() => update(id, { status: "open" })} title="Reopen">Reopen</button>`
+        : html`<button class="primary" onClick=${() => update(id, { status: "resolved" })} title="Resolve (e)">Resolve <kbd>e</kbd></button>`}
+      <details class="menu">
+        <summary title="Snooze (s)">Snooze</summary>
+        <div class="menu-items">
+          ${SNOOZES.map((s) => html`<button onClick=${(e) => { e.currentTarget.closest("details").open = false; update(id, { status: "snoozed", snoozed_until: Date.now() + s.ms }); }}>${s.label}</button>`)}
+          <button onClick=${(e) => { e.currentTarget.closest("details").open = false; update(id, { status: "snoozed" }); }}>Until they reply</button>
+        </div>
+      </details>
+      ${mine && conversation.assignee_id !== mine.id
+        ? html`<button onClick=${() => update(id, { assignee_id: mine.id })} title="Assign to me (a)">Assign to me</button>`
+        : html`<button onClick=${() => update(id, { assignee_id: null })}>Unassign</button>`}
+      <label class="sr-only" for="priority-select">Priority</label>
+      <select id="priority-select" value=${conversation.priority} onChange=${(e) => update(id, { priority: e.currentTarget.value })}>
+        ${PRIORITIES.map((p) => html`<option value=${p}>${p[0].toUpperCase() + p.slice(1)} priority</option>`)}
+      </select>
+      ${teams.value.length > 0 && html`
+        <label class="sr-only" for="team-select">Team</label>
+        <select id="team-select" value=${conversation.team_id ?? ""} onChange=${(e) => update(id, { team_id: e.currentTarget.value === "" ? null : Number(e.currentTarget.value) })}>
+          <option value="">No team</option>
+          ${teams.value.map((t) => html`<option value=${t.id}>${t.name}</option>`)}
+        </select>`}
+      <${Labels} conversation=${conversation} />
+      <button class="ghost" aria-pressed=${contactPanelOpen.value ? "true" : "false"} onClick=${() => (contactPanelOpen.value = !contactPanelOpen.value)}>Contact</button>
+    </div>
+  `;
+}
+
+function Labels({ conversation }) {
+  const add = (event) => {
+    event.preventDefault();
+    const input = event.currentTarget.elements.label;
+    const value = input.value.trim();
+    if (value) update(conversation.id, { add_labels: [value] });
+    input.value = "";
+  };
+  return html`
+    <div class="labels">
+      ${conversation.labels.map((l) => html`<span class="label">${l} <button class="ghost" aria-label=${`Remove label ${l}`} onClick=${() => update(conversation.id, { remove_labels: [l] })}>×</button></span>`)}
+      <form onSubmit=${add}><label class="sr-only" for="add-label">Add a label</label><input id="add-label" name="label" placeholder="+ label" maxlength="64" /></form>
+    </div>
+  `;
+}
+
+export function Thread() {
+  const id = selectedId.value;
+  const t = thread.value;
+  const end = useRef(null);
+  const entries = [
+    ...t.messages.map((m) => ({ at: m.created_at, key: `m${m.id}`, message: m })),
+    ...t.activity.map((a) => ({ at: a.created_at, key: `a${a.id}`, activity: a })),
+  ].sort((a, b) => a.at - b.at || a.key.localeCompare(b.key));
+  useEffect(() => end.current?.scrollIntoView({ block: "end" }), [entries.length, id]);
+  if (id === null) return html`<section class="thread-pane empty-thread" aria-label="Conversation"><p>Pick a conversation, or press <kbd>j</kbd>.</p></section>`;
+  const conversation = byId.value.get(id);
+  presence.value;
+  const others = othersIn(id);
+  return html`
+    <section class="thread-pane" aria-label="Conversation">
+      <header class="thread-head">
+        <button class="back ghost" onClick=${() => openConversation(null)} aria-label="Back to the list">←</button>
+        <div class="who">
+          <h1>${conversation ? contactName(conversation.contact) : "…"}</h1>
+          ${conversation && html`<small>${conversation.contact.phone ?? conversation.contact.email ?? ""} · ${conversation.status}${conversation.assignee_id ? ` · ${nameOf(conversation.assignee_id)}` : " · unassigned"}</small>`}
+        </div>
+        ${others.length > 0 && html`
+          <div class="presence" role="status" aria-live="polite">
+            ${others.map((a) => html`<span class=${"presence-agent " + a.state} data-agent=${a.name}>${a.name} ${a.state === "typing" ? "is typing…" : "is viewing"}</span>`)}
+          </div>`}
+      </header>
+      ${conversation && html`<${Actions} conversation=${conversation} />`}
+      <div class="thread-split">
+        <div class="thread-column">
+          <div class="thread-body">
+            <ol class="entries" aria-label="Messages and activity">
+              ${entries.map((e) => (e.message ? html`<${Message} key=${e.key} message=${e.message} />` : html`<${Activity} key=${e.key} entry=${e.activity} />`))}
+            </ol>
+            <div ref=${end}></div>
+          </div>
+          ${conversation && html`<${Composer} key=${id} conversation=${conversation} />`}
+        </div>
+        ${contactPanelOpen.value && html`<${ContactPanel} />`}
+      </div>
+    </section>
+  `;
+}

@@ -1,0 +1,247 @@
+"""The agent inbox in real headless Chromium, driven by Playwright.
+
+Run by `tests/e2e/inbox.rs`, which starts the gateway (real SQLite or PostgreSQL, the real
+WhatsApp plugin, a loopback fake of the Graph API and of Twilio), creates the agents and an
+SMS conversation, then runs this script and afterwards checks what the fake providers
+received. Everything here goes through the browser, except what a provider would do: posting
+signed webhooks, and reading message ids to report a delivery.
+
+Environment: SB_BASE (gateway URL), SB_APP_SECRET (WhatsApp app secret), SB_FIXTURES,
+SB_PASSWORD, SB_AGENT_A / SB_AGENT_B (emails), SB_NAME_A / SB_NAME_B (display names), SB_CHROMIUM, SB_SCREENSHOTS (a directory, or
+empty for none), SB_NOTE (the note text the fake must never receive).
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import sys
+import urllib.request
+
+from playwright.sync_api import sync_playwright, expect
+
+BASE = os.environ["SB_BASE"]
+SECRET = os.environ["SB_APP_SECRET"].encode()
+FIXTURES = os.environ["SB_FIXTURES"]
+PASSWORD = os.environ["SB_PASSWORD"]
+ANA = os.environ["SB_AGENT_A"]
+BO = os.environ["SB_AGENT_B"]
+NAME_A = os.environ["SB_NAME_A"]
+NAME_B = os.environ["SB_NAME_B"]
+CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
+SHOTS = os.environ.get("SB_SCREENSHOTS", "")
+NOTE = os.environ["SB_NOTE"]
+TIMEOUT = 15_000
+
+
+def fixture(name, **replace):
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        text = f.read()
+    for key, value in replace.items():
+        text = text.replace(key, value)
+    return text.encode()
+
+
+def post_whatsapp(body):
+    """POST a signed WhatsApp webhook, as Meta would."""
+    signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"{BASE}/webhooks/whatsapp", data=body, method="POST",
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200, response.status
+
+
+def api(page, path):
+    """GET an API path with the page's own session token (as a provider-side check)."""
+    token = page.evaluate("() => JSON.parse(localStorage.getItem('switchboard.session')).token")
+    request = urllib.request.Request(f"{BASE}/api/v1{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def shot(page, name):
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
+
+
+def login(page, email):
+    page.goto(BASE + "/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("region", name="Conversations")).to_be_visible(timeout=TIMEOUT)
+
+
+def row(page, name):
+    return page.locator(".row", has_text=name)
+
+
+def main():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        ana_context = browser.new_context(viewport={"width": 1360, "height": 860})
+        page = ana_context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        # A wrong password is refused on the page, then the right one signs in.
+        page.goto(BASE + "/")
+        shot(page, "login-light")
+        page.get_by_label("Email").fill(ANA)
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_be_visible(timeout=TIMEOUT)
+        expect(page.locator(".boot")).to_have_count(0)
+        login(page, ANA)
+        expect(page.get_by_role("navigation", name="Views and filters")).to_be_visible()
+        # From here on, any failed request or console error is a bug (the refused password
+        # above was the only one expected).
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+
+        # The SMS conversation the test made is listed; a WhatsApp webhook arrives and appears
+        # live, with its unread badge and channel mark, without a reload.
+        expect(row(page, "+447700900555")).to_be_visible(timeout=TIMEOUT)
+        post_whatsapp(fixture("whatsapp/text.json", **{"wamid.": "wamid.UI1"}))
+        whatsapp = row(page, "José García")
+        expect(whatsapp).to_be_visible(timeout=TIMEOUT)
+        expect(whatsapp.locator(".badge")).to_have_text("1")
+        expect(whatsapp.get_by_role("img", name="WhatsApp")).to_be_visible()
+        expect(page).to_have_title("(2) Switchboard", timeout=TIMEOUT)
+
+        # Open it and reply; the outbox sends it and its tick shows "sent".
+        whatsapp.click()
+        expect(page.locator(".message.inbound", has_text="pedido #12345")).to_be_visible(timeout=TIMEOUT)
+        expect(whatsapp.locator(".badge")).to_have_count(0, timeout=TIMEOUT)
+        composer = page.get_by_label("Reply", exact=True)
+        composer.fill("Olá José! Vou verificar o pedido agora.")
+        page.get_by_role("button", name="Send", exact=True).click()
+        outbound = page.locator(".message.outbound", has_text="Vou verificar")
+        expect(outbound.locator(".ticks")).to_have_attribute("data-status", "sent", timeout=TIMEOUT)
+
+        # The provider reports delivery: the tick advances live.
+        conversation_id = int(whatsapp.get_attribute("data-conversation"))
+        messages = api(page, f"/conversations/{conversation_id}/messages")["items"]
+        wamid = next(m["external_id"] for m in messages if m["direction"] == "outbound")
+        post_whatsapp(fixture("whatsapp/status_delivered.json", **{"{{WAMID}}": wamid}))
+        expect(outbound.locator(".ticks")).to_have_attribute("data-status", "delivered", timeout=TIMEOUT)
+        shot(page, "thread-light")
+
+        # A private note: styled apart, and never sent (the test checks the fake afterwards).
+        page.get_by_role("tab", name="Private note").click()
+        page.get_by_label("Private note", exact=True).fill(NOTE)
+        page.get_by_role("button", name="Add note").click()
+        expect(page.locator(".note", has_text=NOTE)).to_be_visible(timeout=TIMEOUT)
+        page.get_by_role("tab", name="Reply").click()
+
+        # Canned responses open on "/", filled for this contact.
+        composer.fill("/than")
+        expect(page.get_by_role("listbox", name="Canned responses")).to_be_visible(timeout=TIMEOUT)
+        shot(page, "composer-canned-light")
+        composer.press("Enter")
+        expect(composer).to_have_value("Thanks José, Ana here.", timeout=TIMEOUT)
+        composer.fill("")
+
+        # The contact panel: identities on every channel.
+        page.get_by_role("button", name="Contact").click()
+        expect(page.get_by_role("complementary", name="Contact")).to_contain_text("16505551234", timeout=TIMEOUT)
+        shot(page, "contact-light")
+        page.get_by_role("button", name="Close the contact panel").click()
+        expect(page.get_by_role("complementary", name="Contact")).to_have_count(0)
+
+        # Filter by channel, then search by a phone fragment.
+        page.get_by_label("Channel").select_option("whatsapp")
+        expect(row(page, "+447700900555")).to_have_count(0, timeout=TIMEOUT)
+        expect(whatsapp).to_be_visible()
+        page.get_by_label("Channel").select_option("")
+        expect(row(page, "+447700900555")).to_be_visible(timeout=TIMEOUT)
+        page.get_by_label("Search conversations").fill("0900 555")
+        expect(whatsapp).to_have_count(0, timeout=TIMEOUT)
+        expect(row(page, "+447700900555")).to_be_visible()
+        page.get_by_label("Search conversations").fill("5551234")
+        expect(row(page, "+447700900555")).to_have_count(0, timeout=TIMEOUT)
+        expect(whatsapp).to_be_visible()
+        page.get_by_label("Search conversations").fill("")
+        expect(row(page, "+447700900555")).to_be_visible(timeout=TIMEOUT)
+        shot(page, "inbox-light")
+
+        # Drafts: typed in A, kept across switching and a reload, never shown in B.
+        whatsapp.click()
+        composer.fill("draft for José, not sent")
+        row(page, "+447700900555").click()
+        expect(page.locator(".message.inbound", has_text="same person")).to_be_visible(timeout=TIMEOUT)
+        expect(page.get_by_label("Reply", exact=True)).to_have_value("")
+        whatsapp.click()
+        expect(page.get_by_label("Reply", exact=True)).to_have_value("draft for José, not sent", timeout=TIMEOUT)
+        page.reload()
+        expect(row(page, "José García")).to_be_visible(timeout=TIMEOUT)
+        row(page, "José García").click()
+        expect(page.get_by_label("Reply", exact=True)).to_have_value("draft for José, not sent", timeout=TIMEOUT)
+        row(page, "+447700900555").click()
+        expect(page.locator(".message.inbound", has_text="same person")).to_be_visible(timeout=TIMEOUT)
+        expect(page.get_by_label("Reply", exact=True)).to_have_value("")
+
+        # Two agents: each sees the other viewing, then typing.
+        bo_context = browser.new_context(viewport={"width": 1360, "height": 860})
+        bo = bo_context.new_page()
+        login(bo, BO)
+        row(page, "José García").click()
+        row(bo, "José García").click()
+        expect(page.locator(".presence-agent.viewing", has_text=NAME_B)).to_be_visible(timeout=TIMEOUT)
+        expect(bo.locator(".presence-agent", has_text=NAME_A)).to_be_visible(timeout=TIMEOUT)
+        bo.get_by_label("Reply", exact=True).press_sequentially("checking", delay=20)
+        expect(page.locator(".presence-agent.typing", has_text=NAME_B)).to_be_visible(timeout=TIMEOUT)
+        # Ana keeps writing her draft; Bo sends first: Ana is warned before hers goes.
+        page.get_by_label("Reply", exact=True).press_sequentially(" — on it", delay=10)
+        bo.get_by_label("Reply", exact=True).fill("Bo here, I have this one.")
+        bo.get_by_role("button", name="Send", exact=True).click()
+        expect(page.locator(".message.outbound", has_text="Bo here")).to_be_visible(timeout=TIMEOUT)
+        page.get_by_role("button", name="Send", exact=True).click()
+        warning = page.get_by_role("alert").filter(has_text="replied while you were typing")
+        expect(warning).to_be_visible(timeout=TIMEOUT)
+        page.get_by_role("button", name="Cancel").click()
+        expect(warning).to_have_count(0)
+        expect(page.locator(".message.outbound", has_text="on it")).to_have_count(0)
+        bo_context.close()
+
+        # Resolve with `e`: it leaves the open list.
+        page.get_by_label("Reply", exact=True).fill("")
+        page.locator(".thread-body").click()
+        page.keyboard.press("e")
+        expect(row(page, "José García")).to_have_count(0, timeout=TIMEOUT)
+        assert api(page, f"/conversations/{conversation_id}")["status"] == "resolved"
+
+        # Dark theme and phone width, for the screenshots.
+        if SHOTS:
+            page.get_by_label("Status").select_option("resolved")
+            row(page, "José García").click()
+            dark = browser.new_context(viewport={"width": 1360, "height": 860}, color_scheme="dark")
+            dark_page = dark.new_page()
+            login(dark_page, ANA)
+            expect(dark_page.locator(".view .count").first).to_be_visible(timeout=TIMEOUT)
+            shot(dark_page, "inbox-dark")
+            row(dark_page, "+447700900555").click()
+            expect(dark_page.locator(".message.inbound", has_text="same person")).to_be_visible(timeout=TIMEOUT)
+            shot(dark_page, "thread-dark")
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            phone_page = phone.new_page()
+            login(phone_page, ANA)
+            shot(phone_page, "inbox-phone")
+            row(phone_page, "+447700900555").click()
+            expect(phone_page.get_by_role("button", name="Back to the list")).to_be_visible(timeout=TIMEOUT)
+            shot(phone_page, "thread-phone")
+            phone_page.get_by_role("button", name="Back to the list").click()
+            expect(row(phone_page, "+447700900555")).to_be_visible(timeout=TIMEOUT)
+
+        assert not errors, f"errors in the page: {errors}"
+        browser.close()
+    print("inbox: all browser checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as error:
+        print(f"inbox: {error}", file=sys.stderr)
+        raise
