@@ -8,8 +8,9 @@ import { Login } from "./ui/login.js";
 import { Sidebar } from "./ui/sidebar.js";
 import { ConversationList } from "./ui/list.js";
 import { Thread } from "./ui/thread.js";
+import { AdminPage } from "./ui/admin.js";
 import { composerFocus } from "./ui/composer.js";
-import { session, start, notice, listIds, cursorIndex, selectedId, openConversation, update, me, unreadTotal } from "./lib/state.js";
+import { session, start, notice, listIds, cursorIndex, selectedId, openConversation, update, me, unreadTotal, page } from "./lib/state.js";
 
 const SHORTCUTS = [
   ["j / k", "Next / previous conversation"],
@@ -100,7 +101,7 @@ function onKey(event) {
     paletteOpen.set(true);
     return;
   }
-  if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event.target)) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event.target) || page.value !== "inbox") return;
   const ids = listIds.value;
   const id = selectedId.value;
   switch (event.key) {
@@ -162,8 +163,9 @@ function Inbox() {
   return html`
     <div class=${"inbox" + (selectedId.value !== null ? " has-thread" : "")}>
       <${Sidebar} />
-      <${ConversationList} />
-      <${Thread} />
+      ${page.value === "inbox"
+        ? html`<${ConversationList} /><${Thread} />`
+        : html`<${AdminPage} name=${page.value.slice(6)} />`}
       <${Notice} />
       ${help && html`<${Help} close=${() => setHelp(false)} />`}
       ${palette && html`<${Palette} close=${() => setPalette(false)} />`}

@@ -10,6 +10,21 @@ export const me = computed(() => session.value?.agent ?? null);
 export const connection = signal("connecting");
 export const notice = signal(null); // {kind: "error" | "info", text}
 
+/** `inbox`, or an admin page (`admin:agents`, `admin:teams`, `admin:canned`, `admin:channels`),
+ * kept in the URL's hash so a reload or the back button lands on the same page. */
+export const page = signal(pageFromHash());
+
+function pageFromHash() {
+  const match = /^#\/admin\/(agents|teams|canned|channels)$/.exec(location.hash);
+  return match ? `admin:${match[1]}` : "inbox";
+}
+
+window.addEventListener("hashchange", () => (page.value = pageFromHash()));
+page.subscribe((value) => {
+  const hash = value === "inbox" ? "" : `#/admin/${value.slice(6)}`;
+  if (location.hash !== hash) history.pushState(null, "", hash || location.pathname);
+});
+
 /** Channel id → plugin name, and the channels themselves. */
 export const channels = signal([]);
 export const plugins = computed(() => Object.fromEntries(channels.value.map((c) => [c.id, c.plugin.name])));

@@ -143,9 +143,11 @@ export function Composer({ conversation }) {
   const defaultChannel = conversation.channel_id;
   return html`
     <div class=${"composer " + mode}>
-      <div class="composer-tabs" role="tablist" aria-label="Write a">
-        <button role="tab" aria-selected=${mode === "reply" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "reply" })}>Reply <kbd>r</kbd></button>
-        <button role="tab" aria-selected=${mode === "note" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "note" })}>Private note <kbd>n</kbd></button>
+      <div class="composer-tabs">
+        <div role="tablist" aria-label="Write a" class="tabs">
+          <button role="tab" id="tab-reply" aria-controls="composer-panel" aria-selected=${mode === "reply" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "reply" })}>Reply <kbd>r</kbd></button>
+          <button role="tab" id="tab-note" aria-controls="composer-panel" aria-selected=${mode === "note" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "note" })}>Private note <kbd>n</kbd></button>
+        </div>
         ${mode === "reply" && html`
           <label for="reply-channel" class="via">via</label>
           <select id="reply-channel" value=${channel || defaultChannel} onChange=${(e) => setChannel(e.currentTarget.value === defaultChannel ? "" : e.currentTarget.value)}>
@@ -162,11 +164,13 @@ export function Composer({ conversation }) {
           <button class="primary" onClick=${() => send(true)}>Send anyway</button>
           <button onClick=${() => { setWarning(null); startedAt.current = null; }}>Cancel</button>
         </div>`}
-      <label for="composer-text" class="sr-only">${mode === "note" ? "Private note" : "Reply"}</label>
-      <textarea id="composer-text" ref=${box} rows="3" value=${text} onInput=${onInput} onKeyDown=${onKeyDown}
-        placeholder=${mode === "note" ? "Only agents see notes. Ctrl+Enter adds it." : "Type / for canned responses. Ctrl+Enter sends."}></textarea>
-      <div class="composer-foot">
-        <button class="primary" disabled=${busy || !text.trim()} onClick=${() => send()}>${mode === "note" ? "Add note" : "Send"}</button>
+      <div role="tabpanel" id="composer-panel" aria-labelledby=${mode === "note" ? "tab-note" : "tab-reply"} class="composer-panel">
+        <label for="composer-text" class="sr-only">${mode === "note" ? "Private note" : "Reply"}</label>
+        <textarea id="composer-text" ref=${box} rows="3" value=${text} onInput=${onInput} onKeyDown=${onKeyDown}
+          placeholder=${mode === "note" ? "Only agents see notes. Ctrl+Enter adds it." : "Type / for canned responses. Ctrl+Enter sends."}></textarea>
+        <div class="composer-foot">
+          <button class="primary" disabled=${busy || !text.trim()} onClick=${() => send()}>${mode === "note" ? "Add note" : "Send"}</button>
+        </div>
       </div>
     </div>
   `;

@@ -1,13 +1,13 @@
 // Views and filters: mine, unassigned, each team, all; status, channel, priority, unread.
 import { html } from "./html.js";
-import { filters, setFilters, counts, teams, channels, plugins, me, logout, connection } from "../lib/state.js";
+import { filters, setFilters, counts, teams, channels, plugins, me, logout, connection, page } from "../lib/state.js";
 import { channelLook, PRIORITIES, STATUSES } from "../lib/format.js";
 
 function ViewLink({ view, label, count }) {
-  const active = filters.value.view === view;
+  const active = page.value === "inbox" && filters.value.view === view;
   return html`
     <li>
-      <button class=${"view" + (active ? " active" : "")} aria-current=${active ? "true" : "false"} onClick=${() => setFilters({ view })}>
+      <button class=${"view" + (active ? " active" : "")} aria-current=${active ? "true" : "false"} onClick=${() => { page.value = "inbox"; setFilters({ view }); }}>
         <span>${label}</span>
         ${count && html`<span class="count" aria-label=${`${count.conversations} conversations, ${count.unread} unread`}>${count.unread > 0 ? html`<b>${count.unread}</b> / ` : ""}${count.conversations}</span>`}
       </button>
@@ -67,6 +67,12 @@ export function Sidebar() {
         </select>
         <label class="check"><input type="checkbox" checked=${f.unread} onChange=${(e) => setFilters({ unread: e.currentTarget.checked })} /> Unread only</label>
       </div>
+      ${agent?.role === "admin" && html`
+        <h2>Admin</h2>
+        <ul class="views">
+          ${[["agents", "Agents"], ["teams", "Teams"], ["canned", "Canned responses"], ["channels", "Channels"]].map(([name, label]) => html`
+            <li key=${name}><button class=${"view" + (page.value === `admin:${name}` ? " active" : "")} onClick=${() => (page.value = `admin:${name}`)}>${label}</button></li>`)}
+        </ul>`}
       <p class="hint">Press <kbd>?</kbd> for shortcuts</p>
     </nav>
   `;

@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 
 from playwright.sync_api import sync_playwright, expect
@@ -28,10 +29,13 @@ ANA = os.environ["SB_AGENT_A"]
 BO = os.environ["SB_AGENT_B"]
 NAME_A = os.environ["SB_NAME_A"]
 NAME_B = os.environ["SB_NAME_B"]
+ADMIN = os.environ["SB_ADMIN"]
+PUBLIC_URL = os.environ["SB_PUBLIC_URL"]
 CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("SB_SCREENSHOTS", "")
 NOTE = os.environ["SB_NOTE"]
 TIMEOUT = 15_000
+AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")
 
 
 def fixture(name, **replace):
@@ -61,9 +65,29 @@ def api(page, path):
         return json.loads(response.read())
 
 
+def api_status(page, path):
+    """The status a GET of `path` answers with the page's session token."""
+    try:
+        api(page, path)
+        return 200
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 def shot(page, name):
     if SHOTS:
         page.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
+
+
+def accessible(page, name):
+    """Run axe-core on the page; fail on any serious or critical violation."""
+    page.add_script_tag(path=AXE)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    details = "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:4]}" for v in bad
+    )
+    assert not bad, f"accessibility of {name}: {details}"
 
 
 def login(page, email):
@@ -205,7 +229,64 @@ def main():
         expect(page.locator(".message.outbound", has_text="on it")).to_have_count(0)
         bo_context.close()
 
+        # Accessibility (axe-core, injected, so this context lets scripts past the page's CSP):
+        # the login page, the inbox, and a thread with its composer, in both themes.
+        for scheme in ("light", "dark"):
+            checked = browser.new_context(viewport={"width": 1360, "height": 860}, bypass_csp=True, color_scheme=scheme)
+            a11y = checked.new_page()
+            a11y.goto(BASE + "/")
+            expect(a11y.get_by_label("Email")).to_be_visible(timeout=TIMEOUT)
+            accessible(a11y, f"the login page ({scheme})")
+            login(a11y, ANA)
+            expect(row(a11y, "José García")).to_be_visible(timeout=TIMEOUT)
+            expect(a11y.locator(".view .count").first).to_be_visible(timeout=TIMEOUT)
+            accessible(a11y, f"the inbox ({scheme})")
+            row(a11y, "José García").click()
+            expect(a11y.locator(".note", has_text=NOTE)).to_be_visible(timeout=TIMEOUT)
+            accessible(a11y, f"a thread ({scheme})")
+            checked.close()
+
+        # Admin pages: only admins see them, and the API refuses agents whatever the page does.
+        expect(page.get_by_role("button", name="Channels")).to_have_count(0)
+        page.goto(BASE + "/#/admin/channels")
+        expect(page.get_by_text("Only admins can open this page.")).to_be_visible(timeout=TIMEOUT)
+        assert api_status(page, "/agents") == 403
+        page.goto(BASE + "/")
+        expect(row(page, "José García")).to_be_visible(timeout=TIMEOUT)
+        admin_context = browser.new_context(viewport={"width": 1360, "height": 860})
+        admin = admin_context.new_page()
+        admin.on("pageerror", lambda error: errors.append(str(error)))
+        login(admin, ADMIN)
+        admin.get_by_role("button", name="Channels").click()
+        webhook = admin.locator('[data-channel="whatsapp"]').get_by_label("Webhook URL to register with the provider")
+        expect(webhook).to_have_value(f"{PUBLIC_URL}/webhooks/whatsapp", timeout=TIMEOUT)
+        expect(admin.locator('[data-channel="sms"]').get_by_label("Webhook URL to register with the provider")).to_have_value(f"{PUBLIC_URL}/webhooks/sms")
+        shot(admin, "channels-light")
+        admin.get_by_role("button", name="Agents").click()
+        admin.get_by_label("Email").fill("dee@example.com")
+        admin.get_by_label("Name", exact=True).fill("Dee")
+        admin.get_by_label("Password (10 characters or more)").fill("another long password")
+        admin.get_by_role("button", name="Create agent").click()
+        expect(admin.get_by_role("cell", name="dee@example.com")).to_be_visible(timeout=TIMEOUT)
+        admin.get_by_role("button", name="Teams").click()
+        admin.get_by_label("Name", exact=True).fill("Returns")
+        admin.get_by_role("button", name="Create team").click()
+        expect(admin.get_by_role("heading", name="Returns")).to_be_visible(timeout=TIMEOUT)
+        admin.locator(".team-card", has_text="Returns").get_by_label("Dee").check()
+        expect(admin.locator(".team-card", has_text="Returns").get_by_label("Dee")).to_be_checked(timeout=TIMEOUT)
+        admin.reload()
+        expect(admin.locator(".team-card", has_text="Returns").get_by_label("Dee")).to_be_checked(timeout=TIMEOUT)
+        admin.get_by_role("button", name="Canned responses").click()
+        admin.get_by_label("Shortcut").fill("/hours")
+        admin.get_by_label("Text").fill("We answer from 9 to 18, {{contact.first_name}}.")
+        admin.get_by_role("button", name="Save").click()
+        expect(admin.get_by_role("cell", name="/hours")).to_be_visible(timeout=TIMEOUT)
+        admin_context.close()
+        teams = api(page, "/teams")
+        assert any(t["name"] == "Returns" and len(t["members"]) == 1 for t in teams), teams
+
         # Resolve with `e`: it leaves the open list.
+        row(page, "José García").click()
         page.get_by_label("Reply", exact=True).fill("")
         page.locator(".thread-body").click()
         page.keyboard.press("e")

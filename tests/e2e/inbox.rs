@@ -2,7 +2,9 @@
 //! log in, a signed webhook appearing live with its badge and channel, reply, a delivery tick
 //! advancing, a private note the provider never receives, filters, search by a phone fragment,
 //! drafts kept per conversation across switching and reloads, two agents seeing each other
-//! view and type, the collision warning, and resolving with `e`.
+//! view and type, the collision warning, resolving with `e`, axe-core on the login page, the
+//! inbox and a thread, and the admin pages (channels with their webhook URL, agents, teams,
+//! canned responses) that an agent can neither see nor reach through the API.
 //!
 //! `cargo xtask test` installs Playwright (pinned in `tests/requirements.txt`) into
 //! `target/py`; `.ci/run` installs Debian's Chromium. A plain `cargo test` skips this test
@@ -28,8 +30,8 @@ pub fn browser() -> Option<(PathBuf, PathBuf)> {
     Some((python, chromium))
 }
 
-async fn agent(server: &TestServer, email: &str, name: &str) {
-    let body = json!({"email": email, "display_name": name, "role": "agent", "password": PASSWORD});
+async fn agent(server: &TestServer, email: &str, name: &str, role: &str) {
+    let body = json!({"email": email, "display_name": name, "role": role, "password": PASSWORD});
     let (status, created) = server.api_post("/api/v1/agents", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }
@@ -43,8 +45,9 @@ async fn an_agent_works_the_inbox_in_chromium() {
     let graph = FakeGraph::start().await;
     let twilio = crate::twilio_sms::FakeTwilio::start().await;
     let server = TestServer::start_with(Some(graph.addr), &channel_toml(Some(twilio.addr))).await;
-    agent(&server, "ana@example.com", "Ana").await;
-    agent(&server, "bo@example.com", "Bo").await;
+    agent(&server, "ana@example.com", "Ana", "agent").await;
+    agent(&server, "bo@example.com", "Bo", "agent").await;
+    agent(&server, "cy@example.com", "Cy", "admin").await;
     let (status, _) = server.api_post("/api/v1/canned-responses", &json!({"shortcut": "thanks", "body": "Thanks {{contact.first_name}}, {{agent.name}} here."})).await;
     assert_eq!(status, StatusCode::CREATED);
     // A customer on SMS, there before the agent signs in.
@@ -67,6 +70,8 @@ async fn an_agent_works_the_inbox_in_chromium() {
         .env("SB_AGENT_B", "bo@example.com")
         .env("SB_NAME_A", "Ana")
         .env("SB_NAME_B", "Bo")
+        .env("SB_ADMIN", "cy@example.com")
+        .env("SB_PUBLIC_URL", "https://switchboard.test")
         .env("SB_CHROMIUM", &chromium)
         .env("SB_SCREENSHOTS", &shots)
         .env("SB_NOTE", NOTE)
@@ -76,7 +81,7 @@ async fn an_agent_works_the_inbox_in_chromium() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all browser checks passed"), "{stdout}");
-    for name in ["login-light", "inbox-light", "thread-light", "composer-canned-light", "contact-light"] {
+    for name in ["login-light", "inbox-light", "thread-light", "composer-canned-light", "contact-light", "channels-light"] {
         assert!(shots.join(format!("{name}.png")).exists(), "screenshot {name} was taken");
     }
 
