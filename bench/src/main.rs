@@ -5,6 +5,7 @@
 //! process (pinned to core 1), prints a report and writes `report.json`.
 
 mod graph;
+mod inbox;
 mod load;
 mod machine;
 mod report;
@@ -48,6 +49,8 @@ enum Scenario {
     Outbound,
     Plugin,
     Storage,
+    /// The agent inbox in headless Chromium: first paint and scrolling of 10,000 conversations.
+    Inbox,
 }
 
 #[derive(clap::Args)]
@@ -130,6 +133,10 @@ struct RunArgs {
     /// measured ingest rate) is skipped and the report says so [default: 120; quick 40].
     #[arg(long)]
     storage_budget_secs: Option<f64>,
+    /// The Python with Playwright for the inbox scenario [default: $SWITCHBOARD_TEST_VENV/bin/python,
+    /// else target/py/bin/python].
+    #[arg(long)]
+    python: Option<PathBuf>,
     /// Sequential requests per list-latency measurement.
     #[arg(long, default_value_t = 200)]
     list_requests: usize,
@@ -287,7 +294,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         errors.push(format!("{name}: {error:#}"));
     };
     if selected(Scenario::Baseline) {
-        eprintln!("bench: [1/7] baseline (trivial handler)");
+        eprintln!("bench: [1/8] baseline (trivial handler)");
         ctx.settle("baseline").await;
         match scenarios::baseline(&ctx).await {
             Ok(r) => results.baseline = Some(r),
@@ -295,7 +302,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Ingest) {
-        eprintln!("bench: [2/7] ingest");
+        eprintln!("bench: [2/8] ingest");
         ctx.settle("ingest").await;
         match scenarios::ingest(&ctx, results.baseline.as_ref(), &scenarios::IngestDb::Sqlite).await {
             Ok(r) => results.ingest = Some(r),
@@ -303,7 +310,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::IngestPostgres) {
-        eprintln!("bench: [3/7] ingest on PostgreSQL");
+        eprintln!("bench: [3/8] ingest on PostgreSQL");
         match scenarios::postgres_database(&postgres_url).await {
             Ok(db) => {
                 let db = scenarios::IngestDb::Postgres(db);
@@ -320,7 +327,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Live) {
-        eprintln!("bench: [4/7] live stream");
+        eprintln!("bench: [4/8] live stream");
         ctx.settle("live").await;
         match scenarios::live(&ctx).await {
             Ok(r) => results.live = Some(r),
@@ -328,7 +335,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Outbound) {
-        eprintln!("bench: [5/7] outbound");
+        eprintln!("bench: [5/8] outbound");
         ctx.settle("outbound").await;
         match scenarios::outbound(&ctx).await {
             Ok(r) => results.outbound = Some(r),
@@ -336,7 +343,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Plugin) {
-        eprintln!("bench: [6/7] plugin runtime (in process)");
+        eprintln!("bench: [6/8] plugin runtime (in process)");
         ctx.settle("plugin").await;
         match scenarios::plugin(&ctx).await {
             Ok(r) => results.plugin = Some(r),
@@ -344,11 +351,27 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         }
     }
     if selected(Scenario::Storage) {
-        eprintln!("bench: [7/7] storage growth");
+        eprintln!("bench: [7/8] storage growth");
         ctx.settle("storage").await;
         match scenarios::storage(&ctx).await {
             Ok(r) => results.storage = Some(r),
             Err(e) => note_error("storage", e),
+        }
+    }
+    if selected(Scenario::Inbox) {
+        eprintln!("bench: [8/8] the inbox in Chromium");
+        match inbox::python(args.python.as_ref()) {
+            Ok(python) => {
+                ctx.settle("inbox").await;
+                match inbox::inbox(&ctx, &python).await {
+                    Ok(r) => results.inbox = Some(r),
+                    Err(e) => note_error("inbox", e),
+                }
+            }
+            Err(reason) => {
+                eprintln!("bench:   skipped: {reason}");
+                skipped.push(report::Skipped { scenario: "inbox".into(), reason: reason.to_string() });
+            }
         }
     }
     let verification_passed = [

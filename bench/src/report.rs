@@ -25,6 +25,7 @@ pub struct Scenarios {
     pub outbound: Option<OutboundResult>,
     pub plugin: Option<PluginResult>,
     pub storage: Option<StorageResult>,
+    pub inbox: Option<crate::inbox::InboxResult>,
 }
 
 /// A scenario that was selected but could not run here (say, no PostgreSQL server), and why.
@@ -529,6 +530,20 @@ pub fn render(report: &Report) -> String {
         }
         verification_line(&mut out, &st.verification);
         log_line(&mut out, &st.server_log);
+    }
+    if let Some(ib) = &report.scenarios.inbox {
+        let b = &ib.browser;
+        let _ = writeln!(out, "\n7. The inbox in headless Chromium — {} conversations (ingested at {:.0}/s)", ib.conversations, ib.ingest.achieved_rate);
+        let _ = writeln!(
+            out,
+            "  first contentful paint p50 {} ms (max {}) · first list row p50 {} ms (max {}) over {} page loads",
+            b["first_paint_ms"]["p50"], b["first_paint_ms"]["max"], b["first_row_ms"]["p50"], b["first_row_ms"]["max"], b["runs"]
+        );
+        let _ = writeln!(
+            out,
+            "  scrolling {} frames: interval p50 {} ms, p99 {} ms, {} over 50 ms; at most {} rows in the page; afterwards: {}",
+            b["scroll"]["frames"], b["scroll"]["frame_p50_ms"], b["scroll"]["frame_p99_ms"], b["scroll"]["frames_over_50ms"], b["scroll"]["max_rows_in_dom"], b["scroll"]["list_after"]
+        );
     }
     for error in &report.scenario_errors {
         let _ = writeln!(out, "\nSCENARIO FAILED: {error}");

@@ -107,7 +107,7 @@ impl Ctx {
         }
     }
 
-    fn generator(&self, server: &Server, scenario: &str, senders: Senders) -> Result<Generator> {
+    pub(crate) fn generator(&self, server: &Server, scenario: &str, senders: Senders) -> Result<Generator> {
         Ok(Generator {
             target: Target { client: http_client(Some(Duration::from_secs(30))), url: format!("{}/webhooks/whatsapp", server.base) },
             factory: Arc::new(WebhookFactory::new(&format!("{scenario}{}", self.settings.run_tag))?),
@@ -121,7 +121,7 @@ impl Ctx {
     }
 
     /// Run a phase under a CPU meter and print a progress line.
-    async fn measure<F: Future<Output = PhaseRun>>(&self, name: &str, server_pid: Option<u32>, phase: F) -> (PhaseReport, PhaseRun) {
+    pub(crate) async fn measure<F: Future<Output = PhaseRun>>(&self, name: &str, server_pid: Option<u32>, phase: F) -> (PhaseReport, PhaseRun) {
         self.measure_with_database(name, server_pid, None, phase).await
     }
 

@@ -369,6 +369,9 @@ export async function start() {
   if (!current) return;
   stopLive?.();
   stopLive = follow(current.token, handle, (state) => (connection.value = state));
+  // The list first: it is what the agent waits for, and it needs nothing of what follows.
+  reloadList();
+  refreshCounts();
   try {
     const [found, listed, teamList, presenceList] = await Promise.all([api.get("/me"), api.get("/channels"), api.get("/teams"), api.get("/presence")]);
     batch(() => {
@@ -381,8 +384,6 @@ export async function start() {
   } catch (error) {
     showError(error);
   }
-  reloadList();
-  refreshCounts();
 }
 
 export async function login(email, password) {

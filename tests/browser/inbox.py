@@ -133,6 +133,8 @@ def main():
         expect(whatsapp.locator(".badge")).to_have_text("1")
         expect(whatsapp.get_by_role("img", name="WhatsApp")).to_be_visible()
         expect(page).to_have_title("(2) Switchboard", timeout=TIMEOUT)
+        # The newest conversation moved to the top, live.
+        expect(page.locator(".row").first).to_contain_text("José García")
 
         # Open it and reply; the outbox sends it and its tick shows "sent".
         whatsapp.click()
