@@ -81,3 +81,28 @@ pub async fn asset(Path(path): Path<String>, request: HeaderMap) -> Response {
     }
     serve(&path, &request)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `index.html` preloads every module the app has, so none is found late, import by
+    /// import; a module added without its `modulepreload` line fails here.
+    #[test]
+    fn every_module_is_preloaded() {
+        let index = String::from_utf8(Assets::get("index.html").expect("index.html is embedded").data.into_owned()).unwrap();
+        let modules: Vec<String> = Assets::iter().filter(|path| path.ends_with(".js") || path.ends_with(".mjs")).map(|path| path.to_string()).collect();
+        assert!(modules.len() > 10, "{modules:?}");
+        for module in modules {
+            assert!(index.contains(&format!("<link rel=\"modulepreload\" href=\"/assets/{module}\">")), "{module} is not preloaded");
+        }
+    }
+
+    /// The policy names the import map's hash, so the page's one inline script runs.
+    #[test]
+    fn the_policy_allows_the_import_map_and_nothing_else_inline() {
+        let policy = CONTENT_SECURITY_POLICY.to_str().unwrap();
+        assert!(policy.contains("script-src 'self' 'sha256-"), "{policy}");
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"), "{policy}");
+    }
+}
