@@ -58,6 +58,10 @@ export function Sidebar() {
           <option value="">Any priority</option>
           ${PRIORITIES.map((p) => html`<option value=${p}>${p[0].toUpperCase() + p.slice(1)}</option>`)}
         </select>
+        <label for="filter-label">Label</label>
+        <form class="label-filter" onSubmit=${(e) => { e.preventDefault(); setFilters({ label: e.currentTarget.elements.label.value.trim().toLowerCase() }); }}>
+          <input id="filter-label" name="label" placeholder="any label (Enter)" value=${f.label} maxlength="64" />
+        </form>
         <label for="filter-sort">Sort</label>
         <select id="filter-sort" value=${f.sort} onChange=${(e) => setFilters({ sort: e.currentTarget.value })}>
           <option value="newest">Newest</option>

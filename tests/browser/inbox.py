@@ -172,9 +172,24 @@ def main():
         # The contact panel: identities on every channel.
         page.get_by_role("button", name="Contact").click()
         expect(page.get_by_role("complementary", name="Contact")).to_contain_text("16505551234", timeout=TIMEOUT)
+        timeline = page.get_by_role("list", name="Every message, every channel")
+        expect(timeline.locator("li")).to_have_count(2, timeout=TIMEOUT)
+        expect(timeline).to_contain_text("pedido #12345")
         shot(page, "contact-light")
         page.get_by_role("button", name="Close the contact panel").click()
         expect(page.get_by_role("complementary", name="Contact")).to_have_count(0)
+
+        # A label, then the list filtered by it.
+        page.get_by_label("Add a label").fill("Refund")
+        page.get_by_label("Add a label").press("Enter")
+        expect(page.locator(".label", has_text="refund")).to_be_visible(timeout=TIMEOUT)
+        page.get_by_label("Label", exact=True).fill("refund")
+        page.get_by_label("Label", exact=True).press("Enter")
+        expect(row(page, "+447700900555")).to_have_count(0, timeout=TIMEOUT)
+        expect(whatsapp).to_be_visible()
+        page.get_by_label("Label", exact=True).fill("")
+        page.get_by_label("Label", exact=True).press("Enter")
+        expect(row(page, "+447700900555")).to_be_visible(timeout=TIMEOUT)
 
         # Filter by channel, then search by a phone fragment.
         page.get_by_label("Channel").select_option("whatsapp")

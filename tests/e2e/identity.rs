@@ -164,5 +164,20 @@ async fn merge_then_unmerge_restores_everything_exactly() {
     assert_eq!(contact["identities"].as_array().unwrap().len(), 3, "{contact}");
     let into_merged = server.client.post(format!("{}/api/v1/contacts/{merged}/merge", server.base)).bearer_auth(&agent).json(&json!({"contact_id": survivor})).send().await.unwrap();
     assert_eq!(into_merged.status(), StatusCode::CONFLICT, "nothing merges into a merged-away contact");
+
+    // The survivor merged away in turn: the earlier merge waits until the later one is undone.
+    let again: Value = again.json().await.unwrap();
+    server.post_signed(&whatsapp_from("14155550999", "wamid.M4")).await;
+    let third = server.conversations().await.into_iter().find(|c| c["contact"]["phone"] == "+14155550999").unwrap()["contact"]["id"].as_i64().unwrap();
+    let later = server.client.post(format!("{}/api/v1/contacts/{third}/merge", server.base)).bearer_auth(&agent).json(&json!({"contact_id": survivor})).send().await.unwrap();
+    assert_eq!(later.status(), StatusCode::CREATED);
+    let later: Value = later.json().await.unwrap();
+    let undo_merge = |id: &Value| server.client.post(format!("{}/api/v1/merges/{id}/undo", server.base)).bearer_auth(ADMIN_TOKEN).send();
+    let refused = undo_merge(&again["id"]).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refused.text().await.unwrap().contains(&format!("merge {}", later["id"])));
+    assert_eq!(undo_merge(&later["id"]).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(undo_merge(&again["id"]).await.unwrap().status(), StatusCode::OK, "then it can be undone");
+    assert_eq!(server.api_get(&format!("/api/v1/contacts/{merged}")).await["merged_into_id"], Value::Null);
     server.stop().await;
 }

@@ -196,6 +196,16 @@ impl Store {
         if undone.is_some() {
             return Err(StoreError::Conflict(format!("merge {id} was undone already")));
         }
+        // A later merge took the survivor away (with what this merge gave it): undo that one
+        // first, or its record would later put back identities this undo had moved.
+        let later: Option<i64> = sql!(conn, query_scalar(
+            "SELECT id FROM contact_merges WHERE id > $1 AND merged_id = $2 AND undone_at IS NULL ORDER BY id DESC LIMIT 1",
+            id,
+            survivor_id,
+        ).fetch_optional)?;
+        if let Some(later) = later {
+            return Err(StoreError::Conflict(format!("contact {survivor_id} was merged again by merge {later}: undo that first")));
+        }
         // Conversations first (while the joined one is still resolved, so the survivor's open
         // one and it never both count as open for one contact).
         let conversations = inline(&moved.conversations);
