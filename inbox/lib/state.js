@@ -131,8 +131,15 @@ export function setFilters(changes) {
 function place(c) {
   remember([c]);
   const f = filters.value;
+  if (f.q.trim()) {
+    // Only the server knows what a search matches: a listed result is updated where it is
+    // (or leaves if it no longer passes the other filters); nothing new joins until the
+    // search runs again.
+    if (listIds.value.includes(c.id) && !admits(c, f)) listIds.value = listIds.value.filter((id) => id !== c.id);
+    return;
+  }
   const ids = listIds.value.filter((id) => id !== c.id);
-  if (admits(c, f) && !f.q.trim()) {
+  if (admits(c, f)) {
     const compare = comparator(f.sort);
     const map = byId.value;
     let at = ids.findIndex((id) => compare(c, map.get(id)) < 0);

@@ -203,6 +203,10 @@ def main():
         page.get_by_label("Search conversations").fill("5551234")
         expect(row(page, "+447700900555")).to_have_count(0, timeout=TIMEOUT)
         expect(whatsapp).to_be_visible()
+        # A new message in a search result updates it where it is.
+        post_whatsapp(fixture("whatsapp/text.json", **{"wamid.": "wamid.UI2", "pedido #12345": "pedido #12345, e o outro?"}))
+        expect(whatsapp.locator(".preview")).to_contain_text("e o outro?", timeout=TIMEOUT)
+        expect(whatsapp).to_be_visible()
         page.get_by_label("Search conversations").fill("")
         expect(row(page, "+447700900555")).to_be_visible(timeout=TIMEOUT)
         shot(page, "inbox-light")
