@@ -203,8 +203,8 @@ where
 
 /// Reopen snoozed conversations whose time has come.
 async fn wake_snoozed(store: store::Store, clock: Arc<dyn clock::Clock>, every: Duration) {
+    let clock = &clock;
     on_leader_every(store, every, |store| {
-        let clock = clock.clone();
         async move {
             match store.wake_snoozed(clock.now_ms()).await {
                 Ok(woken) if !woken.is_empty() => tracing::info!(count = woken.len(), "woke snoozed conversations"),
@@ -219,8 +219,8 @@ async fn wake_snoozed(store: store::Store, clock: Arc<dyn clock::Clock>, every: 
 /// Remove and announce presence whose heartbeat stopped. The sweep claims rows with
 /// `DELETE … RETURNING`, so even two sweepers would not announce a lapse twice.
 async fn expire_presence(store: store::Store, clock: Arc<dyn clock::Clock>, every: Duration) {
+    let clock = &clock;
     on_leader_every(store, every, |store| {
-        let clock = clock.clone();
         async move {
             match store.expire_presence(clock.now_ms()).await {
                 Ok(lapsed) if !lapsed.is_empty() => tracing::debug!(conversations = lapsed.len(), "presence lapsed"),
@@ -235,21 +235,21 @@ async fn expire_presence(store: store::Store, clock: Arc<dyn clock::Clock>, ever
 /// Every `maintenance_interval_secs`, on the leader only (every node would delete the same
 /// rows): prune live events and raw webhook bodies past their retention.
 async fn maintenance(store: store::Store, settings: config::DatabaseConfig) {
-    let mut tick = tokio::time::interval(Duration::from_secs(settings.maintenance_interval_secs));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut leadership = store.leadership();
     let hours = |n: u64| i64::try_from(n).unwrap_or(i64::MAX / 3_600_000).saturating_mul(3_600_000);
-    loop {
-        tick.tick().await;
-        leadership.wait_until_leader().await;
-        let now = clock::now_ms();
-        if let Err(error) = store.prune_live_events(now - hours(settings.live_event_retention_hours)).await {
-            tracing::warn!(%error, "pruning live events failed");
+    let every = Duration::from_secs(settings.maintenance_interval_secs);
+    let settings = &settings;
+    on_leader_every(store, every, |store| {
+        async move {
+            let now = clock::now_ms();
+            if let Err(error) = store.prune_live_events(now - hours(settings.live_event_retention_hours)).await {
+                tracing::warn!(%error, "pruning live events failed");
+            }
+            match store.prune_webhook_log(now - hours(settings.webhook_log_retention_hours)).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, retention_hours = settings.webhook_log_retention_hours, "pruned the webhook log"),
+                Err(error) => tracing::warn!(%error, "pruning the webhook log failed"),
+            }
         }
-        match store.prune_webhook_log(now - hours(settings.webhook_log_retention_hours)).await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, retention_hours = settings.webhook_log_retention_hours, "pruned the webhook log"),
-            Err(error) => tracing::warn!(%error, "pruning the webhook log failed"),
-        }
-    }
+    })
+    .await
 }

@@ -80,18 +80,26 @@ function remember(items) {
 
 let listGeneration = 0;
 
-/** Load the first page for the current filters. */
-export async function reloadList() {
-  const generation = ++listGeneration;
+/** Fetch a page for the current filters: the first (`cursor` null, replacing the list and
+ * starting a new generation) or the next one after `cursor` (appended). A page that arrives
+ * after the filters changed is dropped. */
+async function fetchList(cursor) {
+  const generation = cursor ? listGeneration : ++listGeneration;
   listLoading.value = true;
   try {
-    const page = await api.get(`/conversations${listQuery(filters.value, null)}`);
+    const page = await api.get(`/conversations${listQuery(filters.value, cursor)}`);
     if (generation !== listGeneration) return;
     batch(() => {
       remember(page.items);
-      listIds.value = page.items.map((c) => c.id);
+      const ids = page.items.map((c) => c.id);
+      if (cursor) {
+        const seen = new Set(listIds.value);
+        listIds.value = [...listIds.value, ...ids.filter((id) => !seen.has(id))];
+      } else {
+        listIds.value = ids;
+        cursorIndex.value = 0;
+      }
       nextCursor.value = page.next_cursor;
-      cursorIndex.value = 0;
     });
   } catch (error) {
     showError(error);
@@ -100,26 +108,13 @@ export async function reloadList() {
   }
 }
 
+/** Load the first page for the current filters. */
+export const reloadList = () => fetchList(null);
+
 /** The next page (keyset), when the list is scrolled near its end. */
-export async function loadMore() {
-  const cursor = nextCursor.value;
-  if (!cursor || listLoading.value) return;
-  const generation = listGeneration;
-  listLoading.value = true;
-  try {
-    const page = await api.get(`/conversations${listQuery(filters.value, cursor)}`);
-    if (generation !== listGeneration) return;
-    batch(() => {
-      remember(page.items);
-      const seen = new Set(listIds.value);
-      listIds.value = [...listIds.value, ...page.items.map((c) => c.id).filter((id) => !seen.has(id))];
-      nextCursor.value = page.next_cursor;
-    });
-  } catch (error) {
-    showError(error);
-  } finally {
-    listLoading.value = false;
-  }
+export function loadMore() {
+  if (!nextCursor.value || listLoading.value) return;
+  return fetchList(nextCursor.value);
 }
 
 export function setFilters(changes) {

@@ -2,32 +2,24 @@
 
 use super::api::{page_size, Id, IdParam};
 use super::error::{ApiError, ErrorBody, Forbidden, JsonBodyErrors, Unauthorized, Unavailable};
+use super::workflow::actor;
 use super::{rules, AppState};
 use crate::auth::Principal;
 use crate::store::audit::AuditEntry;
 use crate::store::merge::MergeView;
 use crate::store::views::{ContactView, Page};
-use crate::store::workflow::Actor;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-fn actor(caller: &Principal) -> Actor {
-    Actor { name: caller.name().to_string(), agent_id: caller.agent_id() }
-}
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeRequest {
     /// The contact to merge into this one; its identities and conversations move here.
-    #[serde(deserialize_with = "required_integer")]
+    #[serde(deserialize_with = "rules::required_integer")]
     pub contact_id: i64,
-}
-
-fn required_integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    rules::integer(deserializer)?.ok_or_else(|| serde::de::Error::custom("expected an integer"))
 }
 
 #[utoipa::path(post, path = "/contacts/{id}/merge", tag = "contacts", params(IdParam), request_body = MergeRequest,

@@ -69,6 +69,11 @@ pub fn trim(text: &str) -> &str {
     text.trim_matches(is_space)
 }
 
+/// [`integer`], for a field that must be there.
+pub fn required_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    integer(deserializer)?.ok_or_else(|| serde::de::Error::custom("expected an integer"))
+}
+
 /// An optional integer that also takes a float with no fractional part (`151.0`): JSON
 /// Schema's `integer` is a mathematical integer, not a JSON number without a dot.
 pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {

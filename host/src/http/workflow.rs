@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-fn actor(caller: &Principal) -> Actor {
+/// Who a change is recorded as: the calling agent, or `admin` for the bootstrap token.
+pub(super) fn actor(caller: &Principal) -> Actor {
     Actor { name: caller.name().to_string(), agent_id: caller.agent_id() }
 }
 

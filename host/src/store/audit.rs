@@ -50,7 +50,7 @@ impl Store {
             before.unwrap_or(i64::MAX),
             limit + 1,
         ).fetch_all)?;
-        let mut items: Vec<AuditEntry> = rows
+        let items: Vec<AuditEntry> = rows
             .into_iter()
             .map(|(id, actor, agent_id, action, subject, Json(detail), created_at)| AuditEntry {
                 id,
@@ -62,12 +62,6 @@ impl Store {
                 created_at: created_at.0,
             })
             .collect();
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|e| e.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetch(items, limit, |e| e.id.to_string()))
     }
 }

@@ -78,10 +78,10 @@ async fn ensure_visible(conn: &mut Conn<'_>, viewer: Viewer, id: i64) -> Result<
     visible.map(|_| ()).ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))
 }
 
-async fn announce(conn: &mut Conn<'_>, id: i64, now: Millis) -> Result<(), StoreError> {
-    let presence = of_conversation(conn, id, now).await?;
+/// Queue and append `presence.updated` carrying `presence` (the conversation's whole list).
+async fn announce(conn: &mut Conn<'_>, presence: &ConversationPresence) -> Result<(), StoreError> {
     let mut events = PendingEvents::default();
-    events.conversation(LiveEventKind::PresenceUpdated, id, None, &presence)?;
+    events.conversation(LiveEventKind::PresenceUpdated, presence.conversation_id, None, presence)?;
     events.append(conn).await
 }
 
@@ -112,10 +112,10 @@ impl Store {
             now,
             Millis(now_ms.saturating_add(ttl_ms)),
         ))?;
-        if !unchanged {
-            announce(&mut conn, id, now).await?;
-        }
         let presence = of_conversation(&mut conn, id, now).await?;
+        if !unchanged {
+            announce(&mut conn, &presence).await?;
+        }
         tx.commit().await?;
         if !unchanged {
             self.live_events_written.notify_one();
@@ -137,7 +137,8 @@ impl Store {
             now,
         ))?;
         if removed > 0 {
-            announce(&mut conn, id, now).await?;
+            let presence = of_conversation(&mut conn, id, now).await?;
+            announce(&mut conn, &presence).await?;
         }
         tx.commit().await?;
         if removed > 0 {

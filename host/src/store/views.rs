@@ -123,6 +123,20 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from rows fetched with one more than `limit`: the extra row only says that a
+    /// next page exists, and `cursor_of` makes its cursor from this page's last row.
+    pub(super) fn from_overfetch(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(usize::try_from(limit).unwrap_or(0));
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}
+
 const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.channel_id, m.direction, m.external_id, m.kind, m.text,
         m.attachments, m.extra, m.reply_to_external_id, m.author, m.status, m.error_code, m.error_message,
         m.provider_timestamp, m.created_at, m.updated_at, m.identity_id,
@@ -386,7 +400,7 @@ impl Store {
             None => (None, None),
         };
         let mut conn = self.db.read().await?;
-        let mut items: Vec<ConversationView> = sql!(conn, query_as(
+        let items: Vec<ConversationView> = sql!(conn, query_as(
             &sql,
             Millis(at),
             id,
@@ -405,24 +419,19 @@ impl Store {
             search_messages.as_deref(),
             search_contacts.as_deref(),
         ).fetch_all)?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|c| {
-                use super::workflow::Priority;
-                let rank = match c.priority {
-                    Priority::Urgent => 3,
-                    Priority::High => 2,
-                    Priority::Normal => 1,
-                    Priority::Low => 0,
-                };
-                format!("{rank}_{}_{}", c.last_message_at, c.id)
-            })
-        } else {
-            None
-        };
-        attach_labels(&mut conn.conn(), &mut items).await?;
-        attach_unread(&mut conn.conn(), &mut items, reader).await?;
-        Ok(Page { items, next_cursor })
+        let mut page = Page::from_overfetch(items, limit, |c| {
+            use super::workflow::Priority;
+            let rank = match c.priority {
+                Priority::Urgent => 3,
+                Priority::High => 2,
+                Priority::Normal => 1,
+                Priority::Low => 0,
+            };
+            format!("{rank}_{}_{}", c.last_message_at, c.id)
+        });
+        attach_labels(&mut conn.conn(), &mut page.items).await?;
+        attach_unread(&mut conn.conn(), &mut page.items, reader).await?;
+        Ok(page)
     }
 
     /// Mark conversation `id` read by `reader` up to `message_id` (its newest when `None`);
@@ -491,15 +500,10 @@ impl Store {
             visible_to(4)
         );
         let mut conn = self.db.read().await?;
-        let mut items: Vec<MessageView> = sql!(conn, query_as(&sql, contact_id, before.unwrap_or(i64::MAX), limit + 1, viewer).fetch_all)?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|m| m.id.to_string())
-        } else {
-            None
-        };
-        items.reverse();
-        Ok(Page { items, next_cursor })
+        let items: Vec<MessageView> = sql!(conn, query_as(&sql, contact_id, before.unwrap_or(i64::MAX), limit + 1, viewer).fetch_all)?;
+        let mut page = Page::from_overfetch(items, limit, |m| m.id.to_string());
+        page.items.reverse();
+        Ok(page)
     }
 
     /// A conversation's messages in the order they arrived; `before` pages backwards by id.
@@ -507,16 +511,11 @@ impl Store {
         let limit = i64::from(limit.clamp(1, 500));
         let sql = format!("{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3");
         let mut conn = self.db.read().await?;
-        let mut items: Vec<MessageView> =
+        let items: Vec<MessageView> =
             sql!(conn, query_as(&sql, conversation_id, before.unwrap_or(i64::MAX), limit + 1).fetch_all)?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|m| m.id.to_string())
-        } else {
-            None
-        };
-        items.reverse();
-        Ok(Page { items, next_cursor })
+        let mut page = Page::from_overfetch(items, limit, |m| m.id.to_string());
+        page.items.reverse();
+        Ok(page)
     }
 
     pub async fn contact(&self, id: i64) -> Result<Option<ContactView>, StoreError> {

@@ -300,7 +300,7 @@ impl Store {
             before.unwrap_or(i64::MAX),
             limit + 1,
         ).fetch_all)?;
-        let mut items: Vec<ActivityView> = rows
+        let items: Vec<ActivityView> = rows
             .into_iter()
             .map(|(activity_id, kind, actor, agent_id, old_value, new_value, body, created_at)| ActivityView {
                 id: activity_id,
@@ -314,13 +314,7 @@ impl Store {
                 created_at: created_at.0,
             })
             .collect();
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|a| a.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetch(items, limit, |a| a.id.to_string()))
     }
 
     /// Reopen every snoozed conversation whose time has come (at `now_ms`); returns their ids.
