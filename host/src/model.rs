@@ -293,6 +293,62 @@ pub struct PluginInfo {
     pub version: String,
     pub description: String,
     pub capabilities: Vec<Capability>,
+    /// The `switchboard:channel` contract version the plugin was built against, e.g. `0.2.0`.
+    pub contract: String,
+}
+
+#[cfg(test)]
+impl PluginInfo {
+    /// A plugin with this name and nothing else, for store tests.
+    pub fn bare(name: &str) -> Self {
+        Self { name: name.into(), version: "1".into(), description: String::new(), capabilities: vec![], contract: "0.2.0".into() }
+    }
+}
+
+/// How to connect a channel, as its plugin describes it (`switchboard:channel/setup`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ChannelGuide {
+    /// The steps, in order, as short Markdown paragraphs.
+    pub steps: Vec<String>,
+    /// Every setting the plugin reads.
+    pub settings: Vec<Setting>,
+    /// The provider's own documentation.
+    pub docs_url: Option<String>,
+}
+
+/// One setting a plugin reads from its channel's `[config]` or `[secrets]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Setting {
+    pub key: String,
+    pub description: String,
+    pub required: bool,
+    /// A `[secrets]` entry rather than a `[config]` one.
+    pub secret: bool,
+}
+
+/// The outcome of a plugin's connection check.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ConnectionCheck {
+    /// The provider accepted the credentials.
+    Connected {
+        /// The provider-side account the credentials reach.
+        account: String,
+        detail: Option<String>,
+    },
+    /// The check failed; `message` is safe to show (no secrets).
+    Failed { problem: ConnectionProblem, message: String, code: Option<String> },
+}
+
+named_enum! {
+    /// Why a connection check failed.
+    pub enum ConnectionProblem {
+        Unauthorized => "unauthorized",
+        Misconfigured => "misconfigured",
+        Unreachable => "unreachable",
+        Denied => "denied",
+        Other => "other",
+    }
 }
 
 #[cfg(test)]

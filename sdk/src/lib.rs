@@ -3,9 +3,11 @@
 //! Everything a Switchboard channel plugin needs, so that a plugin crate holds only its
 //! provider's logic:
 //!
-//! - the generated WIT bindings of `switchboard:channel@0.1.0` ([`bindings`], and the
+//! - the generated WIT bindings of `switchboard:channel@0.2.0` ([`bindings`], and the
 //!   commonly used types in [`prelude`]);
 //! - [`export_channel!`], which exports your type as the plugin;
+//! - [`setup::Setup`], the setup guide and connection check an admin sees on the channel
+//!   page, with defaults;
 //! - helpers every channel needs: constant-time signature checks ([`signature`]), JSON and form
 //!   decoding ([`decode`]), base64, basic-auth and form encoding ([`encoding`]), request
 //!   accessors ([`request`]), outbound HTTP with provider-error
@@ -21,11 +23,14 @@
 //! struct Echo;
 //!
 //! impl Plugin for Echo {
-//!     fn metadata() -> Metadata { /* … */ }
+//!     fn metadata() -> PluginInfo { /* … */ }
 //!     fn verify(request: IncomingRequest) -> Verdict { Verdict::Accept }
 //!     fn parse(request: IncomingRequest) -> Result<Parsed, Rejection> { /* … */ }
 //!     fn send(message: OutboundMessage) -> Result<SendReceipt, SendError> { /* … */ }
 //! }
+//!
+//! // No setup steps and no connection check yet: the defaults.
+//! impl Setup for Echo {}
 //!
 //! switchboard_sdk::export_channel!(Echo);
 //! ```
@@ -38,13 +43,15 @@ pub mod log;
 pub mod meta;
 pub mod meta_messaging;
 pub mod request;
+pub mod setup;
 pub mod signature;
 pub mod testing;
 
-/// Generated bindings for the `switchboard:channel@0.1.0` world.
+/// Generated bindings for the `switchboard:channel@0.2.0` world. (Plugins built with an
+/// older SDK against `0.1.0` keep loading: the host binds every released version.)
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/channel/v0.1.0",
+        path: "../wit/channel/v0.2.0",
         world: "channel",
         pub_export_macro: true,
         export_macro_name: "__export_channel_world",
@@ -55,6 +62,8 @@ pub mod bindings {
 /// The types and host functions a plugin uses most, in one import.
 pub mod prelude {
     pub use crate::bindings::exports::switchboard::channel::plugin::Guest as Plugin;
+    pub use crate::bindings::exports::switchboard::channel::setup::{ChannelGuide, Connected, Problem, ProblemKind, Setting};
+    pub use crate::setup::Setup;
     pub use crate::bindings::switchboard::channel::types::{
         Attachment, Capabilities, ConsentUpdate, DeliveryStatus, Event, HttpResponse,
         InboundMessage, IncomingRequest, MediaKind, MessageKind, OutboundContent, PluginInfo,
@@ -67,12 +76,24 @@ pub mod prelude {
     pub use crate::request::{header, query};
 }
 
-/// Export a type implementing [`prelude::Plugin`] as this component's channel plugin.
+/// Export a type implementing [`prelude::Plugin`] and [`setup::Setup`] as this component's
+/// channel plugin.
 ///
 /// Call it once, at the crate root of a `cdylib` plugin crate.
 #[macro_export]
 macro_rules! export_channel {
     ($plugin:ident) => {
+        // The generated `setup` export, answered by the hand-written trait and its defaults.
+        impl $crate::bindings::exports::switchboard::channel::setup::Guest for $plugin {
+            fn guide() -> $crate::prelude::ChannelGuide {
+                <$plugin as $crate::setup::Setup>::guide()
+            }
+
+            fn check_connection() -> Result<$crate::prelude::Connected, $crate::prelude::Problem> {
+                <$plugin as $crate::setup::Setup>::check_connection()
+            }
+        }
+
         $crate::bindings::__export_channel_world!($plugin with_types_in $crate::bindings);
     };
 }

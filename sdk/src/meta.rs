@@ -4,6 +4,7 @@
 //! plugins cannot drift apart. Messenger and Instagram share much more (the whole
 //! `entry[].messaging[]` mapping and the Send API): see [`crate::meta_messaging`].
 
+use crate::bindings::exports::switchboard::channel::setup::{Problem, ProblemKind};
 use crate::bindings::switchboard::channel::types::{
     HttpResponse, IncomingRequest, Rejection, SendError, SendErrorKind, Verdict,
 };
@@ -112,6 +113,37 @@ pub fn graph_error(body: &[u8]) -> Option<GraphError> {
     serde_json::from_slice::<GraphErrorEnvelope>(body).ok().map(|envelope| envelope.error)
 }
 
+/// Graph's code for an invalid or expired access token.
+const ACCESS_TOKEN_CODE: i64 = 190;
+/// Graph's codes for a request naming an object that does not exist or cannot be read:
+/// invalid parameter (100) and unknown path components (803).
+const NO_SUCH_OBJECT_CODES: [i64; 2] = [100, 803];
+
+/// A connection check's non-2xx Graph API answer as a [`Problem`]: a bad token (`190`, or
+/// HTTP `401`) is `unauthorized`; an id the token cannot read (`100`, `803`) is
+/// `misconfigured`, naming `what` (e.g. "phone_number_id"); the rest by HTTP status. The
+/// Graph message and code are kept.
+pub fn graph_check_problem(status: u16, body: &[u8], what: &str) -> Problem {
+    let graph = graph_error(body);
+    let code = graph.as_ref().and_then(|error| error.code);
+    let message = graph
+        .as_ref()
+        .map(|error| error.message.trim().to_owned())
+        .filter(|message| !message.is_empty())
+        .unwrap_or_else(|| format!("the Graph API answered HTTP {status}"));
+    let mut problem = match code {
+        Some(ACCESS_TOKEN_CODE) => Problem::new(ProblemKind::Unauthorized, message),
+        Some(code) if NO_SUCH_OBJECT_CODES.contains(&code) => {
+            Problem::misconfigured(format!("{message} (check `{what}`: the token cannot read that id)"))
+        }
+        _ => Problem::from_status(status, message),
+    };
+    if let Some(code) = code {
+        problem = problem.with_code(code.to_string());
+    }
+    problem
+}
+
 /// Classify a non-2xx Graph API answer to a send.
 ///
 /// `by_code` is the provider's own table: given the Graph error (when the body is one), it
@@ -157,6 +189,20 @@ pub fn classify_graph_send_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graph_check_problems_name_the_cause() {
+        let token = br#"{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}"#;
+        let problem = graph_check_problem(401, token, "phone_number_id");
+        assert_eq!((problem.kind, problem.code.as_deref()), (ProblemKind::Unauthorized, Some("190")));
+        assert_eq!(problem.message, "Invalid OAuth access token.");
+        let missing = br#"{"error":{"message":"Unsupported get request.","code":100}}"#;
+        let problem = graph_check_problem(400, missing, "phone_number_id");
+        assert_eq!(problem.kind, ProblemKind::Misconfigured);
+        assert!(problem.message.contains("phone_number_id"), "{}", problem.message);
+        assert_eq!(graph_check_problem(503, b"oops", "x").kind, ProblemKind::Unreachable);
+        assert_eq!(graph_check_problem(503, b"oops", "x").message, "the Graph API answered HTTP 503");
+    }
 
     #[test]
     fn graph_error_parses() {

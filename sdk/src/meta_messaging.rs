@@ -37,6 +37,7 @@ use crate::bindings::switchboard::channel::types::{
     Capabilities, IncomingRequest, OutboundContent, OutboundMessage, Parsed, PluginInfo, Rejection, SendError,
     SendErrorKind, SendReceipt, Verdict,
 };
+use crate::bindings::exports::switchboard::channel::setup::{ChannelGuide, Connected, Problem, ProblemKind, Setting};
 use crate::bindings::switchboard::channel::{clock, config, logging};
 
 /// What differs between Messenger and Instagram.
@@ -148,6 +149,79 @@ pub fn send(platform: &Platform, message: &OutboundMessage) -> Result<SendReceip
     result
 }
 
+/// The channel page's steps and settings for `platform`.
+pub fn guide(platform: &Platform) -> ChannelGuide {
+    let (product, account) = if platform.object == "page" {
+        ("Messenger", "the **Page id** into `page_id`")
+    } else {
+        ("Instagram", "the **Instagram professional account id** into `ig_account_id` (with Facebook Login, also set `webhook_account_id`)")
+    };
+    ChannelGuide {
+        steps: vec![
+            format!("In Meta's developer console, create an app of type *Business* and add the *{product}* product."),
+            format!("Connect the account and copy {account}."),
+            "Generate a **Page access token** (or Instagram user token) with messaging permission and set the `page_access_token` secret.".into(),
+            "Under *App settings → Basic*, copy the **app secret** into the `app_secret` secret.".into(),
+            format!("Under *{product} → Webhooks*, enter the webhook URL and a **verify token** of your choosing (the `verify_token` secret), and subscribe to `messages`, `messaging_postbacks` and `message_reads`."),
+            "Run the connection test: it reads the account's name with the token and sends nothing.".into(),
+        ],
+        settings: vec![
+            Setting::config(platform.account_key, "The id in the Send API path, /{id}/messages", true),
+            Setting::config("webhook_account_id", "The id webhook entries carry, when it differs from the send id", false),
+            Setting::config("api_base", "Graph API base URL (default https://graph.facebook.com/v21.0)", false),
+            Setting::config("messaging_tag", "Send every reply with this message tag, e.g. HUMAN_AGENT", false),
+            Setting::secret("page_access_token", "The access token used to send", true),
+            Setting::secret("app_secret", "The Meta app secret, which signs every webhook", true),
+            Setting::secret("verify_token", "The token Meta sends back in the webhook subscription handshake", true),
+        ],
+        docs_url: Some(if platform.object == "page" {
+            "https://developers.facebook.com/docs/messenger-platform/get-started".into()
+        } else {
+            "https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/messaging-api".into()
+        }),
+    }
+}
+
+/// `{api_base}/{account id}?fields=…`: reads the account's name.
+pub fn check_url(platform: &Platform, api_base: Option<&str>, account_id: &str) -> String {
+    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(outbound::DEFAULT_API_BASE);
+    let fields = if platform.object == "page" { "name" } else { "name,username" };
+    format!("{}/{}?fields={fields}", base.trim_end_matches('/'), account_id.trim())
+}
+
+/// The Graph API's answer to [`check_url`].
+pub fn interpret_check(platform: &Platform, status: u16, body: &[u8]) -> Result<Connected, Problem> {
+    #[derive(serde::Deserialize)]
+    struct Account {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        username: Option<String>,
+    }
+    if !(200..300).contains(&status) {
+        return Err(crate::meta::graph_check_problem(status, body, platform.account_key));
+    }
+    let account: Account = serde_json::from_slice(body)
+        .map_err(|_| Problem::new(ProblemKind::Other, "the Graph API's answer is not an account object"))?;
+    let account = match (account.name, account.username) {
+        (Some(name), Some(username)) => format!("{name} (@{username})"),
+        (Some(name), None) => name,
+        (None, Some(username)) => format!("@{username}"),
+        (None, None) => return Err(Problem::new(ProblemKind::Other, "the Graph API's answer names no account")),
+    };
+    Ok(Connected { account, detail: None })
+}
+
+/// `check-connection`: [`check_url`] with the page access token as a bearer token.
+pub fn check_connection(platform: &Platform) -> Result<Connected, Problem> {
+    let account_id = crate::required_config(platform.account_key).map_err(Problem::misconfigured)?;
+    let access_token = crate::required_secret("page_access_token").map_err(Problem::misconfigured)?;
+    let authorization = format!("Bearer {access_token}");
+    let url = check_url(platform, config::get("api_base").as_deref(), &account_id);
+    let response = crate::setup::get(&url, &[("authorization", authorization.as_str())])?;
+    interpret_check(platform, response.status, &response.body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +234,19 @@ mod tests {
         assert_eq!(info.name, "instagram");
         assert!(info.capabilities.contains(Capabilities::TEXT | Capabilities::MEDIA | Capabilities::READ_RECEIPTS));
         assert!(!info.capabilities.intersects(Capabilities::TEMPLATES | Capabilities::REPLIES | Capabilities::TYPING_INDICATOR));
+    }
+
+    #[test]
+    fn connection_checks_read_the_account_name() {
+        assert_eq!(check_url(&MESSENGER, None, "42"), "https://graph.facebook.com/v21.0/42?fields=name");
+        let page = interpret_check(&MESSENGER, 200, br#"{"name":"Acme Shoes","id":"42"}"#).unwrap();
+        assert_eq!(page.account, "Acme Shoes");
+        let ig = interpret_check(&INSTAGRAM, 200, br#"{"name":"Acme","username":"acme.shoes","id":"17"}"#).unwrap();
+        assert_eq!(ig.account, "Acme (@acme.shoes)");
+        let token = br#"{"error":{"message":"Error validating access token","code":190}}"#;
+        assert_eq!(interpret_check(&MESSENGER, 400, token).unwrap_err().kind, ProblemKind::Unauthorized);
+        let guide = guide(&INSTAGRAM);
+        assert!(guide.settings.iter().any(|s| s.key == "ig_account_id" && s.required && !s.secret));
+        assert!(guide.settings.iter().any(|s| s.key == "page_access_token" && s.secret));
     }
 }

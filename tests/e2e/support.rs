@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use axum::extract::{Path as AxumPath, State};
+use axum::extract::{Path as AxumPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
@@ -493,7 +493,9 @@ struct GraphState {
 
 /// A loopback stand-in for the WhatsApp Cloud API's `/{phone-number-id}/messages`, behaving
 /// as documented: bearer auth (401 with OAuth error 190 otherwise), `wamid` ids on success,
-/// and scripted errors (429 with Retry-After, 5xx, Graph error codes).
+/// and scripted errors (429 with Retry-After, 5xx, Graph error codes). `GET
+/// /{phone-number-id}` reads the number (the connection check), under the same auth; an
+/// unknown id answers Graph's error 100.
 pub struct FakeGraph {
     pub addr: SocketAddr,
     state: GraphState,
@@ -504,6 +506,7 @@ impl FakeGraph {
         let state = GraphState::default();
         let app = axum::Router::new()
             .route("/v21.0/{phone_number_id}/messages", axum::routing::post(graph_messages))
+            .route("/v21.0/{phone_number_id}", axum::routing::get(graph_phone_number))
             .with_state(state.clone());
         Self { addr: serve_fake(app).await, state }
     }
@@ -523,6 +526,37 @@ impl FakeGraph {
     }
 }
 
+/// Graph's answer to a bad or missing token.
+fn graph_invalid_token() -> axum::response::Response {
+    let body = json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "x"}});
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+async fn graph_phone_number(
+    State(state): State<GraphState>,
+    AxumPath(phone_number_id): AxumPath<String>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    state.received.record(Recorded { path: format!("/v21.0/{phone_number_id}"), authorization: authorization.clone(), body: json!(query) });
+    if authorization.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
+        return graph_invalid_token();
+    }
+    if phone_number_id != PHONE_NUMBER_ID {
+        let message = format!("Unsupported get request. Object with ID '{phone_number_id}' does not exist");
+        let body = json!({"error": {"message": message, "type": "GraphMethodException", "code": 100, "error_subcode": 33, "fbtrace_id": "x"}});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    axum::Json(json!({
+        "verified_name": "Switchboard Test Shop",
+        "display_phone_number": "+1 555-010-0000",
+        "quality_rating": "GREEN",
+        "id": PHONE_NUMBER_ID,
+    }))
+    .into_response()
+}
+
 async fn graph_messages(
     State(state): State<GraphState>,
     AxumPath(phone_number_id): AxumPath<String>,
@@ -537,8 +571,7 @@ async fn graph_messages(
         body: parsed.clone(),
     });
     if authorization.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
-        let body = json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "x"}});
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        return graph_invalid_token();
     }
     if let Some((status, body, retry_after)) = state.script.next() {
         return with_retry_after((StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response(), retry_after);

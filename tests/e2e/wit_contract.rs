@@ -1,5 +1,5 @@
 //! Tests at the WIT boundary: the real compiled components, loaded by the host's plugin
-//! runtime, called through the `switchboard:channel@0.1.0` contract, without HTTP.
+//! runtime, called through the `switchboard:channel` contracts (0.1.0 and 0.2.0), without HTTP.
 
 use crate::support::*;
 use std::sync::Arc;
@@ -168,4 +168,90 @@ async fn compiled_plugins_are_cached_on_disk_across_restarts() {
     let runtime = PluginRuntime::new(&config.plugins).unwrap();
     let plugin = ChannelPlugin::load(&runtime, &config.channels[0]).await.unwrap();
     assert_eq!(plugin.info().name, "whatsapp");
+}
+
+/// A channel with these config lines, for a plugin that reads only what it is given.
+async fn load_channel(toml: &str) -> ChannelPlugin {
+    let config = Config::parse(&config_text("sqlite://unused.db", None, toml)).unwrap();
+    let runtime = PluginRuntime::new(&config.plugins).unwrap();
+    ChannelPlugin::load(&runtime, config.channels.last().unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_0_1_0_keeps_loading_and_working() {
+    let channel = load_channel("[[channels]]\nid = \"old\"\nplugin = \"test-legacy\"\n").await;
+    let info = channel.info();
+    assert_eq!((info.name.as_str(), info.contract.as_str()), ("test-legacy", "0.1.0"));
+    let mut request = post(b"hello from before 0.2.0", None);
+    request.query = vec![("from".into(), "old-friend".into()), ("id".into(), "m-1".into())];
+    let WebhookOutcome::Events { events, .. } = channel.handle_webhook(request).await.unwrap() else { panic!("expected events") };
+    let [Event::Message(message)] = events.as_slice() else { panic!("one message: {events:?}") };
+    assert_eq!((message.external_id.as_str(), message.sender.id.as_str()), ("m-1", "old-friend"));
+    assert_eq!(message.text.as_deref(), Some("hello from before 0.2.0"));
+    let receipt = channel.send(&text_to("old-friend", "hi")).await.unwrap().unwrap();
+    assert_eq!(receipt.external_id, "legacy-out-42");
+    // 0.1.0 has no `setup`: the host says so instead of failing the call.
+    assert_eq!(channel.guide().await.unwrap(), None);
+    assert_eq!(channel.check_connection().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn plugins_built_with_the_sdk_bind_0_2_0_and_describe_their_setup() {
+    for plugin in ["whatsapp", "messenger", "instagram", "twilio-sms", "telegram"] {
+        let (_, channel) = load(plugin, None).await;
+        assert_eq!(channel.info().contract, "0.2.0", "{plugin}");
+        let guide = channel.guide().await.unwrap().unwrap_or_else(|| panic!("{plugin} has a guide"));
+        assert!(guide.steps.len() >= 3, "{plugin}: {guide:?}");
+        assert!(guide.settings.iter().any(|s| s.secret && s.required), "{plugin} names its required secrets: {guide:?}");
+        assert!(guide.docs_url.as_deref().is_some_and(|url| url.starts_with("https://")), "{plugin}");
+    }
+}
+
+#[tokio::test]
+async fn the_whatsapp_connection_check_reads_the_number_without_sending() {
+    use switchboard::model::{ConnectionCheck, ConnectionProblem};
+    let graph = FakeGraph::start().await;
+    let (_, channel) = load("whatsapp", Some(graph.addr)).await;
+    let check = channel.check_connection().await.unwrap().unwrap();
+    assert_eq!(
+        check,
+        ConnectionCheck::Connected { account: "Switchboard Test Shop (+1 555-010-0000)".into(), detail: Some("quality rating GREEN".into()) }
+    );
+    let received = graph.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].path, format!("/v21.0/{PHONE_NUMBER_ID}"), "a read, never a send");
+
+    let wrong_token = load_channel(&format!(
+        "[[channels]]\nid = \"wa-bad\"\nplugin = \"whatsapp\"\nallowed_hosts = [\"{addr}\"]\nconfig = {{ phone_number_id = \"{PHONE_NUMBER_ID}\", api_base = \"http://{addr}/v21.0\" }}\nsecrets = {{ access_token = \"EAA-wrong\" }}\n",
+        addr = graph.addr
+    ))
+    .await;
+    let ConnectionCheck::Failed { problem, message, code } = wrong_token.check_connection().await.unwrap().unwrap() else { panic!("a wrong token fails") };
+    assert_eq!((problem, code.as_deref()), (ConnectionProblem::Unauthorized, Some("190")));
+    assert_eq!(message, "Invalid OAuth access token.");
+
+    let no_token = load_channel(&format!(
+        "[[channels]]\nid = \"wa-none\"\nplugin = \"whatsapp\"\nallowed_hosts = [\"{addr}\"]\nconfig = {{ phone_number_id = \"{PHONE_NUMBER_ID}\", api_base = \"http://{addr}/v21.0\" }}\n",
+        addr = graph.addr
+    ))
+    .await;
+    let ConnectionCheck::Failed { problem, message, .. } = no_token.check_connection().await.unwrap().unwrap() else { panic!("no token fails") };
+    assert_eq!(problem, ConnectionProblem::Misconfigured);
+    assert!(message.contains("access_token"), "{message}");
+    assert_eq!(graph.received().len(), 2, "a missing token is caught before calling the provider");
+
+    let elsewhere = load_channel(&format!(
+        "[[channels]]\nid = \"wa-denied\"\nplugin = \"whatsapp\"\nconfig = {{ phone_number_id = \"{PHONE_NUMBER_ID}\", api_base = \"http://{addr}/v21.0\" }}\nsecrets = {{ access_token = \"{ACCESS_TOKEN}\" }}\n",
+        addr = graph.addr
+    ))
+    .await;
+    let ConnectionCheck::Failed { problem, .. } = elsewhere.check_connection().await.unwrap().unwrap() else { panic!("denied") };
+    assert_eq!(problem, ConnectionProblem::Denied);
+}
+
+#[tokio::test]
+async fn a_trapping_connection_check_fails_that_call_only() {
+    let (_, channel) = load("test-trap", None).await;
+    assert!(matches!(channel.check_connection().await, Err(PluginError::Trapped { .. })));
+    assert_eq!(channel.guide().await.unwrap().map(|g| g.steps.len()), Some(0), "the default guide still answers");
 }

@@ -28,6 +28,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("test-component-trap", "test-trap"),
     ("test-component-spin", "test-spin"),
     ("test-component-hog", "test-hog"),
+    ("test-component-legacy", "test-legacy"),
 ];
 
 fn main() -> Result<()> {

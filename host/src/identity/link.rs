@@ -214,7 +214,7 @@ mod tests {
     }
 
     async fn only_strong_keys_link_contacts(store: TestStore) {
-        let info = PluginInfo { name: "p".into(), version: "1".into(), description: String::new(), capabilities: vec![] };
+        let info = PluginInfo::bare("p");
         for channel in ["email", "chat"] {
             store.upsert_channel(channel, "p", &info).await.unwrap();
         }

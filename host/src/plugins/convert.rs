@@ -1,6 +1,9 @@
-//! Mapping between the `switchboard:channel@0.1.0` types and the host's own [`crate::model`].
+//! Mapping between the `switchboard:channel` types and the host's own [`crate::model`].
+//!
+//! `0.2.0` shares `0.1.0`'s `types`, so these conversions serve both; only `setup` is new.
 
 use super::bindings::v0_1_0::switchboard::channel::types as wit;
+use super::bindings::v0_2_0::exports::switchboard::channel::setup;
 use crate::model;
 
 pub fn delivery_status(status: wit::DeliveryStatus) -> model::DeliveryStatus {
@@ -177,7 +180,7 @@ pub fn send_failure(error: wit::SendError) -> model::SendFailure {
     }
 }
 
-pub fn plugin_info(info: wit::PluginInfo) -> model::PluginInfo {
+pub fn plugin_info(info: wit::PluginInfo, contract: &str) -> model::PluginInfo {
     let flags = [
         (wit::Capabilities::TEXT, model::Capability::Text),
         (wit::Capabilities::MEDIA, model::Capability::Media),
@@ -196,5 +199,35 @@ pub fn plugin_info(info: wit::PluginInfo) -> model::PluginInfo {
             .filter(|(flag, _)| info.capabilities.contains(*flag))
             .map(|(_, capability)| *capability)
             .collect(),
+        contract: contract.to_string(),
+    }
+}
+
+pub fn guide(guide: setup::ChannelGuide) -> model::ChannelGuide {
+    model::ChannelGuide {
+        steps: guide.steps,
+        settings: guide
+            .settings
+            .into_iter()
+            .map(|s| model::Setting { key: s.key, description: s.description, required: s.required, secret: s.secret })
+            .collect(),
+        docs_url: guide.docs_url,
+    }
+}
+
+pub fn connection_check(check: Result<setup::Connected, setup::Problem>) -> model::ConnectionCheck {
+    match check {
+        Ok(connected) => model::ConnectionCheck::Connected { account: connected.account, detail: connected.detail },
+        Err(problem) => {
+            use model::ConnectionProblem as P;
+            let kind = match problem.kind {
+                setup::ProblemKind::Unauthorized => P::Unauthorized,
+                setup::ProblemKind::Misconfigured => P::Misconfigured,
+                setup::ProblemKind::Unreachable => P::Unreachable,
+                setup::ProblemKind::Denied => P::Denied,
+                setup::ProblemKind::Other => P::Other,
+            };
+            model::ConnectionCheck::Failed { problem: kind, message: problem.message, code: problem.code }
+        }
     }
 }

@@ -16,6 +16,7 @@ mod convert;
 mod engine;
 pub mod output_limits;
 mod sandbox;
+mod versions;
 
 pub use allowed_hosts::AllowedHosts;
 pub use sandbox::ChannelContext;
@@ -25,13 +26,13 @@ use crate::model::{self, PluginInfo};
 use crate::telemetry;
 use anyhow::Context;
 use bindings::v0_1_0::switchboard::channel::types as wit;
-use bindings::v0_1_0::{Channel, ChannelPre};
 use sandbox::CallState;
+use versions::{Instance, Pre};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 /// Why a plugin call failed (as opposed to the plugin answering with an error of its own).
@@ -102,7 +103,7 @@ pub enum WebhookOutcome {
 pub struct LoadedPlugin {
     pub info: PluginInfo,
     pub path: PathBuf,
-    pre: ChannelPre<CallState>,
+    pre: Pre,
 }
 
 impl LoadedPlugin {
@@ -127,9 +128,7 @@ impl PluginRuntime {
         engine::start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
-        Channel::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
-            .map_err(anyhow::Error::from)
-            .context("linking the switchboard:channel imports")?;
+        versions::add_to_linker(&mut linker)?;
         let http = reqwest::Client::builder()
             // Redirects could lead a plugin past its allowlist: a redirect is returned to it as a response.
             .redirect(reqwest::redirect::Policy::none())
@@ -149,27 +148,25 @@ impl PluginRuntime {
     pub async fn load(&self, path: &Path, channel: &Arc<ChannelContext>) -> anyhow::Result<LoadedPlugin> {
         let wasm = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
         let component = self.compile(&wasm, path)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("plugin {} needs imports this host does not provide", path.display()))?;
-        let pre = ChannelPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
-            format!("plugin {} does not export switchboard:channel/plugin@0.1.0", path.display())
-        })?;
+        let pre = Pre::new(&self.linker, &component).with_context(|| format!("plugin {} is not a channel plugin", path.display()))?;
+        let contract = pre.version().as_str();
         let mut loaded = LoadedPlugin {
-            info: PluginInfo { name: path.display().to_string(), version: "?".into(), description: String::new(), capabilities: vec![] },
+            info: PluginInfo {
+                name: path.display().to_string(),
+                version: "?".into(),
+                description: String::new(),
+                capabilities: vec![],
+                contract: contract.into(),
+            },
             path: path.to_path_buf(),
             pre,
         };
         let timeout = Duration::from_millis(self.settings.call_timeout_ms);
         let info = self
-            .call(&loaded, channel, "metadata", timeout, async |store, instance| {
-                instance.switchboard_channel_plugin().call_metadata(store).await
-            })
+            .call(&loaded, channel, "metadata", timeout, async |store, instance| instance.metadata(store).await)
             .await
             .with_context(|| format!("asking plugin {} for its metadata", path.display()))?;
-        loaded.info = convert::plugin_info(info);
+        loaded.info = convert::plugin_info(info, contract);
         Ok(loaded)
     }
 
@@ -185,7 +182,7 @@ impl PluginRuntime {
         channel: &Arc<ChannelContext>,
         call: &'static str,
         timeout: Duration,
-        body: impl AsyncFnOnce(&mut Store<CallState>, &Channel) -> wasmtime::Result<R>,
+        body: impl AsyncFnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let started = Instant::now();
         let result = self.call_limited(plugin, channel, timeout, body).await;
@@ -204,7 +201,7 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         channel: &Arc<ChannelContext>,
         timeout: Duration,
-        body: impl AsyncFnOnce(&mut Store<CallState>, &Channel) -> wasmtime::Result<R>,
+        body: impl AsyncFnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let mut store = Store::new(&self.engine, CallState::new(channel.clone(), self.memory_limit_bytes()));
         store.limiter(|state| &mut state.limits);
@@ -218,7 +215,7 @@ impl PluginRuntime {
             }
         });
         let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let instance = plugin.pre.instantiate(&mut store).await?;
             body(&mut store, &instance).await
         };
         // The epoch deadline stops runaway guest code; this outer timeout also covers time
@@ -313,11 +310,10 @@ impl ChannelPlugin {
         let mut outcome = self
             .runtime
             .call(&plugin, &self.context, "webhook", timeout, async |store, instance| {
-                let exports = instance.switchboard_channel_plugin();
-                match exports.call_verify(&mut *store, &request).await? {
+                match instance.verify(&mut *store, &request).await? {
                     wit::Verdict::Respond(response) => Ok(WebhookOutcome::Respond(response_from_wit(response))),
                     wit::Verdict::Reject(rejection) => Ok(WebhookOutcome::Reject(rejection_from_wit(rejection))),
-                    wit::Verdict::Accept => Ok(match exports.call_parse(&mut *store, &request).await? {
+                    wit::Verdict::Accept => Ok(match instance.parse(&mut *store, &request).await? {
                         Ok(parsed) => WebhookOutcome::Events {
                             events: parsed.events.into_iter().map(convert::event).collect(),
                             response: parsed.response.map(response_from_wit),
@@ -347,13 +343,32 @@ impl ChannelPlugin {
         let timeout = Duration::from_millis(self.runtime.settings.send_timeout_ms);
         let result = self
             .runtime
-            .call(&plugin, &self.context, "send", timeout, async |store, instance| {
-                instance.switchboard_channel_plugin().call_send(store, &message).await
-            })
+            .call(&plugin, &self.context, "send", timeout, async |store, instance| instance.send(store, &message).await)
             .await?;
         Ok(result
             .map(|receipt| model::SendReceipt { external_id: receipt.external_id, status: convert::delivery_status(receipt.status) })
             .map_err(convert::send_failure))
+    }
+
+    /// The plugin's setup guide, or `None` when it was built before `setup` existed (`0.1.0`).
+    pub async fn guide(&self) -> Result<Option<model::ChannelGuide>, PluginError> {
+        let plugin = self.current();
+        let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
+        let guide = self.runtime.call(&plugin, &self.context, "guide", timeout, async |store, instance| instance.guide(store).await).await?;
+        Ok(guide.map(convert::guide))
+    }
+
+    /// Ask the plugin to call its provider with the configured credentials. `None` when the
+    /// plugin was built before `setup` existed (`0.1.0`). It may wait on the provider, so it
+    /// gets the send timeout.
+    pub async fn check_connection(&self) -> Result<Option<model::ConnectionCheck>, PluginError> {
+        let plugin = self.current();
+        let timeout = Duration::from_millis(self.runtime.settings.send_timeout_ms);
+        let check = self
+            .runtime
+            .call(&plugin, &self.context, "check_connection", timeout, async |store, instance| instance.check_connection(store).await)
+            .await?;
+        Ok(check.map(convert::connection_check))
     }
 }
 

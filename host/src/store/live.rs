@@ -276,7 +276,7 @@ mod tests {
     /// live feed does. If a smaller id could become visible after a larger one, the reader
     /// would step past it and never see it.
     async fn live_event_ids_become_visible_in_order_across_writers(store: TestStore) {
-        let info = PluginInfo { name: "c".into(), version: "1".into(), description: String::new(), capabilities: vec![] };
+        let info = PluginInfo::bare("c");
         store.upsert_channel("c", "c", &info).await.unwrap();
         let other = store.another_node().await;
         const PER_WRITER: usize = 150;

@@ -299,7 +299,7 @@ mod tests {
     }
 
     async fn with_messenger(store: TestStore) -> TestStore {
-        let info = crate::model::PluginInfo { name: "m".into(), version: "1".into(), description: String::new(), capabilities: vec![] };
+        let info = crate::model::PluginInfo::bare("m");
         store.upsert_channel("messenger", "messenger", &info).await.unwrap();
         store
     }

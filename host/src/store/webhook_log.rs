@@ -85,7 +85,7 @@ mod tests {
     }
 
     async fn repeats_are_not_logged_and_pruning_goes_by_age(store: TestStore) {
-        let info = PluginInfo { name: "c".into(), version: "1".into(), description: String::new(), capabilities: vec![] };
+        let info = PluginInfo::bare("c");
         store.upsert_channel("c", "c", &info).await.unwrap();
         store.ingest(webhook("m1", "first")).await.unwrap();
         for _ in 0..5 {

@@ -41,6 +41,16 @@ impl Plugin for Instagram {
     }
 }
 
+impl Setup for Instagram {
+    fn guide() -> ChannelGuide {
+        meta_messaging::guide(&INSTAGRAM)
+    }
+
+    fn check_connection() -> Result<Connected, Problem> {
+        meta_messaging::check_connection(&INSTAGRAM)
+    }
+}
+
 switchboard_sdk::export_channel!(Instagram);
 
 #[cfg(test)]

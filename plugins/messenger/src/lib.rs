@@ -40,6 +40,16 @@ impl Plugin for Messenger {
     }
 }
 
+impl Setup for Messenger {
+    fn guide() -> ChannelGuide {
+        meta_messaging::guide(&MESSENGER)
+    }
+
+    fn check_connection() -> Result<Connected, Problem> {
+        meta_messaging::check_connection(&MESSENGER)
+    }
+}
+
 switchboard_sdk::export_channel!(Messenger);
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 
 pub mod inbound;
 pub mod outbound;
+pub mod setup;
 
 use switchboard_sdk::prelude::*;
 use switchboard_sdk::{log, required_secret};
@@ -93,6 +94,23 @@ impl Plugin for Telegram {
             )),
         }
         result
+    }
+}
+
+impl Setup for Telegram {
+    fn guide() -> ChannelGuide {
+        setup::guide()
+    }
+
+    fn check_connection() -> Result<Connected, Problem> {
+        let bot_token = required_secret("bot_token").map_err(Problem::misconfigured)?;
+        let url = outbound::method_url(config::get("api_base").as_deref(), &bot_token, "getMe");
+        let response = switchboard_sdk::setup::get(&url, &[]).map_err(|mut problem| {
+            // Transport errors can quote the URL, and the URL holds the token.
+            problem.message = outbound::redact(&problem.message, &bot_token);
+            problem
+        })?;
+        setup::interpret_check(response.status, &response.body)
     }
 }
 

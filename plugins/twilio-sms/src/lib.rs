@@ -23,6 +23,7 @@
 
 pub mod inbound;
 pub mod outbound;
+pub mod setup;
 pub mod signature;
 
 use switchboard_sdk::bindings::switchboard::channel::outbound_http::Request;
@@ -114,6 +115,21 @@ impl Plugin for TwilioSms {
             .and_then(|response| outbound::interpret_send_response(response.status, &response.headers, &response.body));
         switchboard_sdk::http::log_send_outcome(&message.message_id, &result);
         result
+    }
+}
+
+impl Setup for TwilioSms {
+    fn guide() -> ChannelGuide {
+        setup::guide()
+    }
+
+    fn check_connection() -> Result<Connected, Problem> {
+        let account_sid = required_config("account_sid").map_err(Problem::misconfigured)?;
+        let auth_token = required_secret("auth_token").map_err(Problem::misconfigured)?;
+        let authorization = basic_auth(&account_sid, &auth_token);
+        let url = setup::check_url(config::get("api_base").as_deref(), &account_sid);
+        let response = switchboard_sdk::setup::get(&url, &[("authorization", authorization.as_str()), ("accept", "application/json")])?;
+        setup::interpret_check(response.status, &response.body)
     }
 }
 

@@ -5,6 +5,8 @@
 //! - `parse`: `whatsapp_business_account` webhooks → profile, message and status events, for
 //!   this instance's `phone_number_id` only (another number's changes are skipped).
 //! - `send`: text, media and template messages through `POST /{phone_number_id}/messages`.
+//! - `setup`: the channel page's steps and settings, and a connection check that reads the
+//!   number's name (`GET /{phone_number_id}`) with the access token (see [`setup`]).
 //!
 //! Instance settings:
 //!
@@ -21,6 +23,7 @@
 
 pub mod inbound;
 pub mod outbound;
+pub mod setup;
 
 use switchboard_sdk::meta::verify_configured;
 use switchboard_sdk::prelude::*;
@@ -67,6 +70,21 @@ impl Plugin for WhatsApp {
             .and_then(|response| outbound::interpret_send_response(response.status, &response.headers, &response.body));
         switchboard_sdk::http::log_send_outcome(&message.message_id, &result);
         result
+    }
+}
+
+impl Setup for WhatsApp {
+    fn guide() -> ChannelGuide {
+        setup::guide()
+    }
+
+    fn check_connection() -> Result<Connected, Problem> {
+        let phone_number_id = required_config("phone_number_id").map_err(Problem::misconfigured)?;
+        let access_token = required_secret("access_token").map_err(Problem::misconfigured)?;
+        let authorization = format!("Bearer {access_token}");
+        let url = setup::check_url(config::get("api_base").as_deref(), &phone_number_id);
+        let response = switchboard_sdk::setup::get(&url, &[("authorization", authorization.as_str())])?;
+        setup::interpret_check(response.status, &response.body)
     }
 }
 

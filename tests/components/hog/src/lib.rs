@@ -49,4 +49,7 @@ impl Plugin for Hog {
     }
 }
 
+// No setup: the defaults.
+impl Setup for Hog {}
+
 switchboard_sdk::export_channel!(Hog);

@@ -42,4 +42,7 @@ impl Plugin for Spin {
     }
 }
 
+// No setup: the defaults.
+impl Setup for Spin {}
+
 switchboard_sdk::export_channel!(Spin);

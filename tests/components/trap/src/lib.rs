@@ -1,7 +1,7 @@
 //! `test-trap`: a deliberately broken channel plugin for the host's sandbox tests.
 //!
 //! `metadata` and `verify` behave, so the plugin loads and webhooks get past verification;
-//! `parse` and `send` panic, which in a wasm32-wasip2 component aborts with a wasm trap. The
+//! `parse`, `send` and `check-connection` panic, which in a wasm32-wasip2 component aborts with a wasm trap. The
 //! host must contain the trap: fail that one call, keep serving, and never corrupt state.
 
 use switchboard_sdk::prelude::*;
@@ -28,6 +28,12 @@ impl Plugin for Trap {
 
     fn send(_message: OutboundMessage) -> Result<SendReceipt, SendError> {
         panic!("test-trap: send traps on purpose");
+    }
+}
+
+impl Setup for Trap {
+    fn check_connection() -> Result<Connected, Problem> {
+        panic!("test-trap: check-connection traps on purpose");
     }
 }
 

@@ -1,0 +1,228 @@
+//! The released contract versions: picking one when a component loads, and dispatching each
+//! call to that version's bindings.
+//!
+//! A plugin is built against one `switchboard:channel` version and keeps it for life. The
+//! host links every version's imports side by side, finds out at load time which `plugin`
+//! export a component has, and from then on goes through [`Pre`] and [`Instance`], whose
+//! methods hide the version from the rest of the runtime. A call a version lacks (`0.1.0`
+//! has no `setup`) answers `None`. Zed's extension host is built the same way.
+
+use super::bindings::{v0_1_0, v0_2_0};
+use super::sandbox::CallState;
+use anyhow::Context;
+use v0_1_0::switchboard::channel::types as wit;
+use v0_2_0::exports::switchboard::channel::setup;
+use wasmtime::Store;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+/// The versions, newest first: a component is bound to the first whose export it has.
+const EXPORTS: [(&str, Version); 2] =
+    [("switchboard:channel/plugin@0.2.0", Version::V0_2_0), ("switchboard:channel/plugin@0.1.0", Version::V0_1_0)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V0_1_0,
+    V0_2_0,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1_0 => "0.1.0",
+            Self::V0_2_0 => "0.2.0",
+        }
+    }
+}
+
+/// Link the imports of every version into one linker.
+pub fn add_to_linker(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+    v0_1_0::Channel::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
+        .map_err(anyhow::Error::from)
+        .context("linking the switchboard:channel@0.1.0 imports")?;
+    v0_2_0::Channel::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
+        .map_err(anyhow::Error::from)
+        .context("linking the switchboard:channel@0.2.0 imports")?;
+    Ok(())
+}
+
+/// A component pre-instantiated against the version it was built for.
+pub enum Pre {
+    V0_1_0(v0_1_0::ChannelPre<CallState>),
+    V0_2_0(v0_2_0::ChannelPre<CallState>),
+}
+
+impl Pre {
+    /// Bind `component` to the newest version whose `plugin` export it has.
+    pub fn new(linker: &Linker<CallState>, component: &Component) -> anyhow::Result<Self> {
+        let ty = component.component_type();
+        let engine = linker.engine();
+        let exported: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+        let Some(version) = EXPORTS.iter().find(|(name, _)| exported.contains(name)).map(|(_, version)| *version) else {
+            anyhow::bail!(
+                "it exports none of {} (it exports: {})",
+                EXPORTS.map(|(name, _)| name).join(", "),
+                if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
+            );
+        };
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("it needs imports this host does not provide")?;
+        let context = || format!("its exports do not match switchboard:channel@{}", version.as_str());
+        Ok(match version {
+            Version::V0_1_0 => Self::V0_1_0(v0_1_0::ChannelPre::new(pre).map_err(anyhow::Error::from).with_context(context)?),
+            Version::V0_2_0 => Self::V0_2_0(v0_2_0::ChannelPre::new(pre).map_err(anyhow::Error::from).with_context(context)?),
+        })
+    }
+
+    pub fn version(&self) -> Version {
+        match self {
+            Self::V0_1_0(_) => Version::V0_1_0,
+            Self::V0_2_0(_) => Version::V0_2_0,
+        }
+    }
+
+    pub async fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            Self::V0_1_0(pre) => Instance::V0_1_0(pre.instantiate_async(store).await?),
+            Self::V0_2_0(pre) => Instance::V0_2_0(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// One fresh instance of a plugin, of whichever version.
+pub enum Instance {
+    V0_1_0(v0_1_0::Channel),
+    V0_2_0(v0_2_0::Channel),
+}
+
+impl Instance {
+    pub async fn metadata(&self, store: &mut Store<CallState>) -> wasmtime::Result<wit::PluginInfo> {
+        match self {
+            Self::V0_1_0(i) => i.switchboard_channel_plugin().call_metadata(store).await,
+            Self::V0_2_0(i) => i.switchboard_channel_plugin().call_metadata(store).await,
+        }
+    }
+
+    pub async fn verify(&self, store: &mut Store<CallState>, request: &wit::IncomingRequest) -> wasmtime::Result<wit::Verdict> {
+        match self {
+            Self::V0_1_0(i) => i.switchboard_channel_plugin().call_verify(store, request).await,
+            Self::V0_2_0(i) => i.switchboard_channel_plugin().call_verify(store, request).await,
+        }
+    }
+
+    pub async fn parse(
+        &self,
+        store: &mut Store<CallState>,
+        request: &wit::IncomingRequest,
+    ) -> wasmtime::Result<Result<wit::Parsed, wit::Rejection>> {
+        match self {
+            Self::V0_1_0(i) => i.switchboard_channel_plugin().call_parse(store, request).await,
+            Self::V0_2_0(i) => i.switchboard_channel_plugin().call_parse(store, request).await,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        store: &mut Store<CallState>,
+        message: &wit::OutboundMessage,
+    ) -> wasmtime::Result<Result<wit::SendReceipt, wit::SendError>> {
+        match self {
+            Self::V0_1_0(i) => i.switchboard_channel_plugin().call_send(store, message).await,
+            Self::V0_2_0(i) => i.switchboard_channel_plugin().call_send(store, message).await,
+        }
+    }
+
+    /// The setup guide; `None` for plugins built before `setup` existed.
+    pub async fn guide(&self, store: &mut Store<CallState>) -> wasmtime::Result<Option<setup::ChannelGuide>> {
+        match self {
+            Self::V0_1_0(_) => Ok(None),
+            Self::V0_2_0(i) => i.switchboard_channel_setup().call_guide(store).await.map(Some),
+        }
+    }
+
+    /// The connection check; `None` for plugins built before `setup` existed.
+    pub async fn check_connection(
+        &self,
+        store: &mut Store<CallState>,
+    ) -> wasmtime::Result<Option<Result<setup::Connected, setup::Problem>>> {
+        match self {
+            Self::V0_1_0(_) => Ok(None),
+            Self::V0_2_0(i) => i.switchboard_channel_setup().call_check_connection(store).await.map(Some),
+        }
+    }
+}
+
+/// The `0.2.0` imports are `0.1.0`'s, unchanged: each one hands over to the `0.1.0` host
+/// function in `sandbox.rs`, so the sandbox's policy lives in one place.
+mod imports_v0_2_0 {
+    use super::super::sandbox::CallState;
+    use super::v0_1_0::switchboard::channel as v1;
+    use super::v0_2_0::switchboard::channel::{clock, config, crypto, logging, outbound_http};
+    use wasmtime::Result;
+
+    impl config::Host for CallState {
+        fn get(&mut self, key: String) -> Result<Option<String>> {
+            v1::config::Host::get(self, key)
+        }
+
+        fn secret(&mut self, key: String) -> Result<Option<String>> {
+            v1::config::Host::secret(self, key)
+        }
+    }
+
+    impl crypto::Host for CallState {
+        fn hmac_sha256(&mut self, key: Vec<u8>, data: Vec<u8>) -> Result<Vec<u8>> {
+            v1::crypto::Host::hmac_sha256(self, key, data)
+        }
+
+        fn hmac_sha1(&mut self, key: Vec<u8>, data: Vec<u8>) -> Result<Vec<u8>> {
+            v1::crypto::Host::hmac_sha1(self, key, data)
+        }
+
+        fn sha256(&mut self, data: Vec<u8>) -> Result<Vec<u8>> {
+            v1::crypto::Host::sha256(self, data)
+        }
+    }
+
+    impl logging::Host for CallState {
+        fn log(&mut self, level: logging::Level, message: String) -> Result<()> {
+            use v1::logging::Level as L;
+            let level = match level {
+                logging::Level::Trace => L::Trace,
+                logging::Level::Debug => L::Debug,
+                logging::Level::Info => L::Info,
+                logging::Level::Warn => L::Warn,
+                logging::Level::Error => L::Error,
+            };
+            v1::logging::Host::log(self, level, message)
+        }
+    }
+
+    impl clock::Host for CallState {
+        fn now_ms(&mut self) -> Result<u64> {
+            v1::clock::Host::now_ms(self)
+        }
+    }
+
+    impl outbound_http::Host for CallState {
+        async fn send(
+            &mut self,
+            request: outbound_http::Request,
+        ) -> std::result::Result<v1::types::HttpResponse, outbound_http::Error> {
+            let request = v1::outbound_http::Request {
+                method: request.method,
+                url: request.url,
+                headers: request.headers,
+                body: request.body,
+                timeout_ms: request.timeout_ms,
+            };
+            v1::outbound_http::Host::send(self, request).await.map_err(|error| match error {
+                v1::outbound_http::Error::Denied(host) => outbound_http::Error::Denied(host),
+                v1::outbound_http::Error::Timeout => outbound_http::Error::Timeout,
+                v1::outbound_http::Error::Connection(message) => outbound_http::Error::Connection(message),
+                v1::outbound_http::Error::InvalidRequest(message) => outbound_http::Error::InvalidRequest(message),
+            })
+        }
+    }
+}
