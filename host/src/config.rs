@@ -270,12 +270,15 @@ pub struct ChannelConfig {
     pub max_body_bytes: Option<usize>,
 }
 
-/// Where a secret's value comes from.
+/// Where a secret's value comes from: written in `config.toml` (`key = "…"`), an environment
+/// variable (`{ env = "NAME" }`) or a file (`{ file = "/run/secrets/name" }`, as Docker and
+/// Kubernetes mount them; one trailing newline is dropped).
 #[derive(Clone, Deserialize)]
 #[serde(untagged)]
 pub enum SecretSource {
     Literal(String),
     Env { env: String },
+    File { file: PathBuf },
 }
 
 impl fmt::Debug for SecretSource {
@@ -283,16 +286,43 @@ impl fmt::Debug for SecretSource {
         match self {
             Self::Literal(_) => f.write_str("<literal>"),
             Self::Env { env } => write!(f, "env:{env}"),
+            Self::File { file } => write!(f, "file:{}", file.display()),
         }
     }
 }
 
+/// The kinds of [`SecretSource`], as the admin API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    /// Written in `config.toml` itself.
+    Config,
+    Env,
+    File,
+}
+
 impl SecretSource {
-    /// The value, or `None` when the environment variable is not set.
+    /// The value, or `None` when the environment variable is not set or the file cannot be
+    /// read (or is empty).
     pub fn resolve(&self) -> Option<Secret> {
         match self {
             Self::Literal(value) => Some(Secret(value.clone())),
             Self::Env { env } => std::env::var(env).ok().map(Secret),
+            Self::File { file } => {
+                let text = std::fs::read_to_string(file).ok()?;
+                let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+                (!value.is_empty()).then(|| Secret(value.to_string()))
+            }
+        }
+    }
+
+    /// What kind of source this is and what it names (the variable or the path; never a
+    /// literal's value).
+    pub fn origin(&self) -> (SecretKind, Option<String>) {
+        match self {
+            Self::Literal(_) => (SecretKind::Config, None),
+            Self::Env { env } => (SecretKind::Env, Some(env.clone())),
+            Self::File { file } => (SecretKind::File, Some(file.display().to_string())),
         }
     }
 }
@@ -343,6 +373,13 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.plugins.dir = base.join(&config.plugins.dir);
         config.plugins.cache_dir = base.join(&config.plugins.cache_dir);
+        for channel in &mut config.channels {
+            for source in channel.secrets.values_mut() {
+                if let SecretSource::File { file } = source {
+                    *file = base.join(&*file);
+                }
+            }
+        }
         if let Some(file) = config.database.url.strip_prefix("sqlite://")
             && !file.starts_with('/') && !file.starts_with(':') {
                 config.database.url = format!("sqlite://{}", base.join(file).display());
@@ -437,6 +474,31 @@ impl ChannelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_come_from_config_env_or_a_file_and_say_where_without_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "from-a-file\n").unwrap();
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        let text = r#"
+[[channels]]
+id = "c"
+plugin = "p"
+secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABLE" }, file = { file = "token" }, empty = { file = "empty" }, gone = { file = "missing" } }
+"#;
+        std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        let config = Config::load(&dir.path().join("config.toml")).unwrap();
+        let secrets = &config.channels[0].secrets;
+        assert_eq!(secrets["literal"].resolve().unwrap().expose(), "in-config");
+        assert_eq!(secrets["literal"].origin(), (SecretKind::Config, None));
+        assert!(secrets["env"].resolve().is_none());
+        assert_eq!(secrets["env"].origin(), (SecretKind::Env, Some("SWITCHBOARD_TEST_UNSET_VARIABLE".into())));
+        assert_eq!(secrets["file"].resolve().unwrap().expose(), "from-a-file", "relative to the config's folder, newline dropped");
+        assert_eq!(secrets["file"].origin().0, SecretKind::File);
+        assert!(secrets["empty"].resolve().is_none(), "an empty file is not a secret");
+        assert!(secrets["gone"].resolve().is_none());
+        assert!(!format!("{:?}", secrets["literal"]).contains("in-config"));
+    }
 
     #[test]
     fn database_passwords_are_redacted() {

@@ -10,12 +10,13 @@ export const me = computed(() => session.value?.agent ?? null);
 export const connection = signal("connecting");
 export const notice = signal(null); // {kind: "error" | "info", text}
 
-/** `inbox`, or an admin page (`admin:agents`, `admin:teams`, `admin:canned`, `admin:channels`),
- * kept in the URL's hash so a reload or the back button lands on the same page. */
+/** `inbox`, or an admin page (`admin:agents`, `admin:teams`, `admin:canned`, `admin:channels`,
+ * or one channel's page, `admin:channels/whatsapp`), kept in the URL's hash so a reload or the
+ * back button lands on the same page. */
 export const page = signal(pageFromHash());
 
 function pageFromHash() {
-  const match = /^#\/admin\/(agents|teams|canned|channels)$/.exec(location.hash);
+  const match = /^#\/admin\/(agents|teams|canned|channels(?:\/[A-Za-z0-9._-]+)?)$/.exec(location.hash);
   return match ? `admin:${match[1]}` : "inbox";
 }
 

@@ -164,8 +164,95 @@ function Channels() {
           <p>Plugin <code>${c.plugin.name}</code> ${c.plugin.version}${c.plugin.description ? ` — ${c.plugin.description}` : ""}</p>
           <label for=${`webhook-${c.id}`}>Webhook URL to register with the provider</label>
           <input id=${`webhook-${c.id}`} class="webhook-url" readonly value=${c.webhook_url} onFocus=${(e) => e.currentTarget.select()} />
-          <p class="info">Can send: ${c.plugin.capabilities.join(", ") || "nothing"}. Setup steps: <code>docs/channels/${c.plugin.name}.md</code>.</p>
+          <p class="info">Can send: ${c.plugin.capabilities.join(", ") || "nothing"}.</p>
+          <a class="button" href=${`#/admin/channels/${c.id}`} aria-label=${`Set up and test ${c.id}`}>Set up and test</a>
         </div>`)}
+    </section>
+  `;
+}
+
+/** A plugin's step text with its inline Markdown (`**bold**`, `*italic*`, `` `code` ``) as
+ * elements; anything else stays text, so a plugin can never inject markup. */
+function inlineMarkdown(text) {
+  return text.split(/(\*\*[^*]+\*\*|\*[^*]+\*|`[^`]+`)/).map((part) => {
+    if (/^\*\*[^*]+\*\*$/.test(part)) return html`<strong>${part.slice(2, -2)}</strong>`;
+    if (/^\*[^*]+\*$/.test(part)) return html`<em>${part.slice(1, -1)}</em>`;
+    if (/^`[^`]+`$/.test(part)) return html`<code>${part.slice(1, -1)}</code>`;
+    return part;
+  });
+}
+
+const SOURCES = { config: "written in config.toml", env: "environment variable", file: "file" };
+
+function settingState(s) {
+  if (!s.set) {
+    const where = s.reference ? ` (${SOURCES[s.source]} ${s.reference} is empty or missing)` : "";
+    return html`<span class=${"setting-state " + (s.required ? "missing" : "unset")}>${s.required ? "Missing" : "Not set"}${where}</span>`;
+  }
+  if (!s.secret) return html`<span class="setting-state ok"><code>${s.value}</code></span>`;
+  return html`<span class="setting-state ok">Set · ${SOURCES[s.source] ?? s.source}${s.reference ? html` <code>${s.reference}</code>` : ""}</span>`;
+}
+
+/** One channel: setup steps from its plugin, the webhook URL, every setting and where it comes
+ * from (never a secret's value), and the connection test. */
+function ChannelPage({ id }) {
+  const [detail, , error] = useLoad(`/channels/${encodeURIComponent(id)}`);
+  const [test, setTest] = useState(null);
+  const [testing, setTesting] = useState(false);
+  const run = async () => {
+    setTesting(true);
+    setTest(null);
+    try {
+      setTest(await api.post(`/channels/${encodeURIComponent(id)}/check`, {}));
+    } catch (failure) {
+      setTest({ connected: false, problem: failure.code ?? "error", message: failure.message });
+    } finally {
+      setTesting(false);
+    }
+  };
+  if (error) return html`<p role="alert">${error.message}</p>`;
+  if (!detail) return html`<p aria-busy="true">Loading…</p>`;
+  const secrets = detail.settings.filter((s) => s.secret);
+  const config = detail.settings.filter((s) => !s.secret);
+  const table = (rows, caption) => html`
+    <table class="admin-table settings-table">
+      <caption>${caption}</caption>
+      <thead><tr><th scope="col">Key</th><th scope="col">What it is</th><th scope="col">State</th></tr></thead>
+      <tbody>
+        ${rows.map((s) => html`
+          <tr key=${s.key} data-setting=${s.key}>
+            <th scope="row"><code>${s.key}</code>${s.required ? html` <span class="required">required</span>` : ""}</th>
+            <td>${s.description ?? html`<span class="info">Not described by the plugin</span>`}</td>
+            <td>${settingState(s)}</td>
+          </tr>`)}
+      </tbody>
+    </table>`;
+  return html`
+    <section aria-labelledby="channel-title" class="channel-page" data-channel=${detail.id}>
+      <a href="#/admin/channels" class="ghost">← All channels</a>
+      <h1 id="channel-title">${channelLook(detail.id, plugins.value).label} · <code>${detail.id}</code></h1>
+      <p>Plugin <code>${detail.plugin.name}</code> ${detail.plugin.version}, built for <code>switchboard:channel@${detail.plugin.contract}</code>.</p>
+      <label for="channel-webhook">Webhook URL to register with the provider</label>
+      <input id="channel-webhook" class="webhook-url" readonly value=${detail.webhook_url} onFocus=${(e) => e.currentTarget.select()} />
+      <h2>Setup</h2>
+      ${detail.guide
+        ? html`<ol class="setup-steps">${detail.guide.steps.map((step, i) => html`<li key=${i}>${inlineMarkdown(step)}</li>`)}</ol>
+            ${detail.guide.docs_url ? html`<p><a href=${detail.guide.docs_url} target="_blank" rel="noopener noreferrer">The provider's documentation</a></p>` : ""}`
+        : html`<p class="info">${detail.guide_error ? `The plugin could not give its setup steps: ${detail.guide_error}` : "This plugin predates setup steps; see its documentation."}</p>`}
+      <h2>Connection test</h2>
+      ${detail.can_check_connection
+        ? html`<p>Calls the provider with the configured credentials. Nothing is sent to any customer.</p>
+            <button class="primary" onClick=${run} disabled=${testing}>${testing ? "Testing…" : "Test connection"}</button>
+            <div role="status" aria-live="polite" class="check-result">
+              ${test && (test.connected
+                ? html`<p class="check ok"><strong>Connected</strong> to ${test.account}${test.detail ? ` (${test.detail})` : ""}.</p>`
+                : html`<p class="check failed"><strong>Failed</strong> (${test.problem}${test.code ? `, code ${test.code}` : ""}): ${test.message}</p>`)}
+            </div>`
+        : html`<p class="info">This plugin was built against switchboard:channel@${detail.plugin.contract}, which has no connection test. Rebuild it with a current SDK.</p>`}
+      <h2>Settings</h2>
+      <p class="info">Settings live in <code>config.toml</code> under this channel. Secrets are read from the environment, a file or the config itself; their values are never shown. Entering a secret here needs encrypted storage, which is not available yet.</p>
+      ${table(secrets, "Secrets")}
+      ${config.length ? table(config, "Configuration") : ""}
     </section>
   `;
 }
@@ -176,11 +263,12 @@ export function AdminPage({ name }) {
   if (me.value?.role !== "admin") {
     return html`<main class="admin"><p role="alert">Only admins can open this page.</p><button onClick=${() => (page.value = "inbox")}>Back to the inbox</button></main>`;
   }
-  const Page = PAGES[name] ?? Agents;
+  const [section, id] = name.split("/");
+  const Page = PAGES[section] ?? Agents;
   return html`
     <main class="admin">
       <button class="ghost" onClick=${() => (page.value = "inbox")}>← Back to the inbox</button>
-      <${Page} />
+      ${section === "channels" && id ? html`<${ChannelPage} key=${id} id=${id} />` : html`<${Page} />`}
     </main>
   `;
 }

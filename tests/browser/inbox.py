@@ -34,6 +34,8 @@ PUBLIC_URL = os.environ["SB_PUBLIC_URL"]
 CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("SB_SCREENSHOTS", "")
 NOTE = os.environ["SB_NOTE"]
+ACCESS_TOKEN = os.environ["SB_ACCESS_TOKEN"]
+PHONE_NUMBER_ID = os.environ["SB_PHONE_NUMBER_ID"]
 TIMEOUT = 15_000
 AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")
 
@@ -272,6 +274,10 @@ def main():
         page.goto(BASE + "/#/admin/channels")
         expect(page.get_by_text("Only admins can open this page.")).to_be_visible(timeout=TIMEOUT)
         assert api_status(page, "/agents") == 403
+        assert api_status(page, "/channels/whatsapp") == 403
+        page.goto(BASE + "/#/admin/channels/whatsapp")
+        expect(page.get_by_text("Only admins can open this page.")).to_be_visible(timeout=TIMEOUT)
+        expect(page.get_by_role("button", name="Test connection")).to_have_count(0)
         page.goto(BASE + "/")
         expect(row(page, "José García")).to_be_visible(timeout=TIMEOUT)
         admin_context = browser.new_context(viewport={"width": 1360, "height": 860})
@@ -283,6 +289,27 @@ def main():
         expect(webhook).to_have_value(f"{PUBLIC_URL}/webhooks/whatsapp", timeout=TIMEOUT)
         expect(admin.locator('[data-channel="sms"]').get_by_label("Webhook URL to register with the provider")).to_have_value(f"{PUBLIC_URL}/webhooks/sms")
         shot(admin, "channels-light")
+        # A channel's page: setup steps from the plugin, where each secret comes from (never its
+        # value), and the connection test through the plugin against the fake Graph API.
+        admin.get_by_role("link", name="Set up and test whatsapp").click()
+        expect(admin.get_by_role("heading", name="WhatsApp · whatsapp")).to_be_visible(timeout=TIMEOUT)
+        expect(admin.get_by_label("Webhook URL to register with the provider")).to_have_value(f"{PUBLIC_URL}/webhooks/whatsapp")
+        expect(admin.locator(".setup-steps li").first).to_contain_text("developer console")
+        expect(admin.locator('[data-setting="access_token"]')).to_contain_text("Set · written in config.toml")
+        expect(admin.locator('[data-setting="phone_number_id"]')).to_contain_text(PHONE_NUMBER_ID)
+        assert ACCESS_TOKEN not in admin.content(), "a secret's value never reaches the page"
+        admin.get_by_role("button", name="Test connection").click()
+        expect(admin.get_by_role("status")).to_contain_text("Connected to Switchboard Test Shop (+1 555-010-0000)", timeout=TIMEOUT)
+        shot(admin, "channel-light")
+        admin.emulate_media(color_scheme="dark")
+        shot(admin, "channel-dark")
+        admin.emulate_media(color_scheme="light")
+        admin.goto(BASE + "/#/admin/channels/wa-wrong")
+        expect(admin.get_by_role("heading", name="wa-wrong")).to_be_visible(timeout=TIMEOUT)
+        expect(admin.locator('[data-setting="app_secret"]')).to_contain_text("Missing (environment variable SWITCHBOARD_TEST_NEVER_SET is empty or missing)")
+        admin.get_by_role("button", name="Test connection").click()
+        expect(admin.get_by_role("status")).to_contain_text("Failed (unauthorized, code 190): Invalid OAuth access token.", timeout=TIMEOUT)
+        admin.get_by_role("link", name="All channels").click()
         admin.get_by_role("button", name="Agents").click()
         admin.get_by_label("Email").fill("dee@example.com")
         admin.get_by_label("Name", exact=True).fill("Dee")
@@ -303,6 +330,15 @@ def main():
         admin.get_by_role("button", name="Save").click()
         expect(admin.get_by_role("cell", name="/hours")).to_be_visible(timeout=TIMEOUT)
         admin_context.close()
+        # axe-core on a channel page, in a context that lets its script in (the CSP keeps
+        # inline scripts out everywhere else).
+        checked = browser.new_context(viewport={"width": 1360, "height": 860}, bypass_csp=True)
+        audited = checked.new_page()
+        login(audited, ADMIN)
+        audited.goto(BASE + "/#/admin/channels/whatsapp")
+        expect(audited.get_by_role("button", name="Test connection")).to_be_visible(timeout=TIMEOUT)
+        accessible(audited, "a channel page")
+        checked.close()
         teams = api(page, "/teams")
         assert any(t["name"] == "Returns" and len(t["members"]) == 1 for t in teams), teams
 

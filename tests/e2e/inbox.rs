@@ -44,7 +44,13 @@ async fn an_agent_works_the_inbox_in_chromium() {
     };
     let graph = FakeGraph::start().await;
     let twilio = crate::twilio_sms::FakeTwilio::start().await;
-    let server = TestServer::start_with(Some(graph.addr), &channel_toml(Some(twilio.addr))).await;
+    // Beside SMS, a second WhatsApp number whose token is wrong and whose app secret is
+    // read from an unset environment variable, for the channel page's failure cases.
+    let wrong = format!(
+        "\n[[channels]]\nid = \"wa-wrong\"\nplugin = \"whatsapp\"\nallowed_hosts = [\"{graph}\"]\nconfig = {{ phone_number_id = \"{PHONE_NUMBER_ID}\", api_base = \"http://{graph}/v21.0\" }}\nsecrets = {{ access_token = \"EAA-not-the-right-token\", app_secret = {{ env = \"SWITCHBOARD_TEST_NEVER_SET\" }} }}\n",
+        graph = graph.addr
+    );
+    let server = TestServer::start_with(Some(graph.addr), &format!("{}{wrong}", channel_toml(Some(twilio.addr)))).await;
     agent(&server, "ana@example.com", "Ana", "agent").await;
     agent(&server, "bo@example.com", "Bo", "agent").await;
     agent(&server, "cy@example.com", "Cy", "admin").await;
@@ -75,6 +81,8 @@ async fn an_agent_works_the_inbox_in_chromium() {
         .env("SB_CHROMIUM", &chromium)
         .env("SB_SCREENSHOTS", &shots)
         .env("SB_NOTE", NOTE)
+        .env("SB_ACCESS_TOKEN", ACCESS_TOKEN)
+        .env("SB_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(300), command.output()).await.expect("the browser test finished in time").unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -8,6 +8,7 @@ mod support;
 
 mod agents;
 mod api_fuzz;
+mod channels;
 mod cluster;
 mod crash;
 mod hardening;

@@ -14,7 +14,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// A numeric id from the path; anything else is a JSON `400`.
 pub struct Id(pub i64);
@@ -439,30 +439,6 @@ pub async fn contact_timeline(
     let Query(query) = query?;
     let limit = page_size(query.limit, 100, 500)?;
     Ok(Json(state.store.contact_timeline(caller.viewer(), id, limit, query.before).await?))
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ChannelView {
-    pub id: String,
-    pub plugin: crate::model::PluginInfo,
-    /// Where to point the provider's webhook.
-    pub webhook_url: String,
-}
-
-#[utoipa::path(get, path = "/channels", tag = "channels",
-    responses((status = 200, body = Vec<ChannelView>), Unauthorized), security(("bearer" = [])))]
-pub async fn list_channels(_caller: Principal, State(state): State<AppState>) -> Json<Vec<ChannelView>> {
-    let mut channels: Vec<ChannelView> = state
-        .channels
-        .iter()
-        .map(|(id, channel)| ChannelView {
-            id: id.clone(),
-            plugin: channel.info(),
-            webhook_url: format!("{}/webhooks/{id}", state.server.public_url.trim_end_matches('/')),
-        })
-        .collect();
-    channels.sort_by(|a, b| a.id.cmp(&b.id));
-    Json(channels)
 }
 
 #[cfg(test)]

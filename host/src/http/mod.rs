@@ -4,6 +4,7 @@ mod agents;
 mod api;
 mod auth;
 mod canned;
+mod channels;
 mod error;
 mod events;
 mod health;

@@ -238,9 +238,22 @@ impl PluginRuntime {
     }
 }
 
+/// Where one secret comes from, and whether it has a value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SecretState {
+    pub source: crate::config::SecretKind,
+    /// The environment variable or file it is read from; none for a value in `config.toml`.
+    pub reference: Option<String>,
+    /// Whether it resolved to a value when the channel loaded.
+    pub set: bool,
+}
+
 /// A configured channel instance and the plugin build currently serving it.
 pub struct ChannelPlugin {
     pub context: Arc<ChannelContext>,
+    /// Where each configured secret comes from and whether it resolved when the channel
+    /// loaded; never the value.
+    pub secret_states: BTreeMap<String, SecretState>,
     /// This channel's own webhook body cap, when it has one (`channels[].max_body_bytes`).
     pub max_body_bytes: Option<usize>,
     current: RwLock<Arc<LoadedPlugin>>,
@@ -252,8 +265,12 @@ impl ChannelPlugin {
     pub async fn load(runtime: &Arc<PluginRuntime>, channel: &ChannelConfig) -> anyhow::Result<Self> {
         let allowed_hosts = AllowedHosts::parse(&channel.allowed_hosts).with_context(|| format!("channel {}", channel.id))?;
         let mut secrets = BTreeMap::new();
+        let mut secret_states = BTreeMap::new();
         for (key, source) in &channel.secrets {
-            match source.resolve() {
+            let (kind, reference) = source.origin();
+            let resolved = source.resolve();
+            secret_states.insert(key.clone(), SecretState { source: kind, reference, set: resolved.is_some() });
+            match resolved {
                 Some(secret) => {
                     secrets.insert(key.clone(), secret);
                 }
@@ -274,6 +291,7 @@ impl ChannelPlugin {
         tracing::info!(channel = channel.id, plugin = loaded.label(), capabilities = ?loaded.info.capabilities, "channel loaded");
         Ok(Self {
             context,
+            secret_states,
             max_body_bytes: channel.max_body_bytes,
             current: RwLock::new(Arc::new(loaded)),
             runtime: runtime.clone(),

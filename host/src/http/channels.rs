@@ -1,0 +1,213 @@
+//! `/api/v1/channels`: the configured channel instances. Agents list them (the inbox needs
+//! their names and capabilities); only admins open a channel's page, with its setup steps,
+//! where each setting comes from (never a secret's value) and a connection test through the
+//! plugin.
+
+use super::error::{ApiError, ErrorBody, Forbidden, Unauthorized, Unavailable};
+use super::AppState;
+use crate::auth::Principal;
+use crate::config::SecretKind;
+use crate::model::{ChannelGuide, ConnectionCheck, ConnectionProblem, PluginInfo};
+use crate::plugins::ChannelPlugin;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChannelView {
+    pub id: String,
+    pub plugin: PluginInfo,
+    /// Where to point the provider's webhook.
+    pub webhook_url: String,
+}
+
+fn webhook_url(state: &AppState, id: &str) -> String {
+    format!("{}/webhooks/{id}", state.server.public_url.trim_end_matches('/'))
+}
+
+#[utoipa::path(get, path = "/channels", tag = "channels",
+    responses((status = 200, body = Vec<ChannelView>), Unauthorized), security(("bearer" = [])))]
+pub async fn list_channels(_caller: Principal, State(state): State<AppState>) -> Json<Vec<ChannelView>> {
+    let mut channels: Vec<ChannelView> = state
+        .channels
+        .iter()
+        .map(|(id, channel)| ChannelView { id: id.clone(), plugin: channel.info(), webhook_url: webhook_url(&state, id) })
+        .collect();
+    channels.sort_by(|a, b| a.id.cmp(&b.id));
+    Json(channels)
+}
+
+/// One setting of a channel: what the plugin says it is, and whether and where it is set.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SettingState {
+    pub key: String,
+    /// The plugin's description; none for a key the plugin's guide does not name.
+    pub description: Option<String>,
+    pub required: bool,
+    /// A `[secrets]` entry.
+    pub secret: bool,
+    /// Whether it has a value.
+    pub set: bool,
+    /// Where the value comes from, when it is set (`config` for a value in `config.toml`).
+    pub source: Option<SecretKind>,
+    /// The environment variable or file a secret is read from.
+    pub reference: Option<String>,
+    /// A `[config]` entry's value. A secret's value is never shown.
+    pub value: Option<String>,
+}
+
+/// A channel's page for admins.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChannelDetail {
+    pub id: String,
+    pub plugin: PluginInfo,
+    pub webhook_url: String,
+    /// The plugin's setup steps; none when the plugin predates them (`switchboard:channel@0.1.0`)
+    /// or could not answer (`guide_error`).
+    pub guide: Option<ChannelGuide>,
+    /// Why the plugin could not give its guide.
+    pub guide_error: Option<String>,
+    /// Every setting the guide names, then any other configured key.
+    pub settings: Vec<SettingState>,
+    /// Whether the plugin can run a connection test.
+    pub can_check_connection: bool,
+}
+
+/// The channel named in the path, or `404`.
+fn channel<'s>(state: &'s AppState, id: Result<Path<String>, PathRejection>) -> Result<(String, &'s Arc<ChannelPlugin>), ApiError> {
+    let Path(id) = id?;
+    match state.channels.get(&id) {
+        Some(channel) => Ok((id, channel)),
+        None => Err(ApiError::not_found("not_found", format!("no channel `{id}`"))),
+    }
+}
+
+fn settings(channel: &ChannelPlugin, guide: Option<&ChannelGuide>) -> Vec<SettingState> {
+    let config = &channel.context.config;
+    let state = |key: &str, secret: bool| -> (bool, Option<SecretKind>, Option<String>, Option<String>) {
+        if secret {
+            match channel.secret_states.get(key) {
+                Some(s) => (s.set, Some(s.source), s.reference.clone(), None),
+                None => (false, None, None, None),
+            }
+        } else {
+            match config.get(key) {
+                Some(value) => (!value.is_empty(), Some(SecretKind::Config), None, Some(value.clone())),
+                None => (false, None, None, None),
+            }
+        }
+    };
+    let mut settings = Vec::new();
+    let named = guide.map(|g| g.settings.as_slice()).unwrap_or_default();
+    for setting in named {
+        let (set, source, reference, value) = state(&setting.key, setting.secret);
+        settings.push(SettingState {
+            key: setting.key.clone(),
+            description: Some(setting.description.clone()),
+            required: setting.required,
+            secret: setting.secret,
+            set,
+            source,
+            reference,
+            value,
+        });
+    }
+    let is_named = |key: &str, secret: bool| named.iter().any(|s| s.key == key && s.secret == secret);
+    for key in config.keys().filter(|key| !is_named(key, false)) {
+        let (set, source, reference, value) = state(key, false);
+        settings.push(SettingState { key: key.clone(), description: None, required: false, secret: false, set, source, reference, value });
+    }
+    for key in channel.secret_states.keys().filter(|key| !is_named(key, true)) {
+        let (set, source, reference, value) = state(key, true);
+        settings.push(SettingState { key: key.clone(), description: None, required: false, secret: true, set, source, reference, value });
+    }
+    settings
+}
+
+#[utoipa::path(get, path = "/channels/{id}", tag = "channels",
+    params(("id" = String, Path, description = "The channel id from `config.toml`")),
+    responses(
+        (status = 200, body = ChannelDetail),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        Unauthorized, Forbidden),
+    security(("bearer" = [])))]
+pub async fn get_channel(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Result<Json<ChannelDetail>, ApiError> {
+    let (id, channel) = channel(&state, id)?;
+    let plugin = channel.info();
+    let (guide, guide_error) = match channel.guide().await {
+        Ok(guide) => (guide, None),
+        Err(error) => {
+            tracing::warn!(channel = id, %error, "the plugin could not give its setup guide");
+            (None, Some(error.to_string()))
+        }
+    };
+    Ok(Json(ChannelDetail {
+        settings: settings(channel, guide.as_ref()),
+        can_check_connection: plugin.contract != "0.1.0",
+        webhook_url: webhook_url(&state, &id),
+        id,
+        plugin,
+        guide,
+        guide_error,
+    }))
+}
+
+/// A connection test's outcome.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectionTest {
+    /// Whether the provider accepted the credentials.
+    pub connected: bool,
+    /// The provider-side account the credentials reach, when connected.
+    pub account: Option<String>,
+    pub detail: Option<String>,
+    /// Why it failed, when it failed.
+    pub problem: Option<ConnectionProblem>,
+    /// The failure, in words safe to show (no secrets).
+    pub message: Option<String>,
+    /// The provider's own error code.
+    pub code: Option<String>,
+    /// When the test ran (ms since the epoch), and how long it took.
+    pub checked_at: i64,
+    pub duration_ms: u64,
+}
+
+#[utoipa::path(post, path = "/channels/{id}/check", tag = "channels",
+    params(("id" = String, Path, description = "The channel id from `config.toml`")),
+    responses(
+        (status = 200, description = "The test ran: `connected` says whether the provider accepted the credentials", body = ConnectionTest),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 409, description = "The plugin predates connection tests (`switchboard:channel@0.1.0`); code `not_supported`", body = ErrorBody),
+        Unauthorized, Forbidden, Unavailable),
+    security(("bearer" = [])))]
+pub async fn check_connection(
+    State(state): State<AppState>,
+    caller: Principal,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<ConnectionTest>, ApiError> {
+    let (id, channel) = channel(&state, id)?;
+    let started = Instant::now();
+    let checked_at = state.clock.now_ms();
+    let check = channel.check_connection().await.map_err(|error| ApiError::unavailable("plugin_failed", error.to_string()))?;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let Some(check) = check else {
+        let info = channel.info();
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "not_supported",
+            format!("plugin {} {} was built against switchboard:channel@{}, which has no connection test; rebuild it with a current SDK", info.name, info.version, info.contract),
+        ));
+    };
+    let test = match check {
+        ConnectionCheck::Connected { account, detail } => {
+            ConnectionTest { connected: true, account: Some(account), detail, problem: None, message: None, code: None, checked_at, duration_ms }
+        }
+        ConnectionCheck::Failed { problem, message, code } => {
+            ConnectionTest { connected: false, account: None, detail: None, problem: Some(problem), message: Some(message), code, checked_at, duration_ms }
+        }
+    };
+    tracing::info!(channel = id, by = caller.name(), connected = test.connected, problem = ?test.problem, "connection test");
+    Ok(Json(test))
+}

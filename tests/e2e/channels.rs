@@ -1,0 +1,90 @@
+//! The admin's channel page over HTTP: `GET /channels/{id}` (setup steps, every setting with
+//! where it comes from and never a secret's value) and `POST /channels/{id}/check` (the
+//! connection test through the plugin, against the loopback Graph API), refused to agents.
+
+use crate::agents::{create_agent, session};
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Extra channels: WhatsApp with a wrong token and an unset env secret, and a 0.1.0 plugin.
+fn extra_channels(graph: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[[channels]]
+id = "wa-wrong"
+plugin = "whatsapp"
+allowed_hosts = ["{graph}"]
+config = {{ phone_number_id = "{PHONE_NUMBER_ID}", api_base = "http://{graph}/v21.0" }}
+secrets = {{ access_token = "EAA-not-the-right-token", app_secret = {{ env = "SWITCHBOARD_TEST_NEVER_SET" }} }}
+
+[[channels]]
+id = "old"
+plugin = "test-legacy"
+"#
+    )
+}
+
+fn setting<'a>(detail: &'a Value, key: &str) -> &'a Value {
+    detail["settings"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap_or_else(|| panic!("no setting {key}: {detail}"))
+}
+
+async fn post_as(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
+    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_channel_page_shows_setup_and_tests_the_connection() {
+    let graph = FakeGraph::start().await;
+    let server = TestServer::start_with(Some(graph.addr), &extra_channels(graph.addr)).await;
+
+    let detail = server.api_get("/api/v1/channels/whatsapp").await;
+    assert_eq!(detail["webhook_url"], "https://switchboard.test/webhooks/whatsapp");
+    assert_eq!(detail["plugin"]["contract"], "0.2.0");
+    assert_eq!(detail["can_check_connection"], true);
+    assert!(detail["guide"]["steps"].as_array().unwrap().len() >= 4, "{detail}");
+    let token = setting(&detail, "access_token");
+    assert_eq!((token["secret"].as_bool(), token["set"].as_bool(), token["source"].as_str()), (Some(true), Some(true), Some("config")));
+    assert!(token["value"].is_null(), "a secret's value is never shown: {token}");
+    assert!(!detail.to_string().contains(ACCESS_TOKEN) && !detail.to_string().contains(APP_SECRET), "no secret anywhere: {detail}");
+    let number = setting(&detail, "phone_number_id");
+    assert_eq!((number["value"].as_str(), number["required"].as_bool()), (Some(PHONE_NUMBER_ID), Some(true)));
+
+    let wrong = server.api_get("/api/v1/channels/wa-wrong").await;
+    let app_secret = setting(&wrong, "app_secret");
+    assert_eq!((app_secret["set"].as_bool(), app_secret["source"].as_str()), (Some(false), Some("env")));
+    assert_eq!(app_secret["reference"], "SWITCHBOARD_TEST_NEVER_SET");
+    assert_eq!(setting(&wrong, "verify_token")["set"], false, "named by the guide, not configured");
+
+    let (status, test) = server.api_post("/api/v1/channels/whatsapp/check", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+    assert_eq!(test["connected"], true);
+    assert_eq!(test["account"], "Switchboard Test Shop (+1 555-010-0000)");
+    assert_eq!(graph.received().iter().filter(|r| r.path.ends_with("/messages")).count(), 0, "the test sends nothing");
+
+    let (status, test) = server.api_post("/api/v1/channels/wa-wrong/check", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+    assert_eq!((test["connected"].as_bool(), test["problem"].as_str(), test["code"].as_str()), (Some(false), Some("unauthorized"), Some("190")));
+    assert_eq!(test["message"], "Invalid OAuth access token.");
+
+    // A plugin built against 0.1.0: its page works, the test says plainly it cannot run.
+    let old = server.api_get("/api/v1/channels/old").await;
+    assert_eq!((old["plugin"]["contract"].as_str(), old["can_check_connection"].as_bool()), (Some("0.1.0"), Some(false)));
+    assert!(old["guide"].is_null());
+    let (status, body) = server.api_post("/api/v1/channels/old/check", &json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("not_supported")), "{body}");
+    let (status, body) = server.api_post("/api/v1/channels/nope/check", &json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
+
+    // Agents list channels, but cannot open a channel's page or test it.
+    create_agent(&server, "ana@example.com", "agent").await;
+    let agent = session(&server, "ana@example.com").await;
+    let listed = server.client.get(format!("{}/api/v1/channels", server.base)).bearer_auth(&agent).send().await.unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let page = server.client.get(format!("{}/api/v1/channels/whatsapp", server.base)).bearer_auth(&agent).send().await.unwrap();
+    assert_eq!(error_code(page, StatusCode::FORBIDDEN).await, "forbidden");
+    let check = post_as(&server, &agent, "/api/v1/channels/whatsapp/check").await;
+    assert_eq!(error_code(check, StatusCode::FORBIDDEN).await, "forbidden");
+    assert_eq!(graph.received().len(), 2, "the refused test never reached the provider");
+    server.stop().await;
+}
