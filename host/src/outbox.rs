@@ -13,6 +13,7 @@
 
 use crate::config::OutboxConfig;
 use crate::model::SendFailure;
+use crate::plugins::activity::SendResult;
 use crate::plugins::Channels;
 use crate::store::outbox::{AttemptOutcome, OutboxJob};
 use crate::store::Store;
@@ -124,6 +125,14 @@ async fn deliver(store: &Store, channels: &Channels, settings: &OutboxConfig, jo
         AttemptOutcome::Failed { .. } => "failed",
     };
     metrics::counter!(telemetry::OUTBOX_ATTEMPTS, "channel" => job.channel_id.clone(), "outcome" => outcome_label).increment(1);
+    if let Some(channel) = channels.get(&job.channel_id) {
+        let result = match &outcome {
+            AttemptOutcome::Sent(_) => SendResult::Sent,
+            AttemptOutcome::Retry { .. } => SendResult::Retry,
+            AttemptOutcome::Failed { .. } => SendResult::Failed,
+        };
+        channel.activity.record_send(crate::clock::now_ms(), result);
+    }
     if outcome_label == "dead" {
         metrics::counter!(telemetry::OUTBOX_DEAD_LETTERS, "channel" => job.channel_id.clone()).increment(1);
     }

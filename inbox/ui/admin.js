@@ -4,7 +4,7 @@ import { html } from "./html.js";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../lib/api.js";
 import { me, page, showError, teams as teamList, channels, plugins } from "../lib/state.js";
-import { channelLook } from "../lib/format.js";
+import { ago, channelLook } from "../lib/format.js";
 
 function useLoad(path) {
   const [data, setData] = useState(null);
@@ -193,10 +193,33 @@ function settingState(s) {
   return html`<span class="setting-state ok">Set · ${SOURCES[s.source] ?? s.source}${s.reference ? html` <code>${s.reference}</code>` : ""}</span>`;
 }
 
-/** One channel: setup steps from its plugin, the webhook URL, every setting and where it comes
- * from (never a secret's value), and the connection test. */
+/** "just now", "3m ago". */
+const since = (ms) => (ago(ms) === "now" ? "just now" : `${ago(ms)} ago`);
+const percent = (share) => (share == null ? "—" : `${Math.round(share * 1000) / 10}%`);
+
+/** The last hour's webhooks and sends, refreshed while the page is open. */
+function LiveStatus({ activity }) {
+  const a = activity;
+  const webhooks = a.webhooks_accepted + a.webhooks_refused + a.webhooks_failed;
+  const sends = a.sends_sent + a.sends_retried + a.sends_failed;
+  return html`
+    <dl class="live-status" data-activity>
+      <div><dt>Last webhook</dt><dd data-stat="last-webhook">${a.last_webhook_at ? since(a.last_webhook_at) : "None yet"}</dd></div>
+      <div><dt>Webhooks, last ${a.window_minutes} min</dt><dd data-stat="webhooks">${webhooks} (${a.webhooks_refused} refused, ${a.webhooks_failed} failed)</dd></div>
+      <div><dt>Webhook error rate</dt><dd data-stat="error-rate" class=${a.webhook_error_rate > 0.05 ? "error" : ""}>${percent(a.webhook_error_rate)}</dd></div>
+      <div><dt>Delivery success</dt><dd data-stat="delivery" class=${a.send_success_rate != null && a.send_success_rate < 0.95 ? "error" : ""}>${percent(a.send_success_rate)} of ${sends} attempt${sends === 1 ? "" : "s"}</dd></div>
+    </dl>
+    <p class="info">As this node saw them${a.last_send_at ? `; last send ${since(a.last_send_at)}` : ""}.</p>`;
+}
+
+/** One channel: setup steps from its plugin, the webhook URL, live status, every setting and
+ * where it comes from (never a secret's value), and the connection test. */
 function ChannelPage({ id }) {
-  const [detail, , error] = useLoad(`/channels/${encodeURIComponent(id)}`);
+  const [detail, reload, error] = useLoad(`/channels/${encodeURIComponent(id)}`);
+  useEffect(() => {
+    const timer = setInterval(reload, 5000);
+    return () => clearInterval(timer);
+  }, [id]);
   const [test, setTest] = useState(null);
   const [testing, setTesting] = useState(false);
   const run = async () => {
@@ -234,6 +257,8 @@ function ChannelPage({ id }) {
       <p>Plugin <code>${detail.plugin.name}</code> ${detail.plugin.version}, built for <code>switchboard:channel@${detail.plugin.contract}</code>.</p>
       <label for="channel-webhook">Webhook URL to register with the provider</label>
       <input id="channel-webhook" class="webhook-url" readonly value=${detail.webhook_url} onFocus=${(e) => e.currentTarget.select()} />
+      <h2>Live status</h2>
+      <${LiveStatus} activity=${detail.activity} />
       <h2>Setup</h2>
       ${detail.guide
         ? html`<ol class="setup-steps">${detail.guide.steps.map((step, i) => html`<li key=${i}>${inlineMarkdown(step)}</li>`)}</ol>

@@ -295,6 +295,9 @@ def main():
         expect(admin.get_by_role("heading", name="WhatsApp · whatsapp")).to_be_visible(timeout=TIMEOUT)
         expect(admin.get_by_label("Webhook URL to register with the provider")).to_have_value(f"{PUBLIC_URL}/webhooks/whatsapp")
         expect(admin.locator(".setup-steps li").first).to_contain_text("developer console")
+        # Live status: the webhooks and the reply of the agents' session above.
+        expect(admin.locator('[data-stat="last-webhook"]')).to_have_text("just now")
+        expect(admin.locator('[data-stat="delivery"]')).to_contain_text("100%")
         expect(admin.locator('[data-setting="access_token"]')).to_contain_text("Set · written in config.toml")
         expect(admin.locator('[data-setting="phone_number_id"]')).to_contain_text(PHONE_NUMBER_ID)
         assert ACCESS_TOKEN not in admin.content(), "a secret's value never reaches the page"

@@ -76,7 +76,30 @@ async fn the_channel_page_shows_setup_and_tests_the_connection() {
     let (status, body) = server.api_post("/api/v1/channels/nope/check", &json!({})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
 
+    // Live status: a stored webhook, a forged one and a delivered reply show in the last hour.
+    let before = server.api_get("/api/v1/channels/whatsapp").await;
+    assert_eq!(before["activity"]["last_webhook_at"], Value::Null, "{before}");
+    assert_eq!(before["activity"]["webhook_error_rate"], Value::Null);
+    server.post_signed(&fixture("whatsapp/text.json")).await;
+    let forged = server.post_webhook("whatsapp", b"{}", Some("sha256=00")).await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let conversation = server.only_conversation_id().await;
+    let reply = server.queue_text_reply(conversation, "hello").await;
+    server.wait_for_status(conversation, reply, "sent").await;
+    let activity = server
+        .eventually("the send to be counted", async |s| {
+            let detail = s.api_get("/api/v1/channels/whatsapp").await;
+            (detail["activity"]["sends_sent"] == 1).then(|| detail["activity"].clone())
+        })
+        .await;
+    assert_eq!((activity["webhooks_accepted"].as_u64(), activity["webhooks_refused"].as_u64()), (Some(1), Some(1)), "{activity}");
+    assert_eq!((activity["webhook_error_rate"].as_f64(), activity["send_success_rate"].as_f64()), (Some(0.5), Some(1.0)));
+    assert!(activity["last_webhook_at"].as_i64().is_some_and(|at| at > 0) && activity["last_send_at"].as_i64().is_some());
+    let wrong = server.api_get("/api/v1/channels/wa-wrong").await;
+    assert_eq!(wrong["activity"]["webhooks_accepted"], 0, "counted per channel");
+
     // Agents list channels, but cannot open a channel's page or test it.
+    let calls = graph.received().len();
     create_agent(&server, "ana@example.com", "agent").await;
     let agent = session(&server, "ana@example.com").await;
     let listed = server.client.get(format!("{}/api/v1/channels", server.base)).bearer_auth(&agent).send().await.unwrap();
@@ -85,6 +108,6 @@ async fn the_channel_page_shows_setup_and_tests_the_connection() {
     assert_eq!(error_code(page, StatusCode::FORBIDDEN).await, "forbidden");
     let check = post_as(&server, &agent, "/api/v1/channels/whatsapp/check").await;
     assert_eq!(error_code(check, StatusCode::FORBIDDEN).await, "forbidden");
-    assert_eq!(graph.received().len(), 2, "the refused test never reached the provider");
+    assert_eq!(graph.received().len(), calls, "the refused test never reached the provider");
     server.stop().await;
 }

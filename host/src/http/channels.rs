@@ -8,6 +8,7 @@ use super::AppState;
 use crate::auth::Principal;
 use crate::config::SecretKind;
 use crate::model::{ChannelGuide, ConnectionCheck, ConnectionProblem, PluginInfo};
+use crate::plugins::activity::Activity;
 use crate::plugins::ChannelPlugin;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -74,10 +75,12 @@ pub struct ChannelDetail {
     pub settings: Vec<SettingState>,
     /// Whether the plugin can run a connection test.
     pub can_check_connection: bool,
+    /// The last hour's webhooks and sends, as this node saw them.
+    pub activity: Activity,
 }
 
 /// The channel named in the path, or `404`.
-fn channel<'s>(state: &'s AppState, id: Result<Path<String>, PathRejection>) -> Result<(String, &'s Arc<ChannelPlugin>), ApiError> {
+fn channel(state: &AppState, id: Result<Path<String>, PathRejection>) -> Result<(String, &Arc<ChannelPlugin>), ApiError> {
     let Path(id) = id?;
     match state.channels.get(&id) {
         Some(channel) => Ok((id, channel)),
@@ -147,6 +150,7 @@ pub async fn get_channel(State(state): State<AppState>, id: Result<Path<String>,
     Ok(Json(ChannelDetail {
         settings: settings(channel, guide.as_ref()),
         can_check_connection: plugin.contract != "0.1.0",
+        activity: channel.activity.snapshot(crate::clock::now_ms()),
         webhook_url: webhook_url(&state, &id),
         id,
         plugin,

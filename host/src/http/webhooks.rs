@@ -11,6 +11,7 @@
 use super::error::{ApiError, ErrorBody};
 use super::listener::read_body;
 use super::{AppState, RequestId};
+use crate::plugins::activity::WebhookResult;
 use crate::plugins::{ChannelPlugin, PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
 use crate::store::ingest::IngestRequest;
 use crate::telemetry;
@@ -109,6 +110,12 @@ async fn webhook(
     };
     metrics::counter!(telemetry::WEBHOOKS_RECEIVED, "channel" => channel_id.clone()).increment(1);
     let result = handle(&state, &channel_id, &channel, &request_id, method, uri, headers, body).await;
+    let seen = match &result {
+        Ok(_) => WebhookResult::Accepted,
+        Err(error) if error.status.is_server_error() => WebhookResult::Failed,
+        Err(_) => WebhookResult::Refused,
+    };
+    channel.activity.record_webhook(crate::clock::now_ms(), seen);
     match &result {
         Ok(_) => metrics::histogram!(telemetry::INGEST_LATENCY, "channel" => channel_id.clone()).record(started.elapsed()),
         Err(error) => {

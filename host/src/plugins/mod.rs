@@ -10,6 +10,7 @@
 //! using the build it started with, so [`ChannelPlugin::swap`] can install a new build while
 //! calls are in flight.
 
+pub mod activity;
 mod allowed_hosts;
 mod bindings;
 mod convert;
@@ -254,6 +255,8 @@ pub struct ChannelPlugin {
     /// Where each configured secret comes from and whether it resolved when the channel
     /// loaded; never the value.
     pub secret_states: BTreeMap<String, SecretState>,
+    /// The last hour's webhooks and sends on this node, for the channel page.
+    pub activity: activity::ChannelActivity,
     /// This channel's own webhook body cap, when it has one (`channels[].max_body_bytes`).
     pub max_body_bytes: Option<usize>,
     current: RwLock<Arc<LoadedPlugin>>,
@@ -292,6 +295,7 @@ impl ChannelPlugin {
         Ok(Self {
             context,
             secret_states,
+            activity: activity::ChannelActivity::default(),
             max_body_bytes: channel.max_body_bytes,
             current: RwLock::new(Arc::new(loaded)),
             runtime: runtime.clone(),
