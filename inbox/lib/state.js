@@ -118,6 +118,52 @@ export function loadMore() {
   return fetchList(nextCursor.value);
 }
 
+// ---- saved views -----------------------------------------------------------------------
+
+/** The shared views, then the agent's own (`GET /views`). */
+export const savedViews = signal([]);
+
+/** The list's filters as a saved view stores them: only what differs from "any". */
+export function savedFilters(f) {
+  const saved = {};
+  if (f.view) saved.view = f.view;
+  if (f.status) saved.status = f.status;
+  for (const key of ["channel", "label", "priority"]) if (f[key]) saved[key] = f[key];
+  if (f.unread) saved.unread = true;
+  if (f.sort && f.sort !== "newest") saved.sort = f.sort;
+  if (f.q.trim()) saved.q = f.q.trim();
+  return saved;
+}
+
+/** A saved view's filters as the list's (absent means "any"). */
+function listFilters(saved) {
+  return {
+    view: saved.view ?? "all", status: saved.status ?? "", channel: saved.channel ?? "", label: saved.label ?? "",
+    priority: saved.priority ?? "", unread: !!saved.unread, sort: saved.sort ?? "newest", q: saved.q ?? "",
+  };
+}
+
+/** Whether the list shows exactly what `view` saved. */
+export function showing(view) {
+  return JSON.stringify(savedFilters(filters.value)) === JSON.stringify(savedFilters(listFilters(view.filters)));
+}
+
+export function applyView(view) {
+  filters.value = listFilters(view.filters);
+  reloadList();
+}
+
+export async function saveView(name, shared) {
+  const view = await api.post("/views", { name, shared, filters: savedFilters(filters.value) });
+  savedViews.value = await api.get("/views");
+  return view;
+}
+
+export async function deleteView(id) {
+  await api.del(`/views/${id}`);
+  savedViews.value = savedViews.value.filter((v) => v.id !== id);
+}
+
 export function setFilters(changes) {
   filters.value = { ...filters.value, ...changes };
   reloadList();
@@ -376,11 +422,14 @@ export async function start() {
   reloadList();
   refreshCounts();
   try {
-    const [found, listed, teamList, presenceList] = await Promise.all([api.get("/me"), api.get("/channels"), api.get("/teams"), api.get("/presence")]);
+    const [found, listed, teamList, presenceList, views] = await Promise.all([
+      api.get("/me"), api.get("/channels"), api.get("/teams"), api.get("/presence"), api.get("/views"),
+    ]);
     batch(() => {
       session.value = { ...current, agent: found };
       channels.value = listed;
       teams.value = teamList;
+      savedViews.value = views;
       presence.value = new Map(presenceList.map((p) => [p.conversation_id, p.agents]));
     });
     saveSession(session.value);

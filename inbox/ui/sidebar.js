@@ -1,6 +1,11 @@
-// Views and filters: mine, unassigned, each team, all; status, channel, priority, unread.
+// Views and filters: mine, unassigned, each team, all; saved views; status, channel, priority,
+// label, sort, unread.
 import { html } from "./html.js";
-import { filters, setFilters, counts, teams, channels, plugins, me, logout, connection, page } from "../lib/state.js";
+import { useState } from "preact/hooks";
+import {
+  filters, setFilters, counts, teams, channels, plugins, me, logout, connection, page,
+  savedViews, applyView, saveView, deleteView, showing, showError,
+} from "../lib/state.js";
 import { channelLook, PRIORITIES, STATUSES } from "../lib/format.js";
 
 function ViewLink({ view, label, count }) {
@@ -12,6 +17,47 @@ function ViewLink({ view, label, count }) {
         ${count && html`<span class="count" aria-label=${`${count.conversations} conversations, ${count.unread} unread`}>${count.unread > 0 ? html`<b>${count.unread}</b> / ` : ""}${count.conversations}</span>`}
       </button>
     </li>
+  `;
+}
+
+/** Saved views: click to apply; save the current filters under a name (shared with every
+ * agent, for admins); delete your own (admins also shared ones). */
+function SavedViews() {
+  const [saving, setSaving] = useState(false);
+  const admin = me.value?.role === "admin";
+  const save = async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget.elements;
+    try {
+      await saveView(form.name.value.trim(), admin && form.shared.checked);
+      setSaving(false);
+    } catch (error) {
+      showError(error);
+    }
+  };
+  const remove = (view) => deleteView(view.id).catch(showError);
+  return html`
+    <h2>Saved views</h2>
+    <ul class="views saved-views">
+      ${savedViews.value.map((v) => {
+        const active = page.value === "inbox" && showing(v);
+        return html`
+          <li key=${v.id}>
+            <button class=${"view" + (active ? " active" : "")} aria-current=${active ? "true" : "false"} onClick=${() => { page.value = "inbox"; applyView(v); }}>
+              <span>${v.name}</span>${v.shared ? html`<span class="shared-tag" title="Shared with every agent">shared</span>` : ""}
+            </button>
+            ${(!v.shared || admin) && html`<button class="ghost remove-view" aria-label=${`Delete view ${v.name}`} title="Delete view" onClick=${() => remove(v)}>×</button>`}
+          </li>`;
+      })}
+    </ul>
+    ${saving
+      ? html`<form class="save-view" onSubmit=${save}>
+          <label for="view-name">View name</label>
+          <input id="view-name" name="name" required maxlength="64" autofocus />
+          ${admin && html`<label class="check"><input type="checkbox" name="shared" /> Share with every agent</label>`}
+          <div class="row"><button type="submit" class="primary">Save view</button><button type="button" onClick=${() => setSaving(false)}>Cancel</button></div>
+        </form>`
+      : html`<button class="ghost add-view" onClick=${() => setSaving(true)}>+ Save current filters</button>`}
   `;
 }
 
@@ -41,6 +87,7 @@ export function Sidebar() {
         <ul class="views">
           ${myTeams.map((t) => html`<${ViewLink} key=${t.id} view=${`team:${t.id}`} label=${t.name} count=${c?.teams?.find((x) => x.team_id === t.id)} />`)}
         </ul>`}
+      <${SavedViews} />
       <h2>Filters</h2>
       <div class="filters">
         <label for="filter-status">Status</label>

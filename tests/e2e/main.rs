@@ -20,6 +20,7 @@ mod messenger;
 mod metrics;
 mod presence;
 mod sandbox;
+mod saved_views;
 mod telegram;
 mod twilio_sms;
 mod whatsapp;

@@ -14,6 +14,7 @@ mod merges;
 mod openapi;
 mod presence;
 mod rules;
+mod saved_views;
 mod webhooks;
 mod workflow;
 

@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, channels, events, health, merges, presence, webhooks, workflow, AppState};
+use super::{agents, api, canned, channels, events, health, merges, presence, saved_views, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -73,6 +73,8 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(merges::merge)))
         .routes(admin(routes!(merges::undo)))
         .routes(admin(routes!(merges::audit)))
+        .routes(agent(routes!(saved_views::list, saved_views::create)))
+        .routes(agent(routes!(saved_views::update, saved_views::delete)))
         .routes(agent(routes!(channels::list_channels)))
         .routes(admin(routes!(channels::get_channel)))
         .routes(admin(routes!(channels::check_connection)))

@@ -25,6 +25,7 @@ pub mod live;
 pub mod merge;
 pub mod outbox;
 pub mod presence;
+pub mod saved_views;
 pub mod scratch;
 pub mod search;
 #[cfg(test)]
@@ -96,6 +97,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "merges", include_str!("../../../migrations/sqlite/0007_merges.sql")),
     (8, "presence", include_str!("../../../migrations/sqlite/0008_presence.sql")),
     (9, "merge_activity", include_str!("../../../migrations/sqlite/0009_merge_activity.sql")),
+    (10, "saved_views", include_str!("../../../migrations/sqlite/0010_saved_views.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -107,6 +109,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "merges", include_str!("../../../migrations/postgres/0007_merges.sql")),
     (8, "presence", include_str!("../../../migrations/postgres/0008_presence.sql")),
     (9, "merge_activity", include_str!("../../../migrations/postgres/0009_merge_activity.sql")),
+    (10, "saved_views", include_str!("../../../migrations/postgres/0010_saved_views.sql")),
 ];
 
 #[derive(Clone)]

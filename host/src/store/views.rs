@@ -267,7 +267,7 @@ pub(super) async fn conversation_on(conn: &mut Conn<'_>, id: i64) -> Result<Opti
 }
 
 /// How a conversation list is ordered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     /// Most recent message first.
