@@ -30,6 +30,7 @@ page.subscribe((value) => {
 export const channels = signal([]);
 export const plugins = computed(() => Object.fromEntries(channels.value.map((c) => [c.id, c.plugin.name])));
 export const teams = signal([]);
+/** Every agent, for assigning and for naming who did what (`GET /agents/directory`). */
 export const agents = signal([]);
 
 // ---- the conversation list -------------------------------------------------------------
@@ -422,14 +423,15 @@ export async function start() {
   reloadList();
   refreshCounts();
   try {
-    const [found, listed, teamList, presenceList, views] = await Promise.all([
-      api.get("/me"), api.get("/channels"), api.get("/teams"), api.get("/presence"), api.get("/views"),
+    const [found, listed, teamList, presenceList, views, directory] = await Promise.all([
+      api.get("/me"), api.get("/channels"), api.get("/teams"), api.get("/presence"), api.get("/views"), api.get("/agents/directory"),
     ]);
     batch(() => {
       session.value = { ...current, agent: found };
       channels.value = listed;
       teams.value = teamList;
       savedViews.value = views;
+      agents.value = directory;
       presence.value = new Map(presenceList.map((p) => [p.conversation_id, p.agents]));
     });
     saveSession(session.value);

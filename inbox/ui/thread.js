@@ -103,8 +103,12 @@ export function Actions({ conversation }) {
         </div>
       </details>
       ${mine && conversation.assignee_id !== mine.id
-        ? html`<button onClick=${() => update(id, { assignee_id: mine.id })} title="Assign to me (a)">Assign to me</button>`
-        : html`<button onClick=${() => update(id, { assignee_id: null })}>Unassign</button>`}
+        && html`<button onClick=${() => update(id, { assignee_id: mine.id })} title="Assign to me (a)">Assign to me</button>`}
+      <label class="sr-only" for="assignee-select">Assignee</label>
+      <select id="assignee-select" value=${conversation.assignee_id ?? ""} onChange=${(e) => update(id, { assignee_id: e.currentTarget.value === "" ? null : Number(e.currentTarget.value) })}>
+        <option value="">Unassigned</option>
+        ${agents.value.map((a) => html`<option key=${a.id} value=${a.id}>${a.display_name}${a.id === mine?.id ? " (me)" : ""}${a.availability === "online" ? "" : ` · ${a.availability}`}</option>`)}
+      </select>
       <label class="sr-only" for="priority-select">Priority</label>
       <select id="priority-select" value=${conversation.priority} onChange=${(e) => update(id, { priority: e.currentTarget.value })}>
         ${PRIORITIES.map((p) => html`<option value=${p}>${p[0].toUpperCase() + p.slice(1)} priority</option>`)}

@@ -363,8 +363,15 @@ def main():
         teams = api(page, "/teams")
         assert any(t["name"] == "Returns" and len(t["members"]) == 1 for t in teams), teams
 
-        # Resolve with `e`: it leaves the open list.
+        # Assign to another agent from the directory: the activity line names both.
         row(page, "José García").click()
+        bo_id = next(a["id"] for a in api(page, "/agents/directory") if a["display_name"] == NAME_B)
+        expect(page.get_by_label("Assignee").locator(f'option[value="{bo_id}"]')).to_contain_text(NAME_B)
+        page.get_by_label("Assignee").select_option(str(bo_id))
+        expect(page.locator(".activity-line", has_text=f"assigned to {NAME_B} by {NAME_A}")).to_be_visible(timeout=TIMEOUT)
+        assert api(page, f"/conversations/{conversation_id}")["assignee_id"] == bo_id
+
+        # Resolve with `e`: it leaves the open list.
         page.get_by_label("Reply", exact=True).fill("")
         page.locator(".thread-body").click()
         page.keyboard.press("e")

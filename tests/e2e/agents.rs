@@ -10,7 +10,25 @@ on_both_backends!(
     login_logout_wrong_passwords_and_rate_limits,
     personal_tokens_and_password_changes,
     every_route_enforces_its_declared_role,
+    the_directory_names_every_agent_to_every_agent,
 );
+
+async fn the_directory_names_every_agent_to_every_agent() {
+    let server = TestServer::start(None).await;
+    let ana = create_agent(&server, "ana@example.com", "agent").await;
+    let cy = create_agent(&server, "cy@example.com", "admin").await;
+    let token = session(&server, "ana@example.com").await;
+    let response = get_as(&server, &token, "/api/v1/agents/directory").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let directory: Value = response.json().await.unwrap();
+    let ids: Vec<&Value> = directory.as_array().unwrap().iter().map(|a| &a["id"]).collect();
+    assert_eq!(ids, [&ana["id"], &cy["id"]]);
+    assert_eq!(directory[1]["display_name"], "cy@example.com");
+    assert!(directory[0]["availability"].is_string() && directory[0]["teams"].is_array());
+    assert!(directory[0].get("email").is_none() && directory[0].get("role").is_none(), "no emails or roles: {directory}");
+    assert_eq!(get_as(&server, &token, "/api/v1/agents").await.status(), StatusCode::FORBIDDEN, "the full list stays admin-only");
+    server.stop().await;
+}
 
 pub const PASSWORD: &str = "correct horse battery staple";
 

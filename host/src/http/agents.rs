@@ -239,6 +239,29 @@ pub async fn revoke_token(State(state): State<AppState>, caller: Principal, Id(i
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An agent as every agent sees them: enough to assign a conversation and to name who did
+/// what, without emails or roles.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DirectoryEntry {
+    pub id: i64,
+    pub display_name: String,
+    pub availability: crate::auth::Availability,
+    /// Ids of the teams the agent belongs to.
+    pub teams: Vec<i64>,
+}
+
+#[utoipa::path(get, path = "/agents/directory", tag = "agents",
+    responses((status = 200, description = "Every agent, by id: whom a conversation can be assigned to", body = Vec<DirectoryEntry>), Unauthorized, Unavailable))]
+pub async fn directory(State(state): State<AppState>) -> Result<Json<Vec<DirectoryEntry>>, ApiError> {
+    let agents = state.store.agents().await?;
+    Ok(Json(
+        agents
+            .into_iter()
+            .map(|a| DirectoryEntry { id: a.id, display_name: a.display_name, availability: a.availability, teams: a.teams })
+            .collect(),
+    ))
+}
+
 #[utoipa::path(get, path = "/agents", tag = "agents",
     responses((status = 200, body = Vec<AgentView>), Unauthorized, Forbidden, Unavailable))]
 pub async fn list_agents(State(state): State<AppState>) -> Result<Json<Vec<AgentView>>, ApiError> {

@@ -49,6 +49,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(agents::me, agents::update_me)))
         .routes(agent(routes!(agents::my_tokens, agents::create_token)))
         .routes(agent(routes!(agents::revoke_token)))
+        .routes(agent(routes!(agents::directory)))
         .routes(admin(routes!(agents::list_agents, agents::create_agent)))
         .routes(admin(routes!(agents::get_agent, agents::update_agent, agents::delete_agent)))
         .routes(agent(routes!(agents::list_teams)))
