@@ -282,7 +282,66 @@ function ChannelPage({ id }) {
   `;
 }
 
-const PAGES = { agents: Agents, teams: Teams, canned: Canned, channels: Channels };
+const ACTIONS = { "contact.merged": "Merged contacts", "contact.unmerged": "Undid a merge" };
+
+function describeAudit(entry) {
+  const d = entry.detail ?? {};
+  if (entry.action === "contact.merged") return `contact ${d.merged_id} into contact ${d.survivor_id} (merge ${d.merge_id})`;
+  if (entry.action === "contact.unmerged") return `merge ${d.merge_id}: contact ${d.merged_id} is separate again`;
+  return entry.subject;
+}
+
+/** The audit log, newest first, with an undo for each merge not undone yet. */
+function Audit() {
+  const [action, setAction] = useState("");
+  const [entries, setEntries] = useState([]);
+  const [cursor, setCursor] = useState(null);
+  const load = async (before) => {
+    const params = new URLSearchParams({ limit: "50" });
+    if (action) params.set("action", action);
+    if (before) params.set("before", before);
+    try {
+      const page = await api.get(`/audit?${params}`);
+      setEntries((old) => (before ? [...old, ...page.items] : page.items));
+      setCursor(page.next_cursor);
+    } catch (error) {
+      showError(error);
+    }
+  };
+  useEffect(() => {
+    load(null);
+  }, [action]);
+  const undone = new Set(entries.filter((e) => e.action === "contact.unmerged").map((e) => e.detail?.merge_id));
+  const undo = (mergeId) => act(() => api.post(`/merges/${mergeId}/undo`), () => load(null));
+  return html`
+    <section aria-labelledby="audit-title">
+      <h1 id="audit-title">Audit log</h1>
+      <label for="audit-action">Show</label>
+      <select id="audit-action" value=${action} onChange=${(e) => setAction(e.currentTarget.value)}>
+        <option value="">Everything</option>
+        ${Object.entries(ACTIONS).map(([value, label]) => html`<option value=${value}>${label}</option>`)}
+      </select>
+      <table class="admin-table audit-table">
+        <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          ${entries.map((e) => html`
+            <tr key=${e.id} data-audit=${e.id}>
+              <td><time datetime=${new Date(e.created_at).toISOString()}>${new Date(e.created_at).toLocaleString()}</time></td>
+              <td>${e.actor}</td>
+              <td><strong>${ACTIONS[e.action] ?? e.action}</strong>: ${describeAudit(e)}</td>
+              <td>${e.action === "contact.merged" && !undone.has(e.detail?.merge_id)
+                ? html`<button onClick=${() => undo(e.detail.merge_id)} aria-label=${`Undo merge ${e.detail.merge_id}`}>Undo</button>`
+                : ""}</td>
+            </tr>`)}
+        </tbody>
+      </table>
+      ${entries.length === 0 ? html`<p class="info">Nothing yet.</p>` : ""}
+      ${cursor ? html`<button onClick=${() => load(cursor)}>Older entries</button>` : ""}
+    </section>
+  `;
+}
+
+const PAGES = { agents: Agents, teams: Teams, canned: Canned, channels: Channels, audit: Audit };
 
 export function AdminPage({ name }) {
   if (me.value?.role !== "admin") {

@@ -31,23 +31,64 @@ function Timeline({ contactId }) {
   `;
 }
 
-export function ContactPanel() {
-  const c = contact.value;
-  const [other, setOther] = useState("");
-  const [merged, setMerged] = useState(null);
-  if (!c) return html`<aside class="contact-panel" aria-label="Contact"><p>Loading…</p></aside>`;
-  const merge = async (event) => {
-    event.preventDefault();
-    const id = Number(other);
-    if (!Number.isInteger(id) || id <= 0) return;
+/** Contacts matching `q` (a name, phone fragment or email), from the conversation search,
+ * without `exclude`. */
+async function findContacts(q, exclude) {
+  const params = new URLSearchParams({ q, limit: "20" });
+  const page = await api.get(`/conversations?${params}`);
+  const seen = new Map();
+  for (const c of page.items) if (c.contact.id !== exclude && !seen.has(c.contact.id)) seen.set(c.contact.id, c.contact);
+  return [...seen.values()];
+}
+
+/** Find another contact by name, phone or email, confirm, and merge it into this one. */
+function Merge({ c, onMerged }) {
+  const [q, setQ] = useState("");
+  const [found, setFound] = useState([]);
+  const [chosen, setChosen] = useState(null);
+  useEffect(() => {
+    const enough = q.replace(/\s/g, "").length >= 3;
+    if (!enough) {
+      setFound([]);
+      return;
+    }
+    let live = true;
+    const timer = setTimeout(() => findContacts(q.trim(), c.id).then((list) => live && setFound(list), (error) => live && showError(error)), 200);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [q, c.id]);
+  const merge = async () => {
     try {
-      const result = await api.post(`/contacts/${c.id}/merge`, { contact_id: id });
-      contact.value = result.contact;
-      setMerged(result);
-      setOther("");
+      const result = await api.post(`/contacts/${c.id}/merge`, { contact_id: chosen.id });
+      setChosen(null);
+      setQ("");
+      onMerged(result);
     } catch (error) {
       showError(error);
     }
+  };
+  return html`
+    <div class="merge">
+      <label for="merge-search">Find the contact to merge into this one</label>
+      <input id="merge-search" type="search" placeholder="name, phone or email" value=${q} onInput=${(e) => { setQ(e.currentTarget.value); setChosen(null); }} />
+      ${chosen
+        ? html`<p role="group" aria-label="Confirm the merge">Merge <strong>${contactName(chosen)}</strong> into <strong>${contactName(c)}</strong>? Their channels and conversations move here.
+            <button class="primary" onClick=${merge}>Merge</button> <button onClick=${() => setChosen(null)}>Cancel</button></p>`
+        : found.length > 0 && html`<ul class="merge-candidates" aria-label="Matching contacts">
+            ${found.map((f) => html`<li key=${f.id}><button onClick=${() => setChosen(f)}>${contactName(f)}${f.phone && contactName(f) !== f.phone ? ` · ${f.phone}` : ""}</button></li>`)}
+          </ul>`}
+    </div>`;
+}
+
+export function ContactPanel() {
+  const c = contact.value;
+  const [merged, setMerged] = useState(null);
+  if (!c) return html`<aside class="contact-panel" aria-label="Contact"><p>Loading…</p></aside>`;
+  const onMerged = (result) => {
+    contact.value = result.contact;
+    setMerged(result);
   };
   const undo = async () => {
     try {
@@ -77,11 +118,7 @@ export function ContactPanel() {
             ${i.opted_out ? html`<span class="opted-out">opted out</span>` : ""}
           </li>`)}
       </ul>
-      <form class="merge" onSubmit=${merge}>
-        <label for="merge-id">Merge another contact into this one (contact id)</label>
-        <input id="merge-id" inputmode="numeric" value=${other} onInput=${(e) => setOther(e.currentTarget.value)} />
-        <button type="submit">Merge</button>
-      </form>
+      <${Merge} c=${c} onMerged=${onMerged} />
       ${merged && html`
         <p class="info" role="status">Merged (merge ${merged.id}).
           ${me.value?.role === "admin" ? html`<button onClick=${undo}>Undo the merge</button>` : " An admin can undo it."}</p>`}

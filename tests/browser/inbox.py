@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -350,6 +351,27 @@ def main():
         admin.get_by_label("Text").fill("We answer from 9 to 18, {{contact.first_name}}.")
         admin.get_by_role("button", name="Save", exact=True).click()
         expect(admin.get_by_role("cell", name="/hours")).to_be_visible(timeout=TIMEOUT)
+        # Merge the SMS customer into José by searching their phone, then undo it from the audit
+        # log, which puts both back exactly as they were.
+        admin.get_by_role("button", name="Back to the inbox").click()
+        row(admin, "José García").click()
+        admin.get_by_role("button", name="Contact").click()
+        panel = admin.get_by_role("complementary", name="Contact")
+        jose = api(admin, f"/conversations/{conversation_id}")["contact"]["id"]
+        before = api(admin, f"/contacts/{jose}")
+        panel.get_by_label("Find the contact to merge into this one").fill("0900 555")
+        panel.get_by_role("list", name="Matching contacts").get_by_role("button", name="+447700900555").click()
+        panel.get_by_role("group", name="Confirm the merge").get_by_role("button", name="Merge").click()
+        expect(panel.get_by_role("status")).to_contain_text("Merged", timeout=TIMEOUT)
+        expect(panel.locator(".identities li")).to_have_count(2)
+        admin.get_by_role("button", name="Audit log").click()
+        merged_row = admin.locator("tr", has_text="Merged contacts")
+        expect(merged_row).to_be_visible(timeout=TIMEOUT)
+        shot(admin, "audit-light")
+        merged_row.get_by_role("button", name=re.compile(r"^Undo merge \d+$")).click()
+        expect(admin.locator("tr", has_text="Undid a merge")).to_be_visible(timeout=TIMEOUT)
+        expect(admin.get_by_role("button", name=re.compile(r"^Undo merge"))).to_have_count(0)
+        assert api(admin, f"/contacts/{jose}") == before, "the undo restored the contact exactly"
         admin_context.close()
         # axe-core on a channel page, in a context that lets its script in (the CSP keeps
         # inline scripts out everywhere else).
