@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 
@@ -105,6 +106,25 @@ def row(page, name):
     return page.locator(".row", has_text=name)
 
 
+def installable(p):
+    """Chromium's own check that the inbox installs as an app (manifest, icons, page), in a
+    profile on disk: it refuses to judge in the incognito contexts tests otherwise use."""
+    with tempfile.TemporaryDirectory() as profile:
+        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        page = context.new_page()
+        page.goto(BASE + "/")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+        cdp = context.new_cdp_session(page)
+        errors = []
+        for _ in range(20):
+            errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+            if not errors:
+                break
+            page.wait_for_timeout(250)
+        context.close()
+        assert errors == [], f"not installable: {errors}"
+
+
 def main():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -123,6 +143,7 @@ def main():
         expect(page.locator(".boot")).to_have_count(0)
         login(page, ANA)
         expect(page.get_by_role("navigation", name="Views and filters")).to_be_visible()
+        installable(p)
         # From here on, any failed request or console error is a bug (the refused password
         # above was the only one expected).
         page.on("console", lambda message: message.type == "error" and errors.append(message.text))
