@@ -328,7 +328,6 @@ def main():
         webhook = admin.locator('[data-channel="whatsapp"]').get_by_label("Webhook URL to register with the provider")
         expect(webhook).to_have_value(f"{PUBLIC_URL}/webhooks/whatsapp", timeout=TIMEOUT)
         expect(admin.locator('[data-channel="sms"]').get_by_label("Webhook URL to register with the provider")).to_have_value(f"{PUBLIC_URL}/webhooks/sms")
-        shot(admin, "channels-light")
         # A channel's page: setup steps from the plugin, where each secret comes from (never its
         # value), and the connection test through the plugin against the fake Graph API.
         admin.get_by_role("link", name="Set up and test whatsapp").click()
