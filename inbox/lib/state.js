@@ -279,6 +279,15 @@ export async function reply(id, text, channelId) {
   return message;
 }
 
+/** Send a pre-approved template (`{name, language, parameters}`) instead of free text. */
+export async function sendTemplate(id, template, channelId) {
+  const body = { content: { type: "template", ...template } };
+  if (channelId) body.channel_id = channelId;
+  const message = await api.post(`/conversations/${id}/messages`, body);
+  upsertMessage(message);
+  return message;
+}
+
 export async function addNote(id, text) {
   const note = await api.post(`/conversations/${id}/notes`, { text });
   upsertActivity(note);

@@ -1,12 +1,13 @@
-// The composer: reply or private note, the reply channel, `/` canned responses, drafts kept
-// per conversation, typing presence, and a warning when someone else replied meanwhile.
+// The composer: reply, private note or (where the channel sends templates) a template; the
+// reply channel, `/` canned responses, drafts kept per conversation, typing presence, and a
+// warning when someone else replied meanwhile.
 //
 // It is keyed by conversation id (see thread.js), so its state is born with a conversation
 // and dies with it: a draft can never be carried into another one. Drafts live in
 // localStorage under the conversation's id, so they survive switching and reloads.
 import { html } from "./html.js";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { reply, addNote, expand, cannedResponses, heartbeat, contact, thread, me, showError, plugins } from "../lib/state.js";
+import { reply, sendTemplate, addNote, expand, cannedResponses, heartbeat, contact, thread, me, showError, plugins, channels } from "../lib/state.js";
 import { channelLook } from "../lib/format.js";
 
 const draftKey = (agentId, conversationId) => `switchboard.draft.${agentId}.${conversationId}`;
@@ -17,6 +18,37 @@ function loadDraft(key) {
   } catch (_) {
     return { reply: "", note: "", mode: "reply" };
   }
+}
+
+/** A pre-approved template (WhatsApp's, the only way to write after its 24-hour window):
+ * its name, language and body parameters in order, one per line. */
+function TemplateForm({ id, channelId }) {
+  const [form, setForm] = useState({ name: "", language: "en_US", parameters: "" });
+  const [busy, setBusy] = useState(false);
+  const set = (field) => (event) => setForm({ ...form, [field]: event.currentTarget.value });
+  const send = async (event) => {
+    event.preventDefault();
+    setBusy(true);
+    try {
+      const parameters = form.parameters.split("\n").map((p) => p.trim()).filter(Boolean);
+      await sendTemplate(id, { name: form.name.trim(), language: form.language.trim(), parameters }, channelId);
+      setForm({ ...form, name: "", parameters: "" });
+    } catch (error) {
+      showError(error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`
+    <form class="template-form" onSubmit=${send}>
+      <label for="template-name">Template name</label>
+      <input id="template-name" required maxlength="512" value=${form.name} onInput=${set("name")} placeholder="e.g. order_update" />
+      <label for="template-language">Language</label>
+      <input id="template-language" required maxlength="32" value=${form.language} onInput=${set("language")} />
+      <label for="template-parameters">Parameters, one per line</label>
+      <textarea id="template-parameters" rows="2" value=${form.parameters} onInput=${set("parameters")}></textarea>
+      <div class="composer-foot"><button type="submit" class="primary" disabled=${busy || !form.name.trim()}>Send template</button></div>
+    </form>`;
 }
 
 /** Focus requests from keyboard shortcuts (`r` reply, `n` note). */
@@ -35,7 +67,9 @@ export function Composer({ conversation }) {
   const startedAt = useRef(null);
   const idle = useRef(null);
   const mode = draft.mode;
-  const text = draft[mode];
+  // The text being written: a note's, else the reply's (the template tab has its own form).
+  const textMode = mode === "note" ? "note" : "reply";
+  const text = draft[textMode] ?? "";
 
   const save = (next) => {
     setDraft(next);
@@ -66,7 +100,7 @@ export function Composer({ conversation }) {
 
   const onInput = async (event) => {
     const value = event.currentTarget.value;
-    save({ ...draft, [mode]: value });
+    save({ ...draft, [textMode]: value });
     typing();
     if (value.startsWith("/") && !value.includes(" ") && value.length <= 33) {
       try {
@@ -85,7 +119,7 @@ export function Composer({ conversation }) {
     setCanned([]);
     try {
       const filled = await expand(id, `/${response.shortcut}`);
-      save({ ...draft, [mode]: filled });
+      save({ ...draft, [textMode]: filled });
     } catch (error) {
       showError(error);
     }
@@ -113,7 +147,7 @@ export function Composer({ conversation }) {
     try {
       if (mode === "note") await addNote(id, body);
       else await reply(id, body, channel || undefined);
-      save({ ...draft, [mode]: "" });
+      save({ ...draft, [textMode]: "" });
       startedAt.current = null;
       clearTimeout(idle.current);
       idle.current = null;
@@ -141,14 +175,19 @@ export function Composer({ conversation }) {
 
   const reachable = contact.value?.reachable_channels ?? [conversation.channel_id];
   const defaultChannel = conversation.channel_id;
+  const replyChannel = channel || defaultChannel;
+  const templates = channels.value.find((c) => c.id === replyChannel)?.plugin.capabilities.includes("templates") ?? false;
+  // A template tab left open on a channel without templates falls back to the reply.
+  const shown = mode === "template" && !templates ? "reply" : mode;
   return html`
-    <div class=${"composer " + mode}>
+    <div class=${"composer " + shown}>
       <div class="composer-tabs">
         <div role="tablist" aria-label="Write a" class="tabs">
-          <button role="tab" id="tab-reply" aria-controls="composer-panel" aria-selected=${mode === "reply" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "reply" })}>Reply <kbd>r</kbd></button>
+          <button role="tab" id="tab-reply" aria-controls="composer-panel" aria-selected=${shown === "reply" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "reply" })}>Reply <kbd>r</kbd></button>
           <button role="tab" id="tab-note" aria-controls="composer-panel" aria-selected=${mode === "note" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "note" })}>Private note <kbd>n</kbd></button>
+          ${templates && html`<button role="tab" id="tab-template" aria-controls="composer-panel" aria-selected=${shown === "template" ? "true" : "false"} onClick=${() => save({ ...draft, mode: "template" })}>Template</button>`}
         </div>
-        ${mode === "reply" && html`
+        ${shown !== "note" && html`
           <label for="reply-channel" class="via">via</label>
           <select id="reply-channel" value=${channel || defaultChannel} onChange=${(e) => setChannel(e.currentTarget.value === defaultChannel ? "" : e.currentTarget.value)}>
             ${reachable.map((ch) => html`<option value=${ch}>${channelLook(ch, plugins.value).label} (${ch})${ch === defaultChannel ? " · last used" : ""}</option>`)}
@@ -164,13 +203,14 @@ export function Composer({ conversation }) {
           <button class="primary" onClick=${() => send(true)}>Send anyway</button>
           <button onClick=${() => { setWarning(null); startedAt.current = null; }}>Cancel</button>
         </div>`}
-      <div role="tabpanel" id="composer-panel" aria-labelledby=${mode === "note" ? "tab-note" : "tab-reply"} class="composer-panel">
+      <div role="tabpanel" id="composer-panel" aria-labelledby=${`tab-${shown}`} class="composer-panel">
+        ${shown === "template" ? html`<${TemplateForm} id=${id} channelId=${channel || undefined} />` : html`
         <label for="composer-text" class="sr-only">${mode === "note" ? "Private note" : "Reply"}</label>
         <textarea id="composer-text" ref=${box} rows="3" value=${text} onInput=${onInput} onKeyDown=${onKeyDown}
           placeholder=${mode === "note" ? "Only agents see notes. Ctrl+Enter adds it." : "Type / for canned responses. Ctrl+Enter sends."}></textarea>
         <div class="composer-foot">
           <button class="primary" disabled=${busy || !text.trim()} onClick=${() => send()}>${mode === "note" ? "Add note" : "Send"}</button>
-        </div>
+        </div>`}
       </div>
     </div>
   `;

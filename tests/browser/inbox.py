@@ -183,6 +183,15 @@ def main():
         page.get_by_label("Private note", exact=True).fill(NOTE)
         page.get_by_role("button", name="Add note").click()
         expect(page.locator(".note", has_text=NOTE)).to_be_visible(timeout=TIMEOUT)
+
+        # WhatsApp sends templates, so the composer offers one (the fake checks what arrived).
+        outbound_before = page.locator(".message.outbound").count()
+        page.get_by_role("tab", name="Template").click()
+        page.get_by_label("Template name").fill("order_update")
+        expect(page.get_by_label("Language")).to_have_value("en_US")
+        page.get_by_label("Parameters, one per line").fill("José\n#12345")
+        page.get_by_role("button", name="Send template").click()
+        expect(page.locator(".message.outbound")).to_have_count(outbound_before + 1, timeout=TIMEOUT)
         page.get_by_role("tab", name="Reply").click()
 
         # Canned responses open on "/", filled for this contact.
@@ -197,7 +206,7 @@ def main():
         page.get_by_role("button", name="Contact").click()
         expect(page.get_by_role("complementary", name="Contact")).to_contain_text("16505551234", timeout=TIMEOUT)
         timeline = page.get_by_role("list", name="Every message, every channel")
-        expect(timeline.locator("li")).to_have_count(2, timeout=TIMEOUT)
+        expect(timeline.locator("li")).to_have_count(3, timeout=TIMEOUT)  # the message, the reply, the template
         expect(timeline).to_contain_text("pedido #12345")
         shot(page, "contact-light")
         page.get_by_role("button", name="Close the contact panel").click()

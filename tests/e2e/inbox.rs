@@ -103,6 +103,10 @@ async fn an_agent_works_the_inbox_in_chromium() {
     assert!(sent.iter().any(|body| body.contains("Vou verificar o pedido")), "Ana's reply went out: {sent:?}");
     assert!(sent.iter().any(|body| body.contains("Bo here")), "Bo's reply went out: {sent:?}");
     assert!(!sent.iter().any(|body| body.contains("VIP customer")), "the note never reaches the provider: {sent:?}");
+    let template = graph.received().into_iter().find(|r| r.body["type"] == "template").expect("the template went out");
+    assert_eq!(template.body["template"]["name"], "order_update");
+    assert_eq!(template.body["template"]["language"]["code"], "en_US");
+    assert_eq!(template.body["template"]["components"][0]["parameters"][1]["text"], "#12345", "{}", template.body);
     assert!(!sent.iter().any(|body| body.contains("on it")), "the warned reply was not sent: {sent:?}");
     assert_eq!(twilio.received().len(), 0, "nothing was sent by SMS");
     server.stop().await;
