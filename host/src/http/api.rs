@@ -182,7 +182,7 @@ pub struct BackPageQuery {
 
 #[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam, BackPageQuery),
     responses(
-        (status = 200, description = "Messages, newest first; `next_cursor` pages back", body = Page<MessageView>),
+        (status = 200, description = "The newest page of messages, in arrival order (oldest of the page first); `next_cursor` pages back to older ones", body = Page<MessageView>),
         (status = 400, description = "`id` is not an integer, or `limit` out of range", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
         Unauthorized, Unavailable),

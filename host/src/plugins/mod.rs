@@ -1,7 +1,8 @@
 //! The plugin runtime: loads channel plugins (WebAssembly components) and calls them under
 //! limits.
 //!
-//! Each plugin is compiled once and pre-instantiated ([`ChannelPre`]); every call gets a
+//! Each plugin is compiled once and pre-instantiated against the contract version it was
+//! built for (`versions.rs`: `switchboard:channel@0.1.0` or `@0.2.0`); every call gets a
 //! fresh instance from the pooling allocator, so no state leaks between webhooks and a trap
 //! poisons nothing. A call that traps, runs past its time limit or exceeds its memory cap
 //! fails with a [`PluginError`]; the host and other channels carry on.
