@@ -129,10 +129,10 @@ pub fn events_from_payload(platform: &Platform, payload: &WebhookPayload, own_ac
             }
         }
     }
-    if readable == 0 {
-        if let Some(first) = unreadable.first() {
-            return Err(Rejection::bad_request(format!("nothing in the webhook could be read: {first}")));
-        }
+    if readable == 0
+        && let Some(first) = unreadable.first()
+    {
+        return Err(Rejection::bad_request(format!("nothing in the webhook could be read: {first}")));
     }
     mapped.skipped.extend(unreadable);
     Ok(mapped)
