@@ -482,12 +482,12 @@ pub fn render(report: &Report) -> String {
         let b = &p.breakdown;
         let _ = writeln!(
             out,
-            "  rest of the ingest path in process: identity::normalize_events p50 {:.1} µs · Store::ingest ({} submitters) {:.0} webhooks/s, {} µs CPU each, p99 {} ms",
+            "  in process: identity::normalize_events p50 {:.1} µs · inbound pipeline, plugin to commit ({} submitters) {:.0} webhooks/s, {} µs CPU each, p99 {} ms",
             b.normalize_events.p50_ms * 1e3,
-            b.store_concurrency,
-            b.store_ingest_rate,
-            b.store_cpu_us_per_webhook.map(|v| format!("{v:.0}")).unwrap_or("?".into()),
-            ms(b.store_latency.p99_ms)
+            b.pipeline_concurrency,
+            b.pipeline_rate,
+            b.pipeline_cpu_us_per_webhook.map(|v| format!("{v:.0}")).unwrap_or("?".into()),
+            ms(b.pipeline_latency.p99_ms)
         );
     }
     if let Some(st) = &sc.storage {

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod inbound;
 pub mod memory;
 pub mod model;
 pub mod outbox;

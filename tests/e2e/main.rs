@@ -14,6 +14,7 @@ mod crash;
 mod hardening;
 mod http_surface;
 mod identity;
+mod inbound;
 mod inbox;
 mod instagram;
 mod messenger;

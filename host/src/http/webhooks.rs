@@ -1,9 +1,9 @@
 //! `GET`/`POST /webhooks/{channel_id}`: provider webhooks in, 2xx out only once stored.
 //!
-//! The path is: find the channel → read the body (under the channel's size cap and the
-//! server's body deadline) → plugin `verify` (handshake or signature) → plugin `parse` →
-//! normalise identities → group-commit store → answer. The channel is looked up before a byte
-//! of the body is read, so a request for an unknown channel, or one over the channel's cap by
+//! This is a transport: find the channel → read the body (under the channel's size cap and
+//! the server's body deadline) → the inbound pipeline ([`crate::inbound`]: plugin `verify` and
+//! `parse`, identities, group-commit store) → turn its outcome into an HTTP answer. The channel
+//! is looked up before a byte of the body is read, so a request for an unknown channel, or one over the channel's cap by
 //! its `Content-Length`, costs no buffering. Every refusal is a JSON 4xx. When
 //! something on our side fails (a plugin trap, the database), the answer is `503` with
 //! `Retry-After`, so the provider redelivers and nothing it believes delivered is lost.
@@ -11,9 +11,9 @@
 use super::error::{ApiError, ErrorBody};
 use super::listener::read_body;
 use super::{AppState, RequestId};
+use crate::inbound::{self, InboundError, Received};
 use crate::plugins::activity::WebhookResult;
-use crate::plugins::{ChannelPlugin, PluginResponse, RejectionKind, WebhookOutcome, WebhookRequest};
-use crate::store::ingest::IngestRequest;
+use crate::plugins::{ChannelPlugin, PluginResponse, RejectionKind, WebhookRequest};
 use crate::telemetry;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
@@ -110,12 +110,6 @@ async fn webhook(
     };
     metrics::counter!(telemetry::WEBHOOKS_RECEIVED, "channel" => channel_id.clone()).increment(1);
     let result = handle(&state, &channel_id, &channel, &request_id, method, uri, headers, body).await;
-    let seen = match &result {
-        Ok(_) => WebhookResult::Accepted,
-        Err(error) if error.status.is_server_error() => WebhookResult::Failed,
-        Err(_) => WebhookResult::Refused,
-    };
-    channel.activity.record_webhook(crate::clock::now_ms(), seen);
     match &result {
         Ok(_) => metrics::histogram!(telemetry::INGEST_LATENCY, "channel" => channel_id.clone()).record(started.elapsed()),
         Err(error) => {
@@ -138,7 +132,14 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let limit = channel.max_body_bytes.unwrap_or(state.server.max_body_bytes);
     let content_length = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
-    let body: Bytes = read_body(body, content_length, limit).await?;
+    let body: Bytes = match read_body(body, content_length, limit).await {
+        Ok(body) => body,
+        Err(error) => {
+            // Refused before the pipeline (too big, too slow): still the channel's traffic.
+            channel.activity.record_webhook(crate::clock::now_ms(), WebhookResult::Refused);
+            return Err(error.into());
+        }
+    };
     let path_and_query = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or(uri.path());
     let request = WebhookRequest {
         method: method.as_str().to_string(),
@@ -153,60 +154,30 @@ async fn handle(
             .collect(),
         body: body.to_vec(),
     };
-    let plugin_started = std::time::Instant::now();
-    let outcome = channel.handle_webhook(request).await;
-    if let Ok(WebhookOutcome::Reject(rejection)) = &outcome {
-        // What refusing costs, so a flood of forged requests shows on a dashboard.
-        metrics::histogram!(telemetry::PLUGIN_REJECTED_SECONDS, "channel" => channel_id.to_string(), "reason" => rejection_code(rejection.kind))
-            .record(plugin_started.elapsed());
-    }
-    let outcome = outcome.map_err(|error| {
-        tracing::error!(channel = channel_id, request_id = %request_id.0, %error, "plugin failed on a webhook");
-        ApiError::unavailable("plugin_failed", format!("channel `{channel_id}` could not process the webhook; retry later"))
-    })?;
-    match outcome {
-        WebhookOutcome::Respond(response) => Ok(plugin_response(response)),
-        WebhookOutcome::Reject(rejection) => {
+    match inbound::receive(&state.store, channel, &request_id.0, request, body).await {
+        Ok(Received::Answered(response)) => Ok(plugin_response(response)),
+        Ok(Received::Stored { events, report, response }) => Ok(match response {
+            Some(response) => plugin_response(response),
+            None => Json(serde_json::json!({
+                "status": "stored",
+                "events": events,
+                "new_messages": report.new_messages,
+                "duplicates": report.duplicates,
+            }))
+            .into_response(),
+        }),
+        Err(InboundError::Refused(rejection)) => {
             let status = match rejection.kind {
                 RejectionKind::Unauthorized => StatusCode::UNAUTHORIZED,
                 RejectionKind::Forbidden => StatusCode::FORBIDDEN,
                 RejectionKind::BadRequest => StatusCode::BAD_REQUEST,
             };
-            // Debug, not info: anyone can send forged requests, and they must not be able to
-            // flood the log. Refusals are counted in `/metrics` by reason.
-            tracing::debug!(channel = channel_id, request_id = %request_id.0, status = status.as_u16(), reason = rejection.message, "webhook refused");
-            Err(ApiError::new(status, rejection_code(rejection.kind), rejection.message))
+            Err(ApiError::new(status, inbound::rejection_code(rejection.kind), rejection.message))
         }
-        WebhookOutcome::Events { mut events, response } => {
-            crate::identity::normalize_events(&mut events);
-            let event_count = events.len();
-            let report = state
-                .store
-                .ingest(IngestRequest { channel_id: channel_id.to_string(), request_id: request_id.0.clone(), raw_body: body, events })
-                .await?;
-            metrics::counter!(telemetry::MESSAGES_INGESTED, "channel" => channel_id.to_string()).increment(report.new_messages.into());
-            metrics::counter!(telemetry::WEBHOOK_DUPLICATES, "channel" => channel_id.to_string()).increment(report.duplicates.into());
-            tracing::debug!(channel = channel_id, request_id = %request_id.0, event_count, ?report, "webhook stored");
-            Ok(match response {
-                Some(response) => plugin_response(response),
-                None => Json(serde_json::json!({
-                    "status": "stored",
-                    "events": event_count,
-                    "new_messages": report.new_messages,
-                    "duplicates": report.duplicates,
-                }))
-                .into_response(),
-            })
+        Err(InboundError::Plugin(_)) => {
+            Err(ApiError::unavailable("plugin_failed", format!("channel `{channel_id}` could not process the webhook; retry later")))
         }
-    }
-}
-
-/// The error code a refusal is answered (and counted) with.
-fn rejection_code(kind: RejectionKind) -> &'static str {
-    match kind {
-        RejectionKind::Unauthorized => "bad_signature",
-        RejectionKind::Forbidden => "handshake_rejected",
-        RejectionKind::BadRequest => "malformed_payload",
+        Err(InboundError::Store(error)) => Err(error.into()),
     }
 }
 

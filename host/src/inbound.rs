@@ -1,0 +1,117 @@
+//! The one inbound pipeline: what happens to a request from a provider (or, next, a mail or a
+//! web chat message) once its transport has read it.
+//!
+//! plugin `verify` (a handshake, a signature) → plugin `parse` → identity normalisation →
+//! group-commit store (dedupe, thread, message, webhook log, live events) → the answer.
+//!
+//! Transports stay thin: the HTTP webhook handler reads the body under its limits, calls
+//! [`receive`] and turns the outcome into a status code; the SMTP listener and the web chat
+//! socket are to do the same with their own protocols. What a request costs and how it ended
+//! is counted here, once, for every transport: the Prometheus series and the channel's
+//! activity on the admin page. Nothing is acknowledged before [`receive`] returns
+//! [`Received::Stored`], which it does only after the commit.
+
+use crate::plugins::activity::WebhookResult;
+use crate::plugins::{ChannelPlugin, PluginError, PluginResponse, Rejection, RejectionKind, WebhookOutcome, WebhookRequest};
+use crate::store::ingest::{IngestReport, IngestRequest};
+use crate::store::{Store, StoreError};
+use crate::telemetry;
+use bytes::Bytes;
+use std::time::Instant;
+
+/// What became of a request that went through the pipeline.
+#[derive(Debug)]
+pub enum Received {
+    /// Answered by the plugin, nothing stored (a subscription handshake).
+    Answered(PluginResponse),
+    /// Durably stored: `events` events, of which `report` says what was new. `response` is the
+    /// answer the provider expects (TwiML), when the plugin gave one.
+    Stored { events: usize, report: IngestReport, response: Option<PluginResponse> },
+}
+
+/// Why a request was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// The plugin refused it: a bad signature, a handshake for another token, a body it cannot
+    /// read. The sender's mistake (or a forgery): never retried by us.
+    #[error("refused: {}", .0.message)]
+    Refused(Rejection),
+    /// The plugin failed (trap, time or memory limit): our side; the provider should retry.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// Storing failed: our side; the provider should retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl InboundError {
+    /// Whether the failure is ours (the sender should try again), not the sender's.
+    pub fn is_ours(&self) -> bool {
+        !matches!(self, Self::Refused(_))
+    }
+}
+
+/// The code a refusal is answered (and counted) with.
+pub fn rejection_code(kind: RejectionKind) -> &'static str {
+    match kind {
+        RejectionKind::Unauthorized => "bad_signature",
+        RejectionKind::Forbidden => "handshake_rejected",
+        RejectionKind::BadRequest => "malformed_payload",
+    }
+}
+
+/// Run `request` through `channel`'s plugin and, when it carries events, store them.
+/// `raw_body` is the same bytes as `request.body`, kept in the webhook log.
+pub async fn receive(
+    store: &Store,
+    channel: &ChannelPlugin,
+    request_id: &str,
+    request: WebhookRequest,
+    raw_body: Bytes,
+) -> Result<Received, InboundError> {
+    let channel_id = channel.context.channel_id.as_str();
+    let result = run(store, channel, channel_id, request_id, request, raw_body).await;
+    let seen = match &result {
+        Ok(_) => WebhookResult::Accepted,
+        Err(error) if error.is_ours() => WebhookResult::Failed,
+        Err(_) => WebhookResult::Refused,
+    };
+    channel.activity.record_webhook(crate::clock::now_ms(), seen);
+    result
+}
+
+async fn run(
+    store: &Store,
+    channel: &ChannelPlugin,
+    channel_id: &str,
+    request_id: &str,
+    request: WebhookRequest,
+    raw_body: Bytes,
+) -> Result<Received, InboundError> {
+    let plugin_started = Instant::now();
+    let outcome = channel.handle_webhook(request).await.inspect_err(|error| {
+        tracing::error!(channel = channel_id, request_id, %error, "plugin failed on a webhook");
+    })?;
+    match outcome {
+        WebhookOutcome::Respond(response) => Ok(Received::Answered(response)),
+        WebhookOutcome::Reject(rejection) => {
+            // What refusing costs, so a flood of forged requests shows on a dashboard.
+            metrics::histogram!(telemetry::PLUGIN_REJECTED_SECONDS, "channel" => channel_id.to_string(), "reason" => rejection_code(rejection.kind))
+                .record(plugin_started.elapsed());
+            // Debug, not info: anyone can send forged requests, and they must not be able to
+            // flood the log. Refusals are counted in `/metrics` by reason.
+            tracing::debug!(channel = channel_id, request_id, reason = rejection.message, "webhook refused");
+            Err(InboundError::Refused(rejection))
+        }
+        WebhookOutcome::Events { mut events, response } => {
+            crate::identity::normalize_events(&mut events);
+            let count = events.len();
+            let request = IngestRequest { channel_id: channel_id.to_string(), request_id: request_id.to_string(), raw_body, events };
+            let report = store.ingest(request).await?;
+            metrics::counter!(telemetry::MESSAGES_INGESTED, "channel" => channel_id.to_string()).increment(report.new_messages.into());
+            metrics::counter!(telemetry::WEBHOOK_DUPLICATES, "channel" => channel_id.to_string()).increment(report.duplicates.into());
+            tracing::debug!(channel = channel_id, request_id, events = count, ?report, "webhook stored");
+            Ok(Received::Stored { events: count, report, response })
+        }
+    }
+}
