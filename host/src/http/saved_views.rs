@@ -42,6 +42,26 @@ fn check_filters(filters: &SavedFilters) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// [`SavedFilters`] from a JSON object only: serde would also take a struct from an array of
+/// its fields in order, which the document does not allow.
+fn filters_object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SavedFilters, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(deserializer)? {
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value).map_err(D::Error::custom),
+        _ => Err(D::Error::custom("`filters` must be a JSON object")),
+    }
+}
+
+/// [`filters_object`], where `null` means "leave the filters as they are".
+fn optional_filters_object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<SavedFilters>, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value).map(Some).map_err(D::Error::custom),
+        _ => Err(D::Error::custom("`filters` must be a JSON object")),
+    }
+}
+
 /// `view` if `caller` may change it: their own, or a shared one for an admin.
 fn may_change(caller: &Principal, view: SavedView) -> Result<SavedView, ApiError> {
     if view.shared && !caller.has(Role::Admin) {
@@ -69,14 +89,15 @@ pub struct NewView {
     /// save shared views.
     #[serde(default)]
     pub shared: bool,
+    #[serde(deserialize_with = "filters_object")]
     pub filters: SavedFilters,
 }
 
 #[utoipa::path(post, path = "/views", tag = "views", request_body = NewView,
     responses(
         (status = 201, body = SavedView),
-        (status = 400, description = "Invalid name or filters, or a personal view for the bootstrap token", body = ErrorBody),
-        (status = 403, description = "A shared view, by an agent who is not an admin", body = ErrorBody),
+        (status = 400, description = "Invalid name or filters", body = ErrorBody),
+        (status = 403, description = "A shared view, by an agent who is not an admin (`forbidden`); a personal view for the bootstrap token, which is nobody's (`agent_only`)", body = ErrorBody),
         (status = 409, description = "A view of that name exists; code `taken`", body = ErrorBody),
         JsonBodyErrors, Unauthorized, Unavailable))]
 pub async fn create(
@@ -93,7 +114,13 @@ pub async fn create(
         }
         (true, _) => None,
         (false, Some(agent)) => Some(agent),
-        (false, None) => return Err(invalid("the bootstrap token has no views of its own: save a shared view (`shared: true`)")),
+        (false, None) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "agent_only",
+                "the bootstrap token has no views of its own: save a shared view (`shared: true`), or sign in as an agent",
+            ));
+        }
     };
     Ok((StatusCode::CREATED, Json(state.store.create_saved_view(owner, name, &request.filters).await?)))
 }
@@ -104,6 +131,7 @@ pub struct ViewUpdate {
     #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub name: Option<String>,
     /// Replaces every filter of the view.
+    #[serde(default, deserialize_with = "optional_filters_object")]
     pub filters: Option<SavedFilters>,
 }
 
