@@ -111,3 +111,37 @@ async fn the_channel_page_shows_setup_and_tests_the_connection() {
     assert_eq!(graph.received().len(), calls, "the refused test never reached the provider");
     server.stop().await;
 }
+
+/// A plugin built against `switchboard:channel@0.1.0` serves its channel over HTTP beside
+/// the 0.2.0 plugins: its webhooks are stored (once), agents' replies go out through it and are
+/// marked sent, and its page says it has no connection test.
+#[tokio::test]
+async fn a_0_1_0_plugin_works_end_to_end_beside_0_2_0_ones() {
+    let graph = FakeGraph::start().await;
+    let server = TestServer::start_with(Some(graph.addr), &extra_channels(graph.addr)).await;
+    let post = |id: &'static str| {
+        server
+            .client
+            .post(format!("{}/webhooks/old?from=old-friend&id={id}", server.base))
+            .header("content-type", "text/plain")
+            .body("hello from a 0.1.0 plugin")
+            .send()
+    };
+    expect_success(post("legacy-1").await.unwrap()).await;
+    let again = expect_success(post("legacy-1").await.unwrap()).await;
+    assert_eq!((again["new_messages"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)), "{again}");
+    // And a WhatsApp (0.2.0) webhook beside it.
+    server.post_signed(&fixture("whatsapp/text.json")).await;
+    let conversations = server.conversations().await;
+    assert_eq!(conversations.len(), 2, "{conversations:#?}");
+    let old = conversations.iter().find(|c| c["channel_id"] == "old").expect("the 0.1.0 channel's conversation");
+    let id = old["id"].as_i64().unwrap();
+    let messages = server.messages(id).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["text"], "hello from a 0.1.0 plugin");
+
+    let reply = server.queue_text_reply(id, "answered through the old plugin").await;
+    let sent = server.wait_for_status(id, reply, "sent").await;
+    assert_eq!(sent["external_id"], format!("legacy-out-{reply}"), "{sent}");
+    server.stop().await;
+}
