@@ -40,6 +40,7 @@ pub mod decode;
 pub mod encoding;
 pub mod http;
 pub mod log;
+pub mod mail;
 pub mod meta;
 pub mod meta_messaging;
 pub mod request;
@@ -62,7 +63,9 @@ pub mod bindings {
 /// The types and host functions a plugin uses most, in one import.
 pub mod prelude {
     pub use crate::bindings::exports::switchboard::channel::plugin::Guest as Plugin;
+    pub use crate::bindings::exports::switchboard::channel::mail::{Blob, Envelope, IncomingMail, ParsedMail, ThreadHints};
     pub use crate::bindings::exports::switchboard::channel::setup::{ChannelGuide, Connected, Problem, ProblemKind, Setting};
+    pub use crate::mail::Mail;
     pub use crate::setup::Setup;
     pub use crate::bindings::switchboard::channel::types::{
         Attachment, Capabilities, ConsentUpdate, DeliveryStatus, Event, HttpResponse,
@@ -77,12 +80,36 @@ pub mod prelude {
 }
 
 /// Export a type implementing [`prelude::Plugin`] and [`setup::Setup`] as this component's
-/// channel plugin.
+/// channel plugin: `export_channel!(MyPlugin)`, or, for a channel that takes mail and also
+/// implements [`mail::Mail`], `export_channel!(MyPlugin, mail)`.
 ///
 /// Call it once, at the crate root of a `cdylib` plugin crate.
 #[macro_export]
 macro_rules! export_channel {
     ($plugin:ident) => {
+        // Not a mail channel: mail is refused.
+        impl $crate::bindings::exports::switchboard::channel::mail::Guest for $plugin {
+            fn receive(
+                _mail: $crate::prelude::IncomingMail,
+            ) -> Result<$crate::prelude::ParsedMail, $crate::prelude::Rejection> {
+                Err($crate::mail::not_a_mail_channel())
+            }
+        }
+
+        $crate::export_channel!(@common $plugin);
+    };
+    ($plugin:ident, mail) => {
+        impl $crate::bindings::exports::switchboard::channel::mail::Guest for $plugin {
+            fn receive(
+                mail: $crate::prelude::IncomingMail,
+            ) -> Result<$crate::prelude::ParsedMail, $crate::prelude::Rejection> {
+                <$plugin as $crate::mail::Mail>::receive(mail)
+            }
+        }
+
+        $crate::export_channel!(@common $plugin);
+    };
+    (@common $plugin:ident) => {
         // The generated `setup` export, answered by the hand-written trait and its defaults.
         impl $crate::bindings::exports::switchboard::channel::setup::Guest for $plugin {
             fn guide() -> $crate::prelude::ChannelGuide {

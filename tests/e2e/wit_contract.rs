@@ -255,3 +255,49 @@ async fn a_trapping_connection_check_fails_that_call_only() {
     assert!(matches!(channel.check_connection().await, Err(PluginError::Trapped { .. })));
     assert_eq!(channel.guide().await.unwrap().map(|g| g.steps.len()), Some(0), "the default guide still answers");
 }
+
+fn mail(to: &str, fixture_name: &str) -> switchboard::plugins::IncomingMail {
+    switchboard::plugins::IncomingMail {
+        mail_from: "customer@example.org".into(),
+        rcpt_to: vec![to.into()],
+        remote_addr: "127.0.0.1:40000".into(),
+        helo: Some("mail.example.org".into()),
+        tls: false,
+        raw: fixture(&format!("email/{fixture_name}")),
+    }
+}
+
+#[tokio::test]
+async fn mail_goes_through_the_0_2_0_mail_interface() {
+    use switchboard::plugins::MailOutcome;
+    let channel = load_channel("[[channels]]\nid = \"email\"\nplugin = \"email\"\nconfig = { addresses = \"support@example.com\" }\n").await;
+    assert_eq!(channel.info().contract, "0.2.0");
+
+    let Some(MailOutcome::Events { events, blobs, threads }) = channel.handle_mail(mail("support@example.com", "attachments.eml")).await.unwrap() else {
+        panic!("events")
+    };
+    let [Event::Message(message)] = events.as_slice() else { panic!("one message: {events:?}") };
+    assert_eq!(message.sender.email.as_deref().map(str::to_lowercase).as_deref(), Some(message.sender.id.as_str()));
+    assert!(!message.sender.email_verified, "a plugin never verifies an email");
+    assert_eq!(message.attachments.len(), blobs.len());
+    assert!(blobs.iter().all(|b| !b.data.is_empty()));
+    assert_eq!(threads[0].external_id, message.external_id);
+
+    let Some(MailOutcome::Events { threads, .. }) = channel.handle_mail(mail("support+Tk7q2Xw9@example.com", "outlook_reply.eml")).await.unwrap() else {
+        panic!("events")
+    };
+    assert_eq!(threads[0].token.as_deref(), Some("Tk7q2Xw9"), "the plus token, from the instance's `addresses`");
+
+    let Some(MailOutcome::Events { events, .. }) = channel.handle_mail(mail("support@example.com", "bounce.eml")).await.unwrap() else { panic!("events") };
+    let [Event::Status(status)] = events.as_slice() else { panic!("a bounce is a status: {events:?}") };
+    assert_eq!((status.external_id.as_str(), status.status), ("reply-42@switchboard.test", DeliveryStatus::Failed));
+
+    let Some(MailOutcome::Events { events, .. }) = channel.handle_mail(mail("support@example.com", "auto_reply.eml")).await.unwrap() else { panic!("events") };
+    assert!(events.is_empty(), "an auto-reply opens nothing");
+
+    // Other channels refuse mail; a 0.1.0 plugin has no mail interface at all.
+    let (_, whatsapp) = load("whatsapp", None).await;
+    assert!(matches!(whatsapp.handle_mail(mail("support@example.com", "first_message.eml")).await.unwrap(), Some(MailOutcome::Reject(_))));
+    let old = load_channel("[[channels]]\nid = \"old\"\nplugin = \"test-legacy\"\n").await;
+    assert!(old.handle_mail(mail("support@example.com", "first_message.eml")).await.unwrap().is_none());
+}

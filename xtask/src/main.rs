@@ -25,6 +25,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("switchboard-plugin-instagram", "instagram"),
     ("switchboard-plugin-twilio-sms", "twilio-sms"),
     ("switchboard-plugin-telegram", "telegram"),
+    ("switchboard-plugin-email", "email"),
     ("test-component-trap", "test-trap"),
     ("test-component-spin", "test-spin"),
     ("test-component-hog", "test-hog"),

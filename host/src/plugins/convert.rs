@@ -3,7 +3,7 @@
 //! `0.2.0` shares `0.1.0`'s `types`, so these conversions serve both; only `setup` is new.
 
 use super::bindings::v0_1_0::switchboard::channel::types as wit;
-use super::bindings::v0_2_0::exports::switchboard::channel::setup;
+use super::bindings::v0_2_0::exports::switchboard::channel::{mail, setup};
 use crate::model;
 
 pub fn delivery_status(status: wit::DeliveryStatus) -> model::DeliveryStatus {
@@ -229,5 +229,30 @@ pub fn connection_check(check: Result<setup::Connected, setup::Problem>) -> mode
             };
             model::ConnectionCheck::Failed { problem: kind, message: problem.message, code: problem.code }
         }
+    }
+}
+
+pub fn incoming_mail(incoming: super::IncomingMail) -> mail::IncomingMail {
+    mail::IncomingMail {
+        envelope: mail::Envelope {
+            mail_from: incoming.mail_from,
+            rcpt_to: incoming.rcpt_to,
+            remote_addr: incoming.remote_addr,
+            helo: incoming.helo,
+            tls: incoming.tls,
+        },
+        raw: incoming.raw,
+    }
+}
+
+pub fn parsed_mail(parsed: mail::ParsedMail) -> super::MailOutcome {
+    super::MailOutcome::Events {
+        events: parsed.parsed.events.into_iter().map(event).collect(),
+        blobs: parsed.blobs.into_iter().map(|b| super::Blob { id: b.id, mime_type: b.mime_type, data: b.data }).collect(),
+        threads: parsed
+            .threads
+            .into_iter()
+            .map(|t| super::ThreadHints { external_id: t.external_id, replies_to: t.replies_to, token: t.token })
+            .collect(),
     }
 }

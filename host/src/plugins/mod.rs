@@ -69,6 +69,46 @@ pub struct WebhookRequest {
     pub body: Vec<u8>,
 }
 
+/// A message received over SMTP, as handed to a plugin's `mail.receive`.
+#[derive(Debug, Clone)]
+pub struct IncomingMail {
+    /// `MAIL FROM` (empty for the null reverse-path).
+    pub mail_from: String,
+    /// The `RCPT TO` addresses accepted for this channel.
+    pub rcpt_to: Vec<String>,
+    pub remote_addr: String,
+    pub helo: Option<String>,
+    pub tls: bool,
+    /// The exact bytes of the message.
+    pub raw: Vec<u8>,
+}
+
+/// Attachment bytes a plugin handed over, for the media store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blob {
+    /// What `blob:<id>` attachment references name.
+    pub id: String,
+    pub mime_type: String,
+    pub data: Vec<u8>,
+}
+
+/// How a received mail may join an existing conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadHints {
+    pub external_id: String,
+    /// `In-Reply-To`, then `References` newest first.
+    pub replies_to: Vec<String>,
+    /// A plus-address reply token.
+    pub token: Option<String>,
+}
+
+/// What a plugin made of a received mail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MailOutcome {
+    Reject(Rejection),
+    Events { events: Vec<model::Event>, blobs: Vec<Blob>, threads: Vec<ThreadHints> },
+}
+
 /// A response a plugin asks the host to give.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginResponse {
@@ -371,6 +411,32 @@ impl ChannelPlugin {
         Ok(result
             .map(|receipt| model::SendReceipt { external_id: receipt.external_id, status: convert::delivery_status(receipt.status) })
             .map_err(convert::send_failure))
+    }
+
+    /// Hand a received mail to the plugin; `None` when it was built before `mail` existed
+    /// (`0.1.0`). Output over the size limits is cut as for webhooks.
+    pub async fn handle_mail(&self, mail: IncomingMail) -> Result<Option<MailOutcome>, PluginError> {
+        let plugin = self.current();
+        let incoming = convert::incoming_mail(mail);
+        let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
+        let _turn = self.runtime.webhook_calls.acquire().await;
+        let received = self
+            .runtime
+            .call(&plugin, &self.context, "mail", timeout, async |store, instance| instance.receive_mail(store, &incoming).await)
+            .await?;
+        Ok(received.map(|result| match result {
+            Ok(parsed) => {
+                let mut outcome = convert::parsed_mail(parsed);
+                if let MailOutcome::Events { events, .. } = &mut outcome {
+                    let limited = output_limits::apply(events);
+                    if !limited.is_empty() {
+                        tracing::warn!(channel = self.context.channel_id, changes = ?limited.changes, "plugin output over the size limits was cut or dropped");
+                    }
+                }
+                outcome
+            }
+            Err(rejection) => MailOutcome::Reject(rejection_from_wit(rejection)),
+        }))
     }
 
     /// The plugin's setup guide, or `None` when it was built before `setup` existed (`0.1.0`).
