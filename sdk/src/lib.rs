@@ -8,6 +8,7 @@
 //! - [`export_channel!`], which exports your type as the plugin;
 //! - [`setup::Setup`], the setup guide and connection check an admin sees on the channel
 //!   page, with defaults;
+//! - [`mail::Mail`], for channels whose messages arrive over SMTP (`export_channel!(T, mail)`);
 //! - helpers every channel needs: constant-time signature checks ([`signature`]), JSON and form
 //!   decoding ([`decode`]), base64, basic-auth and form encoding ([`encoding`]), request
 //!   accessors ([`request`]), outbound HTTP with provider-error
