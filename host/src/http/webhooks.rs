@@ -3,9 +3,9 @@
 //! This is a transport: find the channel → read the body (under the channel's size cap and
 //! the server's body deadline) → the inbound pipeline ([`crate::inbound`]: plugin `verify` and
 //! `parse`, identities, group-commit store) → turn its outcome into an HTTP answer. The channel
-//! is looked up before a byte of the body is read, so a request for an unknown channel, or one over the channel's cap by
-//! its `Content-Length`, costs no buffering. Every refusal is a JSON 4xx. When
-//! something on our side fails (a plugin trap, the database), the answer is `503` with
+//! is looked up before a byte of the body is read, so a request for an unknown channel, or
+//! one over the channel's cap by its `Content-Length`, costs no buffering. Every refusal is a
+//! JSON 4xx. When something on our side fails (a plugin trap, the database), the answer is `503` with
 //! `Retry-After`, so the provider redelivers and nothing it believes delivered is lost.
 
 use super::error::{ApiError, ErrorBody};
