@@ -4,6 +4,13 @@
 use crate::bindings::switchboard::channel::outbound_http::{self, Error as HttpError, Request};
 use crate::bindings::switchboard::channel::types::{HttpResponse, SendError, SendErrorKind, SendReceipt};
 
+/// A configured API base URL (`api_base` in a channel's config), trimmed and without a
+/// trailing slash; `default` when it is not set or blank. Every plugin builds its provider URLs
+/// on this.
+pub fn api_base<'a>(configured: Option<&'a str>, default: &'a str) -> &'a str {
+    configured.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(default).trim_end_matches('/')
+}
+
 /// `POST` a JSON body with extra headers; transport failures become retryable [`SendError`]s.
 pub fn post_json(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Result<HttpResponse, SendError> {
     let mut all_headers = vec![("content-type".to_string(), "application/json".to_string())];
@@ -93,6 +100,13 @@ impl SendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_base_defaults_and_loses_spaces_and_trailing_slashes() {
+        assert_eq!(api_base(None, "https://d.example"), "https://d.example");
+        assert_eq!(api_base(Some("  "), "https://d.example"), "https://d.example");
+        assert_eq!(api_base(Some(" http://127.0.0.1:9/v21.0/ "), "https://d.example"), "http://127.0.0.1:9/v21.0");
+    }
 
     #[test]
     fn status_classification() {

@@ -113,6 +113,19 @@ pub fn graph_error(body: &[u8]) -> Option<GraphError> {
     serde_json::from_slice::<GraphErrorEnvelope>(body).ok().map(|envelope| envelope.error)
 }
 
+/// The Graph error in a non-2xx answer's `body` (when it is one), its code, and its message:
+/// Graph's own words, or "`provider` answered HTTP `status`".
+fn graph_failure(status: u16, body: &[u8], provider: &str) -> (Option<GraphError>, Option<i64>, String) {
+    let graph = graph_error(body);
+    let code = graph.as_ref().and_then(|error| error.code);
+    let message = graph
+        .as_ref()
+        .map(|error| error.message.trim().to_owned())
+        .filter(|message| !message.is_empty())
+        .unwrap_or_else(|| format!("{provider} answered HTTP {status}"));
+    (graph, code, message)
+}
+
 /// Graph's code for an invalid or expired access token.
 const ACCESS_TOKEN_CODE: i64 = 190;
 /// Graph's codes for a request naming an object that does not exist or cannot be read:
@@ -124,13 +137,7 @@ const NO_SUCH_OBJECT_CODES: [i64; 2] = [100, 803];
 /// `misconfigured`, naming `what` (e.g. "phone_number_id"); the rest by HTTP status. The
 /// Graph message and code are kept.
 pub fn graph_check_problem(status: u16, body: &[u8], what: &str) -> Problem {
-    let graph = graph_error(body);
-    let code = graph.as_ref().and_then(|error| error.code);
-    let message = graph
-        .as_ref()
-        .map(|error| error.message.trim().to_owned())
-        .filter(|message| !message.is_empty())
-        .unwrap_or_else(|| format!("the Graph API answered HTTP {status}"));
+    let (_, code, message) = graph_failure(status, body, "the Graph API");
     let mut problem = match code {
         Some(ACCESS_TOKEN_CODE) => Problem::new(ProblemKind::Unauthorized, message),
         Some(code) if NO_SUCH_OBJECT_CODES.contains(&code) => {
@@ -159,13 +166,7 @@ pub fn classify_graph_send_error(
     provider: &str,
     by_code: impl FnOnce(&GraphError) -> Option<(SendErrorKind, bool)>,
 ) -> SendError {
-    let graph = graph_error(body);
-    let code = graph.as_ref().and_then(|error| error.code);
-    let message = graph
-        .as_ref()
-        .map(|error| error.message.trim().to_owned())
-        .filter(|message| !message.is_empty())
-        .unwrap_or_else(|| format!("{provider} answered HTTP {status}"));
+    let (graph, code, message) = graph_failure(status, body, provider);
     let by_status = || match status {
         429 => Some((SendErrorKind::RateLimited, true)),
         500..=599 => Some((SendErrorKind::Unavailable, true)),

@@ -184,9 +184,9 @@ pub fn guide(platform: &Platform) -> ChannelGuide {
 
 /// `{api_base}/{account id}?fields=…`: reads the account's name.
 pub fn check_url(platform: &Platform, api_base: Option<&str>, account_id: &str) -> String {
-    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(outbound::DEFAULT_API_BASE);
+    let base = crate::http::api_base(api_base, outbound::DEFAULT_API_BASE);
     let fields = if platform.object == "page" { "name" } else { "name,username" };
-    format!("{}/{}?fields={fields}", base.trim_end_matches('/'), account_id.trim())
+    format!("{base}/{}?fields={fields}", account_id.trim())
 }
 
 /// The Graph API's answer to [`check_url`].

@@ -24,8 +24,8 @@ pub struct ApiCall {
 /// `{api_base}/bot{token}/{method}`; `api_base` defaults to [`DEFAULT_API_BASE`] and loses any
 /// trailing slash. The URL carries the bot token: never log it.
 pub fn method_url(api_base: Option<&str>, bot_token: &str, method: &str) -> String {
-    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(DEFAULT_API_BASE);
-    format!("{}/bot{}/{method}", base.trim_end_matches('/'), bot_token.trim())
+    let base = switchboard_sdk::http::api_base(api_base, DEFAULT_API_BASE);
+    format!("{base}/bot{}/{method}", bot_token.trim())
 }
 
 /// The bot's own id: the part of the token before `:` (`123456789:AA…`).

@@ -32,8 +32,8 @@ pub enum Sender {
 /// `{api_base}/2010-04-01/Accounts/{account_sid}/Messages.json`; `api_base` defaults to
 /// [`DEFAULT_API_BASE`] and loses any trailing slash.
 pub fn messages_url(api_base: Option<&str>, account_sid: &str) -> String {
-    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(DEFAULT_API_BASE);
-    format!("{}/2010-04-01/Accounts/{}/Messages.json", base.trim_end_matches('/'), account_sid.trim())
+    let base = switchboard_sdk::http::api_base(api_base, DEFAULT_API_BASE);
+    format!("{base}/2010-04-01/Accounts/{}/Messages.json", account_sid.trim())
 }
 
 /// The `To` of a send: the recipient's phone number (E.164, as the host stores it), else the

@@ -38,8 +38,8 @@ pub fn guide() -> ChannelGuide {
 
 /// `{api_base}/2010-04-01/Accounts/{account_sid}.json`.
 pub fn check_url(api_base: Option<&str>, account_sid: &str) -> String {
-    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(DEFAULT_API_BASE);
-    format!("{}/2010-04-01/Accounts/{}.json", base.trim_end_matches('/'), account_sid.trim())
+    let base = switchboard_sdk::http::api_base(api_base, DEFAULT_API_BASE);
+    format!("{base}/2010-04-01/Accounts/{}.json", account_sid.trim())
 }
 
 #[derive(Deserialize)]

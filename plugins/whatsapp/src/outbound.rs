@@ -32,8 +32,8 @@ const ACCESS_TOKEN_CODE: i64 = 190;
 /// `{api_base}/{phone_number_id}/messages`; `api_base` defaults to [`DEFAULT_API_BASE`] and
 /// loses any trailing slash.
 pub fn messages_url(api_base: Option<&str>, phone_number_id: &str) -> String {
-    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(DEFAULT_API_BASE);
-    format!("{}/{}/messages", base.trim_end_matches('/'), phone_number_id.trim())
+    let base = switchboard_sdk::http::api_base(api_base, DEFAULT_API_BASE);
+    format!("{base}/{}/messages", phone_number_id.trim())
 }
 
 /// The `to` of a send: the recipient's `wa_id` (the party id WhatsApp's webhooks gave), else

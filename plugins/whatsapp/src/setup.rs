@@ -35,8 +35,8 @@ pub fn guide() -> ChannelGuide {
 
 /// `{api_base}/{phone_number_id}?fields=…`.
 pub fn check_url(api_base: Option<&str>, phone_number_id: &str) -> String {
-    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(crate::outbound::DEFAULT_API_BASE);
-    format!("{}/{}?fields={FIELDS}", base.trim_end_matches('/'), phone_number_id.trim())
+    let base = switchboard_sdk::http::api_base(api_base, crate::outbound::DEFAULT_API_BASE);
+    format!("{base}/{}?fields={FIELDS}", phone_number_id.trim())
 }
 
 #[derive(Deserialize)]

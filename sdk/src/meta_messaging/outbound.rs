@@ -43,8 +43,8 @@ pub const ACCESS_TOKEN_CODE: i64 = 190;
 /// `{api_base}/{account_id}/messages`; `api_base` defaults to [`DEFAULT_API_BASE`] and loses
 /// any trailing slash.
 pub fn messages_url(api_base: Option<&str>, account_id: &str) -> String {
-    let base = api_base.map(str::trim).filter(|base| !base.is_empty()).unwrap_or(DEFAULT_API_BASE);
-    format!("{}/{}/messages", base.trim_end_matches('/'), account_id.trim())
+    let base = crate::http::api_base(api_base, DEFAULT_API_BASE);
+    format!("{base}/{}/messages", account_id.trim())
 }
 
 /// The JSON body of a Send API `POST /{id}/messages` for `message`:
