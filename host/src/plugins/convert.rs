@@ -245,14 +245,15 @@ pub fn incoming_mail(incoming: super::IncomingMail) -> mail::IncomingMail {
     }
 }
 
-pub fn parsed_mail(parsed: mail::ParsedMail) -> super::MailOutcome {
-    super::MailOutcome::Events {
-        events: parsed.parsed.events.into_iter().map(event).collect(),
-        blobs: parsed.blobs.into_iter().map(|b| super::Blob { id: b.id, mime_type: b.mime_type, data: b.data }).collect(),
-        threads: parsed
+/// A parsed mail's events, blobs and threading hints.
+pub fn parsed_mail(parsed: mail::ParsedMail) -> (Vec<model::Event>, Vec<super::Blob>, Vec<super::ThreadHints>) {
+    (
+        parsed.parsed.events.into_iter().map(event).collect(),
+        parsed.blobs.into_iter().map(|b| super::Blob { id: b.id, mime_type: b.mime_type, data: b.data }).collect(),
+        parsed
             .threads
             .into_iter()
             .map(|t| super::ThreadHints { external_id: t.external_id, replies_to: t.replies_to, token: t.token })
             .collect(),
-    }
+    )
 }

@@ -387,16 +387,21 @@ impl ChannelPlugin {
             })
             .await?;
         if let WebhookOutcome::Events { events, .. } = &mut outcome {
-            let limited = output_limits::apply(events);
-            if !limited.is_empty() {
-                for (field, count) in &limited.changes {
-                    metrics::counter!(telemetry::PLUGIN_OUTPUT_LIMITED, "channel" => self.context.channel_id.clone(), "field" => *field)
-                        .increment(u64::from(*count));
-                }
-                tracing::warn!(channel = self.context.channel_id, changes = ?limited.changes, "plugin output over the size limits was cut or dropped");
-            }
+            self.limit_output(events);
         }
         Ok(outcome)
+    }
+
+    /// Cut or drop what a plugin reported over the size limits, counting and logging each cut.
+    fn limit_output(&self, events: &mut Vec<model::Event>) {
+        let limited = output_limits::apply(events);
+        if !limited.is_empty() {
+            for (field, count) in &limited.changes {
+                metrics::counter!(telemetry::PLUGIN_OUTPUT_LIMITED, "channel" => self.context.channel_id.clone(), "field" => *field)
+                    .increment(u64::from(*count));
+            }
+            tracing::warn!(channel = self.context.channel_id, changes = ?limited.changes, "plugin output over the size limits was cut or dropped");
+        }
     }
 
     /// Ask the plugin to deliver one message.
@@ -414,7 +419,7 @@ impl ChannelPlugin {
     }
 
     /// Hand a received mail to the plugin; `None` when it was built before `mail` existed
-    /// (`0.1.0`). Output over the size limits is cut as for webhooks.
+    /// (`0.1.0`). Output over the size limits is cut (and counted) as for webhooks.
     pub async fn handle_mail(&self, mail: IncomingMail) -> Result<Option<MailOutcome>, PluginError> {
         let plugin = self.current();
         let incoming = convert::incoming_mail(mail);
@@ -426,14 +431,9 @@ impl ChannelPlugin {
             .await?;
         Ok(received.map(|result| match result {
             Ok(parsed) => {
-                let mut outcome = convert::parsed_mail(parsed);
-                if let MailOutcome::Events { events, .. } = &mut outcome {
-                    let limited = output_limits::apply(events);
-                    if !limited.is_empty() {
-                        tracing::warn!(channel = self.context.channel_id, changes = ?limited.changes, "plugin output over the size limits was cut or dropped");
-                    }
-                }
-                outcome
+                let (mut events, blobs, threads) = convert::parsed_mail(parsed);
+                self.limit_output(&mut events);
+                MailOutcome::Events { events, blobs, threads }
             }
             Err(rejection) => MailOutcome::Reject(rejection_from_wit(rejection)),
         }))
