@@ -90,8 +90,10 @@ fn channel(state: &AppState, id: Result<Path<String>, PathRejection>) -> Result<
 
 fn settings(channel: &ChannelPlugin, guide: Option<&ChannelGuide>) -> Vec<SettingState> {
     let config = &channel.context.config;
-    let state = |key: &str, secret: bool| -> (bool, Option<SecretKind>, Option<String>, Option<String>) {
-        if secret {
+    // One setting's state: a secret's from where it was resolved, a config value's from the
+    // instance's `[config]` table.
+    let setting = |key: &str, description: Option<&str>, required: bool, secret: bool| {
+        let (set, source, reference, value) = if secret {
             match channel.secret_states.get(key) {
                 Some(s) => (s.set, Some(s.source), s.reference.clone(), None),
                 None => (false, None, None, None),
@@ -101,32 +103,15 @@ fn settings(channel: &ChannelPlugin, guide: Option<&ChannelGuide>) -> Vec<Settin
                 Some(value) => (!value.is_empty(), Some(SecretKind::Config), None, Some(value.clone())),
                 None => (false, None, None, None),
             }
-        }
+        };
+        SettingState { key: key.to_string(), description: description.map(str::to_string), required, secret, set, source, reference, value }
     };
-    let mut settings = Vec::new();
     let named = guide.map(|g| g.settings.as_slice()).unwrap_or_default();
-    for setting in named {
-        let (set, source, reference, value) = state(&setting.key, setting.secret);
-        settings.push(SettingState {
-            key: setting.key.clone(),
-            description: Some(setting.description.clone()),
-            required: setting.required,
-            secret: setting.secret,
-            set,
-            source,
-            reference,
-            value,
-        });
-    }
     let is_named = |key: &str, secret: bool| named.iter().any(|s| s.key == key && s.secret == secret);
-    for key in config.keys().filter(|key| !is_named(key, false)) {
-        let (set, source, reference, value) = state(key, false);
-        settings.push(SettingState { key: key.clone(), description: None, required: false, secret: false, set, source, reference, value });
-    }
-    for key in channel.secret_states.keys().filter(|key| !is_named(key, true)) {
-        let (set, source, reference, value) = state(key, true);
-        settings.push(SettingState { key: key.clone(), description: None, required: false, secret: true, set, source, reference, value });
-    }
+    let mut settings: Vec<SettingState> =
+        named.iter().map(|s| setting(&s.key, Some(&s.description), s.required, s.secret)).collect();
+    settings.extend(config.keys().filter(|key| !is_named(key, false)).map(|key| setting(key, None, false, false)));
+    settings.extend(channel.secret_states.keys().filter(|key| !is_named(key, true)).map(|key| setting(key, None, false, true)));
     settings
 }
 

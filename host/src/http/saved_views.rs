@@ -46,10 +46,7 @@ fn check_filters(filters: &SavedFilters) -> Result<(), ApiError> {
 /// its fields in order, which the document does not allow.
 fn filters_object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SavedFilters, D::Error> {
     use serde::de::Error;
-    match serde_json::Value::deserialize(deserializer)? {
-        value @ serde_json::Value::Object(_) => serde_json::from_value(value).map_err(D::Error::custom),
-        _ => Err(D::Error::custom("`filters` must be a JSON object")),
-    }
+    optional_filters_object(deserializer)?.ok_or_else(|| D::Error::custom("`filters` must be a JSON object"))
 }
 
 /// [`filters_object`], where `null` means "leave the filters as they are".
