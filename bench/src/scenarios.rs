@@ -937,20 +937,7 @@ pub async fn plugin(ctx: &Ctx) -> Result<PluginResult> {
     eprintln!("bench:   runtime {runtime_new_ms:.1} ms, cold load {cold_load_ms:.1} ms, cached load {cached_load_ms:.1} ms");
 
     let factory = WebhookFactory::new(&format!("P{}", s.run_tag))?;
-    let request = |seq: u64| {
-        let hook = factory.make(seq, seq % 1000);
-        WebhookRequest {
-            method: "POST".into(),
-            url: "http://127.0.0.1/webhooks/whatsapp".into(),
-            query: vec![],
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("x-hub-signature-256".into(), hook.signature),
-                ("user-agent".into(), "facebookexternalua".into()),
-            ],
-            body: hook.body.into_bytes(),
-        }
-    };
+    let request = |seq: u64| signed_request(factory.make(seq, seq % 1000));
     let mut failures = 0u64;
     for seq in 0..200 {
         let _ = channel.handle_webhook(request(seq)).await;
@@ -1031,6 +1018,21 @@ pub async fn plugin(ctx: &Ctx) -> Result<PluginResult> {
     })
 }
 
+/// `hook` as the plugin runtime receives a signed WhatsApp webhook.
+fn signed_request(hook: Webhook) -> switchboard::plugins::WebhookRequest {
+    switchboard::plugins::WebhookRequest {
+        method: "POST".into(),
+        url: "http://127.0.0.1/webhooks/whatsapp".into(),
+        query: vec![],
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-hub-signature-256".into(), hook.signature),
+            ("user-agent".into(), "facebookexternalua".into()),
+        ],
+        body: hook.body.into_bytes(),
+    }
+}
+
 /// Identity normalisation alone, then the whole inbound pipeline, in process (no HTTP).
 async fn breakdown(
     ctx: &Ctx,
@@ -1038,21 +1040,14 @@ async fn breakdown(
     factory: &WebhookFactory,
     dir: &Path,
 ) -> Result<Breakdown> {
-    use switchboard::plugins::{WebhookOutcome, WebhookRequest};
+    use switchboard::plugins::WebhookOutcome;
     let s = &ctx.settings;
     let count = s.plugin_calls;
-    let request = |hook: &Webhook| WebhookRequest {
-        method: "POST".into(),
-        url: "http://127.0.0.1/webhooks/whatsapp".into(),
-        query: vec![],
-        headers: vec![("content-type".into(), "application/json".into()), ("x-hub-signature-256".into(), hook.signature.clone())],
-        body: hook.body.clone().into_bytes(),
-    };
     // Normalisation on its own, on events the plugin parsed.
     let mut durations = Vec::with_capacity(count as usize);
     for seq in 0..count {
         let hook = factory.make(400_000 + seq, seq % s.senders);
-        let mut events = match channel.handle_webhook(request(&hook)).await {
+        let mut events = match channel.handle_webhook(signed_request(hook)).await {
             Ok(WebhookOutcome::Events { events, .. }) => events,
             other => bail!("the plugin did not parse a webhook: {other:?}"),
         };
@@ -1080,8 +1075,8 @@ async fn breakdown(
             let mut n = 0;
             loop {
                 let Some(hook) = queue.lock().unwrap().pop() else { break };
-                let request = request(&hook);
-                let raw_body = axum::body::Bytes::from(hook.body.into_bytes());
+                let request = signed_request(hook);
+                let raw_body = axum::body::Bytes::from(request.body.clone());
                 n += 1;
                 let t = Instant::now();
                 let stored = switchboard::inbound::receive(&store, &channel, &format!("bench-{worker}-{n}"), request, raw_body).await;
