@@ -1,7 +1,7 @@
 //! What an inbound message holds, built up while a plugin maps a provider's message: its kind,
 //! text, attachments, and the provider data worth keeping that has no field of its own.
 
-use crate::prelude::{Attachment, MessageKind};
+use crate::prelude::{Attachment, MediaKind, MessageKind};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,17 @@ impl MessageContent {
     pub fn with_attachment(mut self, attachment: Attachment) -> Self {
         self.attachments.push(attachment);
         self
+    }
+}
+
+/// The kind of a message that is mainly one attachment of `media` kind.
+pub fn message_kind_of(media: MediaKind) -> MessageKind {
+    match media {
+        MediaKind::Image => MessageKind::Image,
+        MediaKind::Audio => MessageKind::Audio,
+        MediaKind::Video => MessageKind::Video,
+        MediaKind::Sticker => MessageKind::Sticker,
+        MediaKind::Document | MediaKind::File => MessageKind::Document,
     }
 }
 

@@ -339,7 +339,6 @@ fn status_code(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::parse_mail;
 
     fn kind(raw: &str) -> MailKind {
         match MessageParser::default().parse(raw.as_bytes()) {
@@ -354,12 +353,7 @@ mod tests {
         )
     }
 
-    fn mail(raw: &[u8]) -> ParsedMail {
-        match parse_mail(raw) {
-            Ok(mail) => mail,
-            Err(e) => panic!("fixture did not parse: {e}"),
-        }
-    }
+    use crate::testing::parsed as mail;
 
     #[test]
     fn plain_mail_is_personal() {

@@ -222,12 +222,7 @@ fn attachment(part: &MessagePart<'_>) -> Attachment {
 mod tests {
     use super::*;
 
-    fn fixture(raw: &[u8]) -> ParsedMail {
-        match parse_mail(raw) {
-            Ok(mail) => mail,
-            Err(e) => panic!("fixture did not parse: {e}"),
-        }
-    }
+    use crate::testing::parsed as fixture;
 
     /// Milliseconds since the epoch for a UTC date and time (civil-from-days, Howard Hinnant),
     /// so the date assertions do not repeat the code under test.

@@ -29,6 +29,20 @@ pub mod quote;
 pub mod receive;
 pub mod threading;
 
+/// What the modules' tests share.
+#[cfg(test)]
+mod testing {
+    use crate::inbound::{parse_mail, ParsedMail};
+
+    /// A test message, parsed; a fixture that does not parse fails the test.
+    pub fn parsed(raw: &[u8]) -> ParsedMail {
+        match parse_mail(raw) {
+            Ok(mail) => mail,
+            Err(e) => panic!("fixture did not parse: {e}"),
+        }
+    }
+}
+
 use switchboard_sdk::prelude::*;
 
 struct Email;

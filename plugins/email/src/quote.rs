@@ -401,22 +401,21 @@ fn mobile_footer_start(lines: &[&str]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::parse_mail;
+
+    use crate::testing::parsed;
 
     fn text_of(raw: &[u8]) -> String {
-        match parse_mail(raw) {
-            Ok(mail) => mail.text,
-            Err(e) => panic!("fixture did not parse: {e}"),
-        }
+        parsed(raw).text
     }
 
-    fn visible(text: &str) -> Visible {
-        visible_text(text)
+    /// A fixture's HTML part, rendered as text the way HTML-only mail is.
+    fn html_text_of(raw: &[u8]) -> String {
+        crate::html::html_to_text(&parsed(raw).html.unwrap_or_default())
     }
 
     #[test]
     fn gmail_reply_with_wrapped_attribution() {
-        let v = visible(&text_of(include_bytes!(
+        let v = visible_text(&text_of(include_bytes!(
             "../../../tests/fixtures/email/gmail_reply.eml"
         )));
         assert_eq!(
@@ -429,12 +428,7 @@ mod tests {
 
     #[test]
     fn gmail_html_part_rendered_as_text_is_also_cut() {
-        let raw = include_bytes!("../../../tests/fixtures/email/gmail_reply.eml");
-        let html = match parse_mail(raw) {
-            Ok(mail) => mail.html.unwrap_or_default(),
-            Err(e) => panic!("{e}"),
-        };
-        let v = visible(&crate::html::html_to_text(&html));
+        let v = visible_text(&html_text_of(include_bytes!("../../../tests/fixtures/email/gmail_reply.eml")));
         assert_eq!(
             v.shown,
             "Thank you! The replacement can go to the same address."
@@ -444,7 +438,7 @@ mod tests {
 
     #[test]
     fn outlook_reply_header_block_after_underscores() {
-        let v = visible(&text_of(include_bytes!(
+        let v = visible_text(&text_of(include_bytes!(
             "../../../tests/fixtures/email/outlook_reply.eml"
         )));
         assert_eq!(
@@ -457,12 +451,7 @@ mod tests {
 
     #[test]
     fn outlook_html_part_rendered_as_text_is_also_cut() {
-        let raw = include_bytes!("../../../tests/fixtures/email/outlook_reply.eml");
-        let html = match parse_mail(raw) {
-            Ok(mail) => mail.html.unwrap_or_default(),
-            Err(e) => panic!("{e}"),
-        };
-        let v = visible(&crate::html::html_to_text(&html));
+        let v = visible_text(&html_text_of(include_bytes!("../../../tests/fixtures/email/outlook_reply.eml")));
         assert_eq!(
             v.shown,
             "Hi,\nThe invoice number is 2026-118, paid on 28 February.\nBest regards,\nJan de Vries\nContoso B.V."
@@ -472,7 +461,7 @@ mod tests {
 
     #[test]
     fn iphone_reply_quoted_attribution_and_sent_from() {
-        let v = visible(&text_of(include_bytes!(
+        let v = visible_text(&text_of(include_bytes!(
             "../../../tests/fixtures/email/apple_reply.eml"
         )));
         assert_eq!(v.shown, "Tuesday afternoon works for me, I'm home after 2.");
@@ -482,11 +471,11 @@ mod tests {
 
     #[test]
     fn apple_mail_macos_unquoted_attribution() {
-        let v = visible(
+        let v = visible_text(
             "Yes, Tuesday.\n\n> On 3 Mar 2026, at 18:30, Switchboard Support <support@example.com> wrote:\n>\n> Which day?\n",
         );
         assert_eq!(v.shown, "Yes, Tuesday.");
-        let v = visible(
+        let v = visible_text(
             "Yes, Tuesday.\n\nOn 3 Mar 2026, at 18:30, Switchboard Support <support@example.com> wrote:\n\n> Which day?\n",
         );
         assert_eq!(v.shown, "Yes, Tuesday.");
@@ -495,7 +484,7 @@ mod tests {
 
     #[test]
     fn portuguese_fixture() {
-        let v = visible(&text_of(include_bytes!(
+        let v = visible_text(&text_of(include_bytes!(
             "../../../tests/fixtures/email/latin1_portuguese.eml"
         )));
         assert_eq!(
@@ -507,7 +496,7 @@ mod tests {
 
     #[test]
     fn french_fixture_with_no_break_space_before_colon() {
-        let v = visible(&text_of(include_bytes!(
+        let v = visible_text(&text_of(include_bytes!(
             "../../../tests/fixtures/email/windows1252_french.eml"
         )));
         assert!(
@@ -521,7 +510,7 @@ mod tests {
 
     #[test]
     fn signature_delimiter_in_first_message() {
-        let v = visible(&text_of(include_bytes!(
+        let v = visible_text(&text_of(include_bytes!(
             "../../../tests/fixtures/email/first_message.eml"
         )));
         assert!(
@@ -545,7 +534,7 @@ mod tests {
             include_bytes!("../../../tests/fixtures/email/attachments.eml"),
         ] {
             let text = text_of(raw);
-            let v = visible(&text);
+            let v = visible_text(&text);
             assert_eq!(v.shown, text.trim());
             assert!(!v.had_quote && !v.had_signature, "{text:?}");
         }
@@ -556,7 +545,7 @@ mod tests {
         let text = text_of(include_bytes!(
             "../../../tests/fixtures/email/list_mail.eml"
         ));
-        let v = visible(&text);
+        let v = visible_text(&text);
         assert!(v.shown.ends_with(
             "--\nswitchboard-users mailing list\nhttps://lists.switchboard.test/switchboard-users"
         ));
@@ -580,7 +569,7 @@ mod tests {
             "Op 3 mrt. 2026, om 10:15 heeft Support het volgende geschreven:",
         ];
         for attribution in cases {
-            let v = visible(&format!(
+            let v = visible_text(&format!(
                 "New text.\n\n{attribution}\n\nOld text, unquoted.\n"
             ));
             assert_eq!(v.shown, "New text.", "{attribution}");
@@ -590,7 +579,7 @@ mod tests {
 
     #[test]
     fn wrapped_attribution_in_german() {
-        let v = visible(
+        let v = visible_text(
             "Danke!\n\nAm Di., 3. März 2026 um 10:15 Uhr schrieb Switchboard Support <\nsupport@example.com>:\n\n> Hallo\n",
         );
         assert_eq!(v.shown, "Danke!");
@@ -599,7 +588,7 @@ mod tests {
     #[test]
     fn sentence_that_looks_like_an_attribution_is_kept() {
         let text = "On Monday my colleague wrote:\nthe parcel is lost.\nCan you check?";
-        let v = visible(text);
+        let v = visible_text(text);
         assert_eq!(v.shown, text);
         assert!(!v.had_quote);
     }
@@ -612,7 +601,7 @@ mod tests {
             "-----Ursprüngliche Nachricht-----",
             "-----Message d'origine-----",
         ] {
-            let v = visible(&format!(
+            let v = visible_text(&format!(
                 "Please see below.\n\n{sep}\nFrom: Support\nSent: Tuesday\nSubject: x\n\nold\n"
             ));
             assert_eq!(v.shown, "Please see below.", "{sep}");
@@ -622,19 +611,19 @@ mod tests {
 
     #[test]
     fn outlook_header_block_without_separator_and_localised() {
-        let v = visible(
+        let v = visible_text(
             "Thanks.\n\nFrom: Support <support@example.com>\nDate: Tuesday, 3 March 2026 at 10:15\nTo: Jan\nSubject: Re: x\n\nold",
         );
         assert_eq!(v.shown, "Thanks.");
-        let v = visible(
+        let v = visible_text(
             "Danke.\n\n________________________________\nVon: Support <support@example.com>\nGesendet: Dienstag, 3. März 2026 10:15\nAn: Jan\nBetreff: x\n\nalt",
         );
         assert_eq!(v.shown, "Danke.");
-        let v = visible(
+        let v = visible_text(
             "Merci.\n\nDe : Support <support@example.com>\nEnvoyé : mardi 3 mars 2026 10:15\nÀ : Jan\nObjet : x\n\nancien",
         );
         assert_eq!(v.shown, "Merci.");
-        let v = visible(
+        let v = visible_text(
             "Thanks.\n\n*From:* Support <support@example.com>\n*Sent:* Tuesday\n*To:* Jan\n\nold",
         );
         assert_eq!(v.shown, "Thanks.");
@@ -644,7 +633,7 @@ mod tests {
     fn a_lone_from_line_is_not_a_header_block() {
         let text =
             "From: the warehouse in Hamburg\nthe parcel left yesterday.\nTo be honest it is late.";
-        let v = visible(text);
+        let v = visible_text(text);
         assert_eq!(v.shown, text);
         assert!(!v.had_quote);
     }
@@ -652,13 +641,13 @@ mod tests {
     #[test]
     fn forwarded_message_is_kept() {
         let text = "Please look at this.\n\n---------- Forwarded message ---------\nFrom: Courier <noreply@courier.test>\nDate: Tue, 3 Mar 2026 at 09:00\nSubject: Delivery failed\nTo: <ann@customer.test>\n\nWe could not deliver your parcel.";
-        let v = visible(text);
+        let v = visible_text(text);
         assert_eq!(v.shown, text);
     }
 
     #[test]
     fn trailing_quote_block_only() {
-        let v = visible("Sounds good.\n\n> Can we ship on Friday?\n>\n> > older\n");
+        let v = visible_text("Sounds good.\n\n> Can we ship on Friday?\n>\n> > older\n");
         assert_eq!(v.shown, "Sounds good.");
         assert!(v.had_quote);
     }
@@ -666,7 +655,7 @@ mod tests {
     #[test]
     fn inline_replies_keep_everything_but_the_trailing_quote() {
         let text = "On Tue, 3 Mar 2026 at 10:15, Support <support@example.com> wrote:\n> Which colour?\nBlue.\n> Which size?\nLarge.\n>\n> Thanks,\n> Support\n";
-        let v = visible(text);
+        let v = visible_text(text);
         assert_eq!(
             v.shown,
             "On Tue, 3 Mar 2026 at 10:15, Support <support@example.com> wrote:\n> Which colour?\nBlue.\n> Which size?\nLarge."
@@ -676,14 +665,14 @@ mod tests {
 
     #[test]
     fn signature_below_the_quote_does_not_make_it_inline() {
-        let v = visible("Yes.\n\nOn Tue, 3 Mar 2026, Support wrote:\n> Is it OK?\n\n-- \nAnn\n");
+        let v = visible_text("Yes.\n\nOn Tue, 3 Mar 2026, Support wrote:\n> Is it OK?\n\n-- \nAnn\n");
         assert_eq!(v.shown, "Yes.");
         assert!(v.had_quote);
     }
 
     #[test]
     fn signature_must_be_exactly_dash_dash_space() {
-        let v = visible("Hi\n-- \nAnn Example\nACME\n");
+        let v = visible_text("Hi\n-- \nAnn Example\nACME\n");
         assert_eq!(v.shown, "Hi");
         assert!(v.had_signature);
         for not_a_delimiter in [
@@ -692,7 +681,7 @@ mod tests {
             "Hi\n---\nAnn",
             "Hi\n--  \nAnn",
         ] {
-            let v = visible(not_a_delimiter);
+            let v = visible_text(not_a_delimiter);
             assert_eq!(v.shown, not_a_delimiter);
             assert!(!v.had_signature);
         }
@@ -711,21 +700,21 @@ mod tests {
             "Inviato da iPhone",
             "Verstuurd vanaf mijn iPhone",
         ] {
-            let v = visible(&format!("Thanks!\n\n{footer}\n"));
+            let v = visible_text(&format!("Thanks!\n\n{footer}\n"));
             assert_eq!(v.shown, "Thanks!", "{footer}");
             assert!(v.had_signature);
         }
         // Not at the end: kept.
         let text = "Sent from my iPhone, so excuse typos.\nThe parcel is here.";
-        assert_eq!(visible(text).shown, text);
+        assert_eq!(visible_text(text).shown, text);
         // "von meinem Konto" is an ordinary sentence.
         let text = "Ich habe bezahlt.\nVon meinem Konto abgebucht";
-        assert_eq!(visible(text).shown, text);
+        assert_eq!(visible_text(text).shown, text);
     }
 
     #[test]
     fn signature_then_mobile_footer_then_quote() {
-        let v = visible(
+        let v = visible_text(
             "Done.\n-- \nAnn\nSent from my iPhone\n\n> On 3 Mar 2026, at 10:15, Support wrote:\n> ok?\n",
         );
         assert_eq!(v.shown, "Done.");
@@ -735,25 +724,25 @@ mod tests {
     #[test]
     fn never_strips_everything() {
         let only_quote = "> On 3 Mar 2026, Support wrote:\n> Hello\n";
-        let v = visible(only_quote);
+        let v = visible_text(only_quote);
         assert_eq!(v.shown, only_quote.trim());
         assert!(!v.had_quote);
 
         let only_history = "On Tue, 3 Mar 2026 at 10:15, Support wrote:\n\n> Hello";
-        assert_eq!(visible(only_history).shown, only_history);
+        assert_eq!(visible_text(only_history).shown, only_history);
 
         let only_signature = "-- \nAnn Example";
-        let v = visible(only_signature);
+        let v = visible_text(only_signature);
         assert_eq!(v.shown, only_signature);
         assert!(!v.had_signature);
 
-        assert_eq!(visible("Sent from my iPhone").shown, "Sent from my iPhone");
-        assert_eq!(visible("  \n \n").shown, "");
+        assert_eq!(visible_text("Sent from my iPhone").shown, "Sent from my iPhone");
+        assert_eq!(visible_text("  \n \n").shown, "");
     }
 
     #[test]
     fn crlf_input_gives_lf_output() {
-        let v = visible("Hello\r\nworld\r\n\r\n> old\r\n");
+        let v = visible_text("Hello\r\nworld\r\n\r\n> old\r\n");
         assert_eq!(v.shown, "Hello\nworld");
     }
 }

@@ -13,6 +13,7 @@ use crate::classify::{parse_dsn, DsnAction, MailKind};
 use crate::inbound::{parse_mail, ParsedMail as Mail};
 use crate::quote::visible_text;
 use crate::threading::{plus_token, thread_keys};
+use switchboard_sdk::content::{extra_json, message_kind_of};
 use switchboard_sdk::prelude::*;
 
 /// What [`receive`] hands the host.
@@ -79,7 +80,7 @@ fn message(envelope: &Envelope, mail: &Mail, served: &[String], fallback_id: &st
     let kind = if !visible.shown.trim().is_empty() || attachments.is_empty() {
         MessageKind::Text
     } else {
-        message_kind(attachments[0].kind)
+        message_kind_of(attachments[0].kind)
     };
     let mut extra = serde_json::Map::new();
     if let Some(subject) = &mail.subject {
@@ -111,7 +112,7 @@ fn message(envelope: &Envelope, mail: &Mail, served: &[String], fallback_id: &st
         reply_to: mail.in_reply_to.first().cloned(),
         timestamp_ms: mail.date.and_then(|d| u64::try_from(d).ok()).unwrap_or(now_ms),
         echo: false,
-        extra_json: (!extra.is_empty()).then(|| serde_json::Value::Object(extra).to_string()),
+        extra_json: extra_json(extra),
     };
     let hints = ThreadHints { external_id, replies_to: thread_keys(mail), token: plus_token(&recipients, served) };
     Received { events: vec![Event::Message(message)], blobs, threads: vec![hints] }
@@ -124,16 +125,6 @@ fn media_kind(mime: &str) -> MediaKind {
         "video" => MediaKind::Video,
         "application" | "text" => MediaKind::Document,
         _ => MediaKind::File,
-    }
-}
-
-fn message_kind(kind: MediaKind) -> MessageKind {
-    match kind {
-        MediaKind::Image => MessageKind::Image,
-        MediaKind::Audio => MessageKind::Audio,
-        MediaKind::Video => MessageKind::Video,
-        MediaKind::Sticker => MessageKind::Sticker,
-        MediaKind::Document | MediaKind::File => MessageKind::Document,
     }
 }
 

@@ -64,14 +64,8 @@ fn bare_address(address: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::parse_mail;
 
-    fn mail(raw: &[u8]) -> ParsedMail {
-        match parse_mail(raw) {
-            Ok(mail) => mail,
-            Err(e) => panic!("fixture did not parse: {e}"),
-        }
-    }
+    use crate::testing::parsed as mail;
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

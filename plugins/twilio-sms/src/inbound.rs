@@ -115,15 +115,8 @@ fn map_incoming(params: &[(String, String)], message_sid: &str, now_ms: u64) -> 
         });
     }
     let text = get("Body").filter(|body| !body.is_empty()).map(str::to_owned);
-    let kind = match attachments.first() {
-        None => MessageKind::Text,
-        Some(first) => match first.kind {
-            MediaKind::Image => MessageKind::Image,
-            MediaKind::Audio => MessageKind::Audio,
-            MediaKind::Video => MessageKind::Video,
-            _ => MessageKind::Document,
-        },
-    };
+    // `media_kind` gives image, audio, video or document, so the kind is one of those too.
+    let kind = attachments.first().map_or(MessageKind::Text, |first| switchboard_sdk::content::message_kind_of(first.kind));
     let sender = Party { id: from.to_owned(), phone: Some(from.to_owned()), email: None, display_name: None, username: None };
 
     let mut extra = Map::new();
