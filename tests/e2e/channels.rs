@@ -29,10 +29,6 @@ fn setting<'a>(detail: &'a Value, key: &str) -> &'a Value {
     detail["settings"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap_or_else(|| panic!("no setting {key}: {detail}"))
 }
 
-async fn post_as(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
-    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap()
-}
-
 #[tokio::test]
 async fn the_channel_page_shows_setup_and_tests_the_connection() {
     let graph = FakeGraph::start().await;
@@ -102,12 +98,13 @@ async fn the_channel_page_shows_setup_and_tests_the_connection() {
     let calls = graph.received().len();
     create_agent(&server, "ana@example.com", "agent").await;
     let agent = session(&server, "ana@example.com").await;
-    let listed = server.client.get(format!("{}/api/v1/channels", server.base)).bearer_auth(&agent).send().await.unwrap();
-    assert_eq!(listed.status(), StatusCode::OK);
-    let page = server.client.get(format!("{}/api/v1/channels/whatsapp", server.base)).bearer_auth(&agent).send().await.unwrap();
-    assert_eq!(error_code(page, StatusCode::FORBIDDEN).await, "forbidden");
-    let check = post_as(&server, &agent, "/api/v1/channels/whatsapp/check").await;
-    assert_eq!(error_code(check, StatusCode::FORBIDDEN).await, "forbidden");
+    use reqwest::Method;
+    let (status, _) = server.send_as(&agent, Method::GET, "/api/v1/channels", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, page) = server.send_as(&agent, Method::GET, "/api/v1/channels/whatsapp", None).await;
+    assert_eq!((status, page["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{page}");
+    let (status, check) = server.send_as(&agent, Method::POST, "/api/v1/channels/whatsapp/check", None).await;
+    assert_eq!((status, check["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{check}");
     assert_eq!(graph.received().len(), calls, "the refused test never reached the provider");
     server.stop().await;
 }

@@ -321,6 +321,18 @@ impl TestServer {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// `method path` with `token` (a session or API token) and an optional JSON body; the
+    /// status and the JSON answer (`null` when there is none).
+    pub async fn send_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn api_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let response = self
             .client
