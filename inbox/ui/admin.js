@@ -194,7 +194,10 @@ function settingState(s) {
 }
 
 /** "just now", "3m ago". */
-const since = (ms) => (ago(ms) === "now" ? "just now" : `${ago(ms)} ago`);
+const since = (ms) => {
+  const how = ago(ms);
+  return how === "now" ? "just now" : `${how} ago`;
+};
 const percent = (share) => (share == null ? "—" : `${Math.round(share * 1000) / 10}%`);
 
 /** The last hour's webhooks and sends, refreshed while the page is open. */

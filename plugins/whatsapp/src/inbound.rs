@@ -134,10 +134,10 @@ pub fn events_from_payload(payload: &WebhookPayload, own_number: Option<&str>, n
             map_messages_value(&value, now_ms, &mut mapped);
         }
     }
-    if readable == 0 {
-        if let Some(first) = unreadable.first() {
-            return Err(Rejection::bad_request(format!("nothing in the webhook could be read: {first}")));
-        }
+    if readable == 0
+        && let Some(first) = unreadable.first()
+    {
+        return Err(Rejection::bad_request(format!("nothing in the webhook could be read: {first}")));
     }
     mapped.skipped.extend(unreadable);
     Ok(mapped)
