@@ -38,7 +38,93 @@ pub struct Config {
     #[serde(default)]
     pub workflow: WorkflowConfig,
     #[serde(default)]
+    pub smtp: SmtpConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
+    #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+}
+
+/// The SMTP listener: where customers' mail (or an MX forwarding rule) arrives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Where to listen; none (the default) runs no SMTP listener.
+    pub listen: Option<SocketAddr>,
+    /// The name the listener greets with and says in `EHLO`.
+    pub hostname: String,
+    /// Larger messages are refused with `552` (announced as `SIZE` in `EHLO`).
+    pub max_message_bytes: usize,
+    /// Recipients one message may have.
+    pub max_recipients: usize,
+    /// Sessions open at once, in all and from one IP address (more are answered `421`).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// A client silent this long (between commands, or within `DATA`) is disconnected.
+    pub command_timeout_ms: u64,
+    /// PEM files of a certificate chain and its private key; when both are set the listener
+    /// offers `STARTTLS`. Relative to this file.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            hostname: "localhost".into(),
+            max_message_bytes: 10 * 1024 * 1024,
+            max_recipients: 50,
+            max_connections: 256,
+            max_connections_per_ip: 16,
+            command_timeout_ms: 60_000,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// Where media that arrives as bytes (email attachments) is kept, by content hash.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// A folder, relative to this file.
+    pub dir: PathBuf,
+    /// Larger files are not kept: the message shows the attachment as omitted.
+    pub max_file_bytes: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("media"), max_file_bytes: 25 * 1024 * 1024 }
+    }
+}
+
+/// A mail channel instance's host-side settings (`[channels.mail]`): which addresses the SMTP
+/// listener accepts for it, and the relay its replies leave through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The addresses this instance serves; `RCPT TO` these or their plus-addresses
+    /// (`support+anything@example.com`) is accepted, anything else refused.
+    pub addresses: Vec<String>,
+    /// The SMTP relay replies are handed to: `smtp://host:port` or `smtps://host:port`.
+    /// None: replies fail as not configured.
+    #[serde(default)]
+    pub relay: Option<String>,
+    /// `none`, `starttls` (required) or `tls`; by default `tls` for `smtps://`, else
+    /// `starttls`, except to a loopback relay, which gets `none`.
+    #[serde(default)]
+    pub relay_tls: Option<RelayTls>,
+}
+
+/// How the connection to a mail relay is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayTls {
+    None,
+    Starttls,
+    Tls,
 }
 
 /// The conversation workflow's background work, and agents' presence.
@@ -268,6 +354,9 @@ pub struct ChannelConfig {
     /// spends time on every byte of a body before it can refuse a forged one.
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+    /// For a mail channel: its addresses and relay.
+    #[serde(default)]
+    pub mail: Option<MailConfig>,
 }
 
 /// Where a secret's value comes from: written in `config.toml` (`key = "…"`), an environment
@@ -373,6 +462,10 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.plugins.dir = base.join(&config.plugins.dir);
         config.plugins.cache_dir = base.join(&config.plugins.cache_dir);
+        config.media.dir = base.join(&config.media.dir);
+        for file in [&mut config.smtp.tls_cert, &mut config.smtp.tls_key].into_iter().flatten() {
+            *file = base.join(&*file);
+        }
         for channel in &mut config.channels {
             for source in channel.secrets.values_mut() {
                 if let SecretSource::File { file } = source {
@@ -409,6 +502,33 @@ impl Config {
             if !seen.insert(channel.id.as_str()) {
                 return Err(ConfigError::Invalid(format!("channel id `{}` is used twice", channel.id)));
             }
+            if let Some(mail) = &channel.mail {
+                for address in &mail.addresses {
+                    let valid = address
+                        .split_once('@')
+                        .is_some_and(|(local, domain)| !local.is_empty() && !local.contains('+') && !domain.is_empty() && !domain.contains('@'));
+                    if !valid {
+                        return Err(ConfigError::Invalid(format!(
+                            "channel `{}`: mail address `{address}` must be local@domain, without a `+` (plus-addresses are accepted by themselves)",
+                            channel.id
+                        )));
+                    }
+                }
+            }
+        }
+        let mut served = std::collections::HashMap::new();
+        for channel in &self.channels {
+            for address in channel.mail.iter().flat_map(|mail| &mail.addresses) {
+                if let Some(other) = served.insert(address.to_ascii_lowercase(), channel.id.as_str()) {
+                    return Err(ConfigError::Invalid(format!("mail address `{address}` is served by both `{other}` and `{}`", channel.id)));
+                }
+            }
+        }
+        if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
+            return Err(ConfigError::Invalid("smtp.tls_cert and smtp.tls_key must be set together".into()));
+        }
+        if self.smtp.max_message_bytes == 0 || self.smtp.max_connections == 0 || self.smtp.max_connections_per_ip == 0 || self.smtp.max_recipients == 0 {
+            return Err(ConfigError::Invalid("smtp limits must be > 0".into()));
         }
         if self.workflow.snooze_check_ms == 0 {
             return Err(ConfigError::Invalid("workflow.snooze_check_ms must be > 0".into()));

@@ -1,18 +1,24 @@
-//! The one inbound pipeline: what happens to a request from a provider (or, next, a mail or a
+//! The one inbound pipeline: what happens to a request from a provider, or a mail, (next, a
 //! web chat message) once its transport has read it.
 //!
-//! plugin `verify` (a handshake, a signature) → plugin `parse` → identity normalisation →
-//! group-commit store (dedupe, thread, message, webhook log, live events) → the answer.
+//! - webhooks ([`receive`]): plugin `verify` (a handshake, a signature) → plugin `parse`;
+//! - mail ([`receive_mail`]): plugin `mail.receive` → attachments into the media store;
+//!
+//! then, for both: identity normalisation → group-commit store (dedupe, thread, message,
+//! webhook log, live events, one-time tokens) → the answer.
 //!
 //! Transports stay thin: the HTTP webhook handler reads the body under its limits, calls
-//! [`receive`] and turns the outcome into a status code; the SMTP listener and the web chat
-//! socket are to do the same with their own protocols. What a request costs and how it ended
-//! is counted here, once, for every transport: the Prometheus series and the channel's
-//! activity on the admin page. Nothing is acknowledged before [`receive`] returns
-//! [`Received::Stored`], which it does only after the commit.
+//! [`receive`] and turns the outcome into a status code; the SMTP listener reads a message
+//! under its limits, calls [`receive_mail`] and turns the outcome into an SMTP reply; the web
+//! chat socket is to do the same. What a request costs and how it ended is counted here, once,
+//! for every transport: the Prometheus series and the channel's activity on the admin page.
+//! Nothing is acknowledged before the pipeline returns [`Received::Stored`], which it does only
+//! after the commit.
 
+use crate::media::{MediaError, MediaStore};
+use crate::model::{Claim, Event, ThreadHints};
 use crate::plugins::activity::WebhookResult;
-use crate::plugins::{ChannelPlugin, PluginError, PluginResponse, Rejection, RejectionKind, WebhookOutcome, WebhookRequest};
+use crate::plugins::{ChannelPlugin, IncomingMail, MailOutcome, PluginError, PluginResponse, Rejection, RejectionKind, WebhookOutcome, WebhookRequest};
 use crate::store::ingest::{IngestReport, IngestRequest};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
@@ -42,12 +48,19 @@ pub enum InboundError {
     /// Storing failed: our side; the provider should retry.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Keeping an attachment failed: our side; the sender should retry.
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// The plugin was built before the mail interface existed (`0.1.0`): the channel takes no
+    /// mail. A configuration mistake, so the sender is told to stop.
+    #[error("channel {0} takes no mail")]
+    NotAMailChannel(String),
 }
 
 impl InboundError {
     /// Whether the failure is ours (the sender should try again), not the sender's.
     pub fn is_ours(&self) -> bool {
-        !matches!(self, Self::Refused(_))
+        !matches!(self, Self::Refused(_) | Self::NotAMailChannel(_))
     }
 }
 
@@ -71,13 +84,58 @@ pub async fn receive(
 ) -> Result<Received, InboundError> {
     let channel_id = channel.context.channel_id.as_str();
     let result = run(store, channel, channel_id, request_id, request, raw_body).await;
-    let seen = match &result {
+    record_activity(channel, &result);
+    result
+}
+
+/// Run a received mail through `channel`'s plugin, keep its attachments and store its events,
+/// threaded by the plugin's hints. `request_id` names the SMTP transaction in logs.
+pub async fn receive_mail(
+    store: &Store,
+    media: &MediaStore,
+    channel: &ChannelPlugin,
+    request_id: &str,
+    mail: IncomingMail,
+) -> Result<Received, InboundError> {
+    let channel_id = channel.context.channel_id.as_str();
+    let result = run_mail(store, media, channel, channel_id, request_id, mail).await;
+    record_activity(channel, &result);
+    result
+}
+
+fn record_activity(channel: &ChannelPlugin, result: &Result<Received, InboundError>) {
+    let seen = match result {
         Ok(_) => WebhookResult::Accepted,
         Err(error) if error.is_ours() => WebhookResult::Failed,
         Err(_) => WebhookResult::Refused,
     };
     channel.activity.record_webhook(crate::clock::now_ms(), seen);
-    result
+}
+
+async fn run_mail(
+    store: &Store,
+    media: &MediaStore,
+    channel: &ChannelPlugin,
+    channel_id: &str,
+    request_id: &str,
+    mail: IncomingMail,
+) -> Result<Received, InboundError> {
+    let raw_body = Bytes::from(mail.raw.clone());
+    let outcome = channel.handle_mail(mail).await.inspect_err(|error| {
+        tracing::error!(channel = channel_id, request_id, %error, "plugin failed on a mail");
+    })?;
+    match outcome {
+        None => Err(InboundError::NotAMailChannel(channel_id.to_string())),
+        Some(MailOutcome::Reject(rejection)) => {
+            tracing::debug!(channel = channel_id, request_id, reason = rejection.message, "mail refused");
+            Err(InboundError::Refused(rejection))
+        }
+        Some(MailOutcome::Events { mut events, blobs, threads }) => {
+            media.rewrite_blobs(&mut events, blobs).await?;
+            let arrival = Arrival { raw_body, events, threads, claims: Vec::new(), response: None };
+            store_events(store, channel, channel_id, request_id, arrival).await
+        }
+    }
 }
 
 async fn run(
@@ -103,15 +161,39 @@ async fn run(
             tracing::debug!(channel = channel_id, request_id, reason = rejection.message, "webhook refused");
             Err(InboundError::Refused(rejection))
         }
-        WebhookOutcome::Events { mut events, response } => {
-            crate::identity::normalize_events(&mut events);
-            let count = events.len();
-            let request = IngestRequest { channel_id: channel_id.to_string(), request_id: request_id.to_string(), raw_body, events };
-            let report = store.ingest(request).await?;
-            metrics::counter!(telemetry::MESSAGES_INGESTED, "channel" => channel_id.to_string()).increment(report.new_messages.into());
-            metrics::counter!(telemetry::WEBHOOK_DUPLICATES, "channel" => channel_id.to_string()).increment(report.duplicates.into());
-            tracing::debug!(channel = channel_id, request_id, events = count, ?report, "webhook stored");
-            Ok(Received::Stored { events: count, report, response })
+        WebhookOutcome::Events { events, response, claims } => {
+            let arrival = Arrival { raw_body, events, threads: Vec::new(), claims, response };
+            store_events(store, channel, channel_id, request_id, arrival).await
         }
     }
+}
+
+/// What a plugin made of a request or a mail, ready for the steps every transport shares.
+struct Arrival {
+    /// The bytes as received, for the webhook log.
+    raw_body: Bytes,
+    events: Vec<Event>,
+    threads: Vec<ThreadHints>,
+    claims: Vec<Claim>,
+    /// The answer the provider expects once the events are stored.
+    response: Option<PluginResponse>,
+}
+
+/// Normalise who sent what, store it, and count it.
+async fn store_events(store: &Store, channel: &ChannelPlugin, channel_id: &str, request_id: &str, arrival: Arrival) -> Result<Received, InboundError> {
+    let Arrival { raw_body, mut events, threads, claims, response } = arrival;
+    crate::identity::normalize_events(&mut events);
+    let count = events.len();
+    let request = IngestRequest { channel_id: channel_id.to_string(), request_id: request_id.to_string(), raw_body, events, threads, claims };
+    let claims = request.claims.clone();
+    let report = store.ingest(request).await?;
+    if report.replayed {
+        tracing::debug!(channel = channel_id, request_id, "replayed one-time token refused at commit");
+        return Err(InboundError::Refused(Rejection { kind: RejectionKind::Unauthorized, message: "replayed request: its token was already used".into() }));
+    }
+    channel.context.replay.remember(&claims, crate::clock::now_ms() as u64);
+    metrics::counter!(telemetry::MESSAGES_INGESTED, "channel" => channel_id.to_string()).increment(report.new_messages.into());
+    metrics::counter!(telemetry::WEBHOOK_DUPLICATES, "channel" => channel_id.to_string()).increment(report.duplicates.into());
+    tracing::debug!(channel = channel_id, request_id, events = count, ?report, "stored");
+    Ok(Received::Stored { events: count, report, response })
 }

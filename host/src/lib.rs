@@ -3,8 +3,10 @@
 //! A self-hosted omnichannel messaging gateway. One message's way through the host, and the
 //! module that handles each step:
 //!
-//! 1. [`http`] receives the provider's webhook (size cap, channel lookup);
-//! 2. [`plugins`] runs the channel's sandboxed plugin to verify and parse it;
+//! 1. [`http`] receives the provider's webhook (size cap, channel lookup), or [`smtp`] a mail
+//!    (recipients, size cap), and hands it to the one [`inbound`] pipeline;
+//! 2. [`plugins`] runs the channel's sandboxed plugin to verify and parse it (attachments' bytes
+//!    go to the [`media`] store);
 //! 3. [`identity`] normalises who sent it, so channels link to one contact;
 //! 4. [`store`] commits the message, contact, conversation and live event in one transaction,
 //!    and only then does [`http`] answer 2xx;
@@ -13,14 +15,17 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod connection_limits;
 pub mod http;
 pub mod identity;
+pub mod media;
 pub mod inbound;
 pub mod memory;
 pub mod model;
 pub mod outbox;
 pub mod plugins;
 pub mod realtime;
+pub mod smtp;
 pub mod store;
 pub mod telemetry;
 
@@ -38,6 +43,8 @@ pub struct Gateway {
     pub local_addr: SocketAddr,
     /// Where `/metrics` is served when `metrics.listen` gives it an address of its own.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the SMTP listener is bound, when `smtp.listen` is set.
+    pub smtp_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     outbox_worker: JoinHandle<()>,
@@ -94,8 +101,19 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
             Some(source) => Some(Arc::new(source.resolve().context("metrics.token names an environment variable that is not set")?)),
         },
     };
+    let media = media::MediaStore::new(&config.media);
+    let smtp_addr = match smtp::SmtpServer::bind(&config.smtp, store.clone(), media.clone(), channels.clone()).await? {
+        Some(server) => {
+            let bound = server.local_addr()?;
+            tokio::spawn(server.serve(shutdown.subscribe()));
+            tracing::info!(%bound, "smtp listening");
+            Some(bound)
+        }
+        None => None,
+    };
     let state = http::AppState {
         store,
+        media,
         channels,
         live,
         outbox: outbox_signal,
@@ -131,7 +149,7 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
         Ok(())
     });
     tracing::info!(%local_addr, "switchboard listening");
-    Ok(Gateway { local_addr, metrics_addr, shutdown, server, outbox_worker })
+    Ok(Gateway { local_addr, metrics_addr, smtp_addr, shutdown, server, outbox_worker })
 }
 
 /// Run `task` until the gateway shuts down (or the gateway is dropped).
@@ -234,7 +252,8 @@ async fn expire_presence(store: store::Store, clock: Arc<dyn clock::Clock>, ever
 }
 
 /// Every `maintenance_interval_secs`, on the leader only (every node would delete the same
-/// rows): prune live events and raw webhook bodies past their retention.
+/// rows): prune live events and raw webhook bodies past their retention, and expired one-time
+/// webhook tokens.
 async fn maintenance(store: store::Store, settings: config::DatabaseConfig) {
     let hours = |n: u64| i64::try_from(n).unwrap_or(i64::MAX / 3_600_000).saturating_mul(3_600_000);
     let every = Duration::from_secs(settings.maintenance_interval_secs);
@@ -249,6 +268,9 @@ async fn maintenance(store: store::Store, settings: config::DatabaseConfig) {
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(pruned, retention_hours = settings.webhook_log_retention_hours, "pruned the webhook log"),
                 Err(error) => tracing::warn!(%error, "pruning the webhook log failed"),
+            }
+            if let Err(error) = store.prune_replay_tokens(now).await {
+                tracing::warn!(%error, "pruning one-time webhook tokens failed");
             }
         }
     })

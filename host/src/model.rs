@@ -179,6 +179,27 @@ pub struct Attachment {
     pub sha256: Option<String>,
 }
 
+/// How a received message may join an existing conversation (mail: `In-Reply-To`,
+/// `References`, a plus-address reply token), in the order the store tries them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadHints {
+    /// The message event these hints belong to.
+    pub external_id: String,
+    /// Ids of messages this one replies to: `In-Reply-To`, then `References` newest first.
+    pub replies_to: Vec<String>,
+    /// A plus-address reply token.
+    pub token: Option<String>,
+}
+
+/// A one-time token a plugin claimed while checking a request (Mailgun's signature token):
+/// stored with the request's events, so the same token is refused next time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub nonce: String,
+    /// When the claim may be forgotten (the signature would be stale by then anyway).
+    pub expires_at_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundMessage {
     pub external_id: String,
@@ -284,6 +305,22 @@ pub struct SendFailure {
     pub message: String,
     pub retryable: bool,
     pub retry_after_ms: Option<u64>,
+}
+
+impl SendFailure {
+    /// A send the channel cannot make at all: not retried.
+    pub fn unsupported(message: &str) -> Self {
+        Self { kind: "unsupported".into(), code: None, message: message.into(), retryable: false, retry_after_ms: None }
+    }
+}
+
+/// What a mail reply needs to thread in the customer's client: the conversation's subject,
+/// its earlier mails' ids (oldest first) and its reply token.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MailThread {
+    pub subject: Option<String>,
+    pub references: Vec<String>,
+    pub token: Option<String>,
 }
 
 /// Name, version and capabilities a plugin declares.

@@ -12,9 +12,9 @@
 //! single even while leadership changes hands.
 
 use crate::config::OutboxConfig;
-use crate::model::SendFailure;
+use crate::model::{SendFailure, SendReceipt};
 use crate::plugins::activity::SendResult;
-use crate::plugins::Channels;
+use crate::plugins::{ChannelPlugin, Channels, PluginError};
 use crate::store::outbox::{AttemptOutcome, OutboxJob};
 use crate::store::Store;
 use crate::telemetry;
@@ -73,6 +73,24 @@ pub async fn run(store: Store, channels: Arc<Channels>, settings: OutboxConfig, 
     }
 }
 
+/// One attempt through the channel's plugin: `mail.send` with the conversation's thread for
+/// mail channels, `plugin.send` for the rest.
+async fn send(store: &Store, channel: &ChannelPlugin, job: &OutboxJob) -> Result<Result<SendReceipt, SendFailure>, PluginError> {
+    if !channel.sends_mail() {
+        return channel.send(&job.message).await;
+    }
+    match store.mail_thread(job.message_id).await {
+        Ok(thread) => channel.send_mail(&job.message, &thread).await,
+        Err(error) => Ok(Err(SendFailure {
+            kind: "unavailable".into(),
+            code: None,
+            message: format!("reading the conversation's thread failed: {error}"),
+            retryable: true,
+            retry_after_ms: None,
+        })),
+    }
+}
+
 async fn deliver(store: &Store, channels: &Channels, settings: &OutboxConfig, job: OutboxJob) {
     let outcome = match channels.get(&job.channel_id) {
         None => failed(
@@ -86,7 +104,7 @@ async fn deliver(store: &Store, channels: &Channels, settings: &OutboxConfig, jo
             &job,
             settings,
         ),
-        Some(channel) => match channel.send(&job.message).await {
+        Some(channel) => match send(store, channel, &job).await {
             Ok(Ok(receipt)) => AttemptOutcome::Sent(receipt),
             Ok(Err(failure)) => failed(failure, &job, settings),
             Err(plugin_error) => {

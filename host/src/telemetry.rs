@@ -39,6 +39,13 @@ pub const OUTBOX_DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
 pub const OPEN_CONNECTIONS: &str = "switchboard_http_connections";
 /// Connections answered and closed at the door. Labels: `reason` (`max_connections`, `max_connections_per_ip`).
 pub const CONNECTIONS_REFUSED: &str = "switchboard_http_connections_refused_total";
+/// SMTP sessions open now.
+pub const SMTP_CONNECTIONS: &str = "switchboard_smtp_connections";
+/// SMTP connections answered `421` and closed at the door. Labels: `reason`.
+pub const SMTP_CONNECTIONS_REFUSED: &str = "switchboard_smtp_connections_refused_total";
+/// Messages the SMTP listener refused or could not store. Labels: `reason`
+/// (`unknown_recipient`, `too_large`, `refused`, `failed`).
+pub const SMTP_REFUSED: &str = "switchboard_smtp_refused_total";
 /// Clients connected to the live stream.
 pub const LIVE_CONNECTIONS: &str = "switchboard_live_stream_connections";
 /// 1 while this node runs cluster-wide background work (the outbox worker, pruning), else 0.

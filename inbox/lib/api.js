@@ -76,6 +76,28 @@ export const api = {
   del: (path) => request("DELETE", path),
 };
 
+/**
+ * The bytes at `path` (an authenticated download, such as an email attachment) as an object
+ * URL. A plain link cannot carry the bearer token, so the inbox fetches and hands the browser
+ * a blob; the caller revokes the URL when done.
+ */
+export async function blobUrl(path) {
+  const session = loadSession();
+  const headers = session?.token ? { Authorization: `Bearer ${session.token}` } : {};
+  let response;
+  try {
+    response = await fetch(`/api/v1${path}`, { headers });
+  } catch (error) {
+    throw new ApiError(0, "offline", "The gateway cannot be reached. Check your connection.");
+  }
+  if (!response.ok) {
+    const json = await response.json().catch(() => null);
+    if (response.status === 401) onUnauthorized();
+    throw new ApiError(response.status, json?.error?.code ?? "http_" + response.status, json?.error?.message ?? `The gateway answered ${response.status}.`);
+  }
+  return URL.createObjectURL(await response.blob());
+}
+
 /** A query string from an object, leaving out empty values. */
 export function query(params) {
   const search = new URLSearchParams();

@@ -1,7 +1,8 @@
 // The open conversation: one thread across channels (each message marked with its channel),
 // delivery ticks that advance live, private notes styled apart, and activity lines.
 import { html } from "./html.js";
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { blobUrl } from "../lib/api.js";
 import { thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation } from "../lib/state.js";
 import { contactName, when, PRIORITIES } from "../lib/format.js";
 import { ChannelMark } from "./list.js";
@@ -22,9 +23,65 @@ function Ticks({ message }) {
   return html`<span class=${"ticks " + message.status} data-status=${message.status} role="img" aria-label=${tick.label} title=${message.error?.message ?? tick.label}>${tick.mark}</span>`;
 }
 
-function Attachment({ attachment }) {
+const OMITTED = { too_large: "too large to keep", missing: "not received" };
+
+/** A file kept in the gateway's media store (`media:<sha256>`): downloaded with the agent's
+ * token; images are shown inline. */
+function StoredMedia({ attachment, conversationId }) {
+  const path = `/conversations/${conversationId}/media/${attachment.sha256}`;
+  const name = attachment.filename ?? attachment.kind;
+  const [preview, setPreview] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    if (attachment.kind !== "image") return undefined;
+    let url = null;
+    let gone = false;
+    blobUrl(path).then((u) => { url = u; if (gone) URL.revokeObjectURL(u); else setPreview(u); }).catch((e) => setError(e.message));
+    return () => { gone = true; if (url) URL.revokeObjectURL(url); };
+  }, [path]);
+  async function download() {
+    setError(null);
+    try {
+      const url = await blobUrl(path);
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = attachment.filename ?? "attachment";
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (e) {
+      setError(e.message);
+    }
+  }
+  return html`
+    <div class="stored-media">
+      ${preview && html`<img class="media" src=${preview} alt=${attachment.caption ?? name} />`}
+      <button type="button" class="media-file" onClick=${download} title=${`Download ${name}`}>📎 ${name}</button>
+      ${error && html`<span class="failure" role="alert">${error}</span>`}
+    </div>`;
+}
+
+function Attachment({ attachment, conversationId }) {
+  if (attachment.reference?.startsWith("media:") && attachment.sha256) return html`<${StoredMedia} attachment=${attachment} conversationId=${conversationId} />`;
+  if (attachment.reference?.startsWith("omitted:")) {
+    const why = OMITTED[attachment.reference.slice("omitted:".length)] ?? "not kept";
+    return html`<span class="media-file muted">📎 ${attachment.filename ?? attachment.kind} (${why})</span>`;
+  }
   if (attachment.kind === "image" && attachment.url) return html`<img class="media" src=${attachment.url} alt=${attachment.caption ?? "Image"} loading="lazy" />`;
   return html`<span class="media-file">📎 ${attachment.filename ?? attachment.kind}</span>`;
+}
+
+/** An email's subject, and the quoted history and signature the shown text leaves out. */
+function MailParts({ message, part }) {
+  const extra = message.extra ?? {};
+  if (part === "subject") return extra.subject ? html`<p class="subject">${extra.subject}</p>` : null;
+  if (!extra.full_text) return null;
+  return html`
+    <details class="quoted">
+      <summary>Show the full message</summary>
+      <p class="text">${extra.full_text}</p>
+    </details>`;
 }
 
 function Message({ message }) {
@@ -32,8 +89,10 @@ function Message({ message }) {
   return html`
     <li class=${"message " + message.direction} data-message=${message.id}>
       <div class="bubble">
-        ${(message.attachments ?? []).map((a) => html`<${Attachment} attachment=${a} />`)}
+        <${MailParts} message=${message} part="subject" />
+        ${(message.attachments ?? []).map((a) => html`<${Attachment} attachment=${a} conversationId=${message.conversation_id} />`)}
         ${message.text && html`<p class="text">${message.text}</p>`}
+        <${MailParts} message=${message} part="quote" />
         ${!message.text && !(message.attachments ?? []).length && html`<p class="text muted">[${message.kind}]</p>`}
         <div class="meta">
           <${ChannelMark} id=${message.channel_id} />

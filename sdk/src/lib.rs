@@ -8,9 +8,12 @@
 //! - [`export_channel!`], which exports your type as the plugin;
 //! - [`setup::Setup`], the setup guide and connection check an admin sees on the channel
 //!   page, with defaults;
-//! - [`mail::Mail`], for channels whose messages arrive over SMTP (`export_channel!(T, mail)`);
+//! - [`mail::Mail`], for channels whose messages arrive over SMTP and whose replies leave as
+//!   mail (`export_channel!(T, mail)`);
+//! - mail out through the instance's relay, with relay answers mapped to send errors
+//!   ([`relay`]), and one-time webhook tokens claimed against replays ([`replay`]);
 //! - helpers every channel needs: constant-time signature checks ([`signature`]), JSON and form
-//!   decoding ([`decode`]), base64, basic-auth and form encoding ([`encoding`]), request
+//!   decoding, byte-exact too ([`decode`]), base64, basic-auth and form encoding ([`encoding`]), request
 //!   accessors ([`request`]), outbound HTTP with provider-error
 //!   classification ([`http`]), the Meta (WhatsApp, Messenger, Instagram) webhook
 //!   conventions ([`meta`]), and the whole of Messenger and Instagram messaging, which share
@@ -44,6 +47,8 @@ pub mod log;
 pub mod mail;
 pub mod meta;
 pub mod meta_messaging;
+pub mod relay;
+pub mod replay;
 pub mod request;
 pub mod setup;
 pub mod signature;
@@ -64,9 +69,13 @@ pub mod bindings {
 /// The types and host functions a plugin uses most, in one import.
 pub mod prelude {
     pub use crate::bindings::exports::switchboard::channel::plugin::Guest as Plugin;
-    pub use crate::bindings::exports::switchboard::channel::mail::{Blob, Envelope, IncomingMail, ParsedMail, ThreadHints};
+    pub use crate::bindings::exports::switchboard::channel::mail::{
+        Blob, Envelope, IncomingMail, ParsedMail, ThreadContext, ThreadHints,
+    };
     pub use crate::bindings::exports::switchboard::channel::setup::{ChannelGuide, Connected, Problem, ProblemKind, Setting};
     pub use crate::mail::Mail;
+    // `outbound-mail`'s envelope is renamed: `Envelope` is the received mail's (`mail`).
+    pub use crate::relay::{RelayEnvelope, RelayError, RelayReply};
     pub use crate::setup::Setup;
     pub use crate::bindings::switchboard::channel::types::{
         Attachment, Capabilities, ConsentUpdate, DeliveryStatus, Event, HttpResponse,
@@ -84,16 +93,27 @@ pub mod prelude {
 /// channel plugin: `export_channel!(MyPlugin)`, or, for a channel that takes mail and also
 /// implements [`mail::Mail`], `export_channel!(MyPlugin, mail)`.
 ///
+/// Without `mail`, the generated `mail` export answers `receive` with a `bad-request`
+/// rejection and `send` with an `unsupported` error; with it, both go to [`mail::Mail`]
+/// (whose `send` defaults to `unsupported` too, for a channel that only takes mail in).
+///
 /// Call it once, at the crate root of a `cdylib` plugin crate.
 #[macro_export]
 macro_rules! export_channel {
     ($plugin:ident) => {
-        // Not a mail channel: mail is refused.
+        // Not a mail channel: mail is refused, and so is sending as mail.
         impl $crate::bindings::exports::switchboard::channel::mail::Guest for $plugin {
             fn receive(
                 _mail: $crate::prelude::IncomingMail,
             ) -> Result<$crate::prelude::ParsedMail, $crate::prelude::Rejection> {
                 Err($crate::mail::not_a_mail_channel())
+            }
+
+            fn send(
+                _message: $crate::prelude::OutboundMessage,
+                _thread: $crate::prelude::ThreadContext,
+            ) -> Result<$crate::prelude::SendReceipt, $crate::prelude::SendError> {
+                Err($crate::mail::mail_send_unsupported())
             }
         }
 
@@ -105,6 +125,13 @@ macro_rules! export_channel {
                 mail: $crate::prelude::IncomingMail,
             ) -> Result<$crate::prelude::ParsedMail, $crate::prelude::Rejection> {
                 <$plugin as $crate::mail::Mail>::receive(mail)
+            }
+
+            fn send(
+                message: $crate::prelude::OutboundMessage,
+                thread: $crate::prelude::ThreadContext,
+            ) -> Result<$crate::prelude::SendReceipt, $crate::prelude::SendError> {
+                <$plugin as $crate::mail::Mail>::send(message, thread)
             }
         }
 

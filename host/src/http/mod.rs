@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod inbox;
 mod listener;
+mod media;
 mod merges;
 mod openapi;
 mod presence;
@@ -41,6 +42,8 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Attachments kept by content hash (email), served by `GET /conversations/{id}/media/{sha256}`.
+    pub media: crate::media::MediaStore,
     pub channels: Arc<Channels>,
     pub live: LiveFeed,
     pub outbox: OutboxSignal,

@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, channels, events, health, merges, presence, saved_views, webhooks, workflow, AppState};
+use super::{agents, api, canned, channels, events, health, media, merges, presence, saved_views, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -69,6 +69,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(admin(routes!(canned::create)))
         .routes(admin(routes!(canned::update, canned::delete)))
         .routes(agent(routes!(api::conversation_messages, api::reply)))
+        .routes(agent(routes!(media::download)))
         .routes(agent(routes!(api::get_contact, api::update_contact)))
         .routes(agent(routes!(api::contact_timeline)))
         .routes(agent(routes!(merges::merge)))

@@ -207,7 +207,7 @@ mod tests {
             echo: false,
             extra: None,
         };
-        let request = IngestRequest { channel_id: channel.into(), request_id: format!("r{n}"), raw_body: bytes::Bytes::new(), events: vec![Event::Message(message)] };
+        let request = IngestRequest { channel_id: channel.into(), request_id: format!("r{n}"), raw_body: bytes::Bytes::new(), events: vec![Event::Message(message)], threads: Vec::new(), claims: Vec::new() };
         store.ingest(request).await.unwrap();
         let page = store.list_conversations(None, None, &Default::default(), Sort::Newest, 1, None).await.unwrap();
         page.items[0].contact.id

@@ -246,14 +246,18 @@ pub fn incoming_mail(incoming: super::IncomingMail) -> mail::IncomingMail {
 }
 
 /// A parsed mail's events, blobs and threading hints.
-pub fn parsed_mail(parsed: mail::ParsedMail) -> (Vec<model::Event>, Vec<super::Blob>, Vec<super::ThreadHints>) {
+pub fn parsed_mail(parsed: mail::ParsedMail) -> (Vec<model::Event>, Vec<super::Blob>, Vec<model::ThreadHints>) {
     (
         parsed.parsed.events.into_iter().map(event).collect(),
         parsed.blobs.into_iter().map(|b| super::Blob { id: b.id, mime_type: b.mime_type, data: b.data }).collect(),
         parsed
             .threads
             .into_iter()
-            .map(|t| super::ThreadHints { external_id: t.external_id, replies_to: t.replies_to, token: t.token })
+            .map(|t| model::ThreadHints { external_id: t.external_id, replies_to: t.replies_to, token: t.token })
             .collect(),
     )
+}
+
+pub fn thread_context(thread: &model::MailThread) -> mail::ThreadContext {
+    mail::ThreadContext { subject: thread.subject.clone(), references: thread.references.clone(), token: thread.token.clone() }
 }

@@ -16,7 +16,9 @@ mod allowed_hosts;
 mod bindings;
 mod convert;
 mod engine;
+pub mod mail_relay;
 pub mod output_limits;
+mod replay;
 mod sandbox;
 mod versions;
 
@@ -24,7 +26,7 @@ pub use allowed_hosts::AllowedHosts;
 pub use sandbox::ChannelContext;
 
 use crate::config::{ChannelConfig, PluginsConfig};
-use crate::model::{self, PluginInfo};
+use crate::model::{self, Claim, PluginInfo, ThreadHints};
 use crate::telemetry;
 use anyhow::Context;
 use bindings::v0_1_0::switchboard::channel::types as wit;
@@ -92,16 +94,6 @@ pub struct Blob {
     pub data: Vec<u8>,
 }
 
-/// How a received mail may join an existing conversation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ThreadHints {
-    pub external_id: String,
-    /// `In-Reply-To`, then `References` newest first.
-    pub replies_to: Vec<String>,
-    /// A plus-address reply token.
-    pub token: Option<String>,
-}
-
 /// What a plugin made of a received mail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MailOutcome {
@@ -137,8 +129,9 @@ pub enum WebhookOutcome {
     Respond(PluginResponse),
     /// Refuse the request.
     Reject(Rejection),
-    /// Authentic, with these events to store and this response to give once they are stored.
-    Events { events: Vec<model::Event>, response: Option<PluginResponse> },
+    /// Authentic, with these events to store and this response to give once they are stored;
+    /// `claims` are the one-time tokens the plugin claimed, stored with the events.
+    Events { events: Vec<model::Event>, response: Option<PluginResponse>, claims: Vec<Claim> },
 }
 
 /// One compiled build of a plugin, ready to instantiate.
@@ -160,8 +153,8 @@ pub struct PluginRuntime {
     linker: Linker<CallState>,
     settings: PluginsConfig,
     http: reqwest::Client,
-    /// Turns for webhook calls (`plugins.max_concurrent_webhook_calls`).
-    webhook_calls: tokio::sync::Semaphore,
+    /// Turns for inbound calls, webhooks and mail alike (`plugins.max_concurrent_webhook_calls`).
+    inbound_calls: tokio::sync::Semaphore,
 }
 
 impl PluginRuntime {
@@ -177,8 +170,8 @@ impl PluginRuntime {
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the outbound HTTP client")?;
-        let webhook_calls = tokio::sync::Semaphore::new(settings.webhook_call_slots());
-        Ok(Arc::new(Self { engine, linker, settings: settings.clone(), http, webhook_calls }))
+        let inbound_calls = tokio::sync::Semaphore::new(settings.webhook_call_slots());
+        Ok(Arc::new(Self { engine, linker, settings: settings.clone(), http, inbound_calls }))
     }
 
     fn memory_limit_bytes(&self) -> usize {
@@ -300,6 +293,9 @@ pub struct ChannelPlugin {
     pub activity: activity::ChannelActivity,
     /// This channel's own webhook body cap, when it has one (`channels[].max_body_bytes`).
     pub max_body_bytes: Option<usize>,
+    /// The addresses the SMTP listener accepts for this channel (`[channels.mail]`); empty
+    /// for channels that take no mail.
+    pub mail_addresses: Vec<String>,
     current: RwLock<Arc<LoadedPlugin>>,
     runtime: Arc<PluginRuntime>,
 }
@@ -321,14 +317,27 @@ impl ChannelPlugin {
                 None => tracing::warn!(channel = channel.id, secret = key, source = ?source, "secret is not set; requests needing it will be refused"),
             }
         }
+        let send_timeout = Duration::from_millis(runtime.settings.send_timeout_ms);
+        let relay = match &channel.mail {
+            Some(mail) => mail_relay::MailRelay::from_config(mail, &secrets, send_timeout).with_context(|| format!("channel {}", channel.id))?,
+            None => None,
+        };
+        let mut config = channel.config_strings();
+        if let Some(mail) = &channel.mail {
+            // The plugin reads the served addresses (for plus-address tokens) from its config;
+            // `[channels.mail] addresses` says them once for both.
+            config.entry("addresses".into()).or_insert_with(|| mail.addresses.join(","));
+        }
         let context = Arc::new(ChannelContext {
             channel_id: channel.id.clone(),
             plugin_name: channel.plugin.clone(),
-            config: channel.config_strings(),
+            config,
             secrets,
             allowed_hosts,
             http: runtime.http.clone(),
             http_timeout: Duration::from_millis(runtime.settings.http_timeout_ms),
+            relay,
+            replay: replay::ReplayMemory::default(),
         });
         let path = runtime.settings.dir.join(format!("{}.wasm", channel.plugin));
         let loaded = runtime.load(&path, &context).await.with_context(|| format!("loading channel {}", channel.id))?;
@@ -338,6 +347,7 @@ impl ChannelPlugin {
             secret_states,
             activity: activity::ChannelActivity::default(),
             max_body_bytes: channel.max_body_bytes,
+            mail_addresses: channel.mail.as_ref().map(|mail| mail.addresses.clone()).unwrap_or_default(),
             current: RwLock::new(Arc::new(loaded)),
             runtime: runtime.clone(),
         })
@@ -369,7 +379,7 @@ impl ChannelPlugin {
         };
         let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
         // The semaphore is never closed, so acquiring only waits.
-        let _turn = self.runtime.webhook_calls.acquire().await;
+        let _turn = self.runtime.inbound_calls.acquire().await;
         let mut outcome = self
             .runtime
             .call(&plugin, &self.context, "webhook", timeout, async |store, instance| {
@@ -380,6 +390,7 @@ impl ChannelPlugin {
                         Ok(parsed) => WebhookOutcome::Events {
                             events: parsed.events.into_iter().map(convert::event).collect(),
                             response: parsed.response.map(response_from_wit),
+                            claims: std::mem::take(&mut store.data_mut().claims),
                         },
                         Err(rejection) => WebhookOutcome::Reject(rejection_from_wit(rejection)),
                     }),
@@ -418,13 +429,40 @@ impl ChannelPlugin {
             .map_err(convert::send_failure))
     }
 
+    /// Whether replies go out as mail (`mail.send`) rather than through `plugin.send`.
+    pub fn sends_mail(&self) -> bool {
+        !self.mail_addresses.is_empty() && self.current().pre.version() != versions::Version::V0_1_0
+    }
+
+    /// Ask a mail channel's plugin to compose and relay one reply in `thread`.
+    pub async fn send_mail(
+        &self,
+        message: &model::OutboundMessage,
+        thread: &model::MailThread,
+    ) -> Result<Result<model::SendReceipt, model::SendFailure>, PluginError> {
+        let plugin = self.current();
+        let message = convert::outbound(message);
+        let thread = convert::thread_context(thread);
+        let timeout = Duration::from_millis(self.runtime.settings.send_timeout_ms);
+        let result = self
+            .runtime
+            .call(&plugin, &self.context, "send_mail", timeout, async |store, instance| instance.send_mail(store, &message, &thread).await)
+            .await?;
+        Ok(match result {
+            None => Err(model::SendFailure::unsupported("this plugin was built before mail.send existed (switchboard:channel@0.1.0)")),
+            Some(result) => result
+                .map(|receipt| model::SendReceipt { external_id: receipt.external_id, status: convert::delivery_status(receipt.status) })
+                .map_err(convert::send_failure),
+        })
+    }
+
     /// Hand a received mail to the plugin; `None` when it was built before `mail` existed
     /// (`0.1.0`). Output over the size limits is cut (and counted) as for webhooks.
     pub async fn handle_mail(&self, mail: IncomingMail) -> Result<Option<MailOutcome>, PluginError> {
         let plugin = self.current();
         let incoming = convert::incoming_mail(mail);
         let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
-        let _turn = self.runtime.webhook_calls.acquire().await;
+        let _turn = self.runtime.inbound_calls.acquire().await;
         let received = self
             .runtime
             .call(&plugin, &self.context, "mail", timeout, async |store, instance| instance.receive_mail(store, &incoming).await)

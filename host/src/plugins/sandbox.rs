@@ -3,9 +3,13 @@
 //!
 //! Policy enforced here: a plugin sees only its own instance's config and secrets; it gets
 //! WASI with no files, no environment, no arguments and no sockets; its memory is capped; its
-//! only way out is [`outbound-http`](super::bindings), checked against `allowed_hosts`.
+//! only ways out are [`outbound-http`](super::bindings), checked against `allowed_hosts`, and
+//! (0.2.0) `outbound-mail`, which reaches only the instance's own relay ([`super::mail_relay`]).
 
 use super::allowed_hosts::AllowedHosts;
+use super::mail_relay::{MailRelay, RelayError};
+use super::replay::{ReplayMemory, MAX_CLAIMS_PER_CALL, MAX_NONCE_BYTES};
+use crate::model::Claim;
 use super::bindings::v0_1_0::switchboard::channel::{clock, config, crypto, logging, outbound_http, types};
 use crate::config::Secret;
 use hmac::{Hmac, Mac};
@@ -32,12 +36,18 @@ pub struct ChannelContext {
     pub allowed_hosts: AllowedHosts,
     pub http: reqwest::Client,
     pub http_timeout: Duration,
+    /// A mail channel's relay (`[channels.mail] relay`).
+    pub relay: Option<MailRelay>,
+    /// One-time tokens of requests this node stored (`replay.claim`).
+    pub replay: ReplayMemory,
 }
 
 /// The data of one plugin call's store.
 pub struct CallState {
     pub channel: Arc<ChannelContext>,
     pub limits: MemoryCap,
+    /// Tokens the plugin claimed during this call; stored with the request's events.
+    pub claims: Vec<Claim>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -46,7 +56,7 @@ impl CallState {
     pub fn new(channel: Arc<ChannelContext>, memory_limit_bytes: usize) -> Self {
         // Deny-all WASI: no preopened dirs, env or args are added, and sockets are off.
         let wasi = WasiCtxBuilder::new().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
-        Self { channel, limits: MemoryCap::new(memory_limit_bytes), wasi, table: ResourceTable::new() }
+        Self { channel, limits: MemoryCap::new(memory_limit_bytes), claims: Vec::new(), wasi, table: ResourceTable::new() }
     }
 }
 
@@ -145,6 +155,32 @@ impl outbound_http::Host for CallState {
     async fn send(&mut self, request: outbound_http::Request) -> std::result::Result<types::HttpResponse, outbound_http::Error> {
         send_outbound(&self.channel, request).await
     }
+}
+
+impl CallState {
+    /// `replay.claim`: false when this node stored a request with `nonce`, or the plugin
+    /// already claimed it in this call. Over-long nonces and too many claims are refused
+    /// (false), so a plugin cannot grow the store's table without bound.
+    pub fn claim(&mut self, nonce: String, ttl_ms: u64) -> bool {
+        let now = crate::clock::now_ms() as u64;
+        if nonce.is_empty() || nonce.len() > MAX_NONCE_BYTES || self.claims.len() >= MAX_CLAIMS_PER_CALL {
+            return false;
+        }
+        if self.channel.replay.seen(&nonce, now) || self.claims.iter().any(|claim| claim.nonce == nonce) {
+            return false;
+        }
+        // A day at most: a signature's freshness window is minutes.
+        let ttl_ms = ttl_ms.clamp(1_000, 86_400_000);
+        self.claims.push(Claim { nonce, expires_at_ms: now.saturating_add(ttl_ms) });
+        true
+    }
+
+}
+
+/// `outbound-mail.send`: relay through the instance's relay, the only one it may reach.
+pub async fn relay_mail(channel: &ChannelContext, mail_from: &str, rcpt_to: &[String], raw: &[u8]) -> std::result::Result<(), RelayError> {
+    let Some(relay) = &channel.relay else { return Err(RelayError::NotConfigured) };
+    relay.send(mail_from, rcpt_to, raw).await
 }
 
 /// Perform a plugin's outbound request, if its host is allowed.

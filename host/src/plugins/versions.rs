@@ -154,6 +154,19 @@ impl Instance {
         }
     }
 
+    /// Compose and relay a reply as mail; `None` for plugins built before `mail` existed.
+    pub async fn send_mail(
+        &self,
+        store: &mut Store<CallState>,
+        message: &wit::OutboundMessage,
+        thread: &mail::ThreadContext,
+    ) -> wasmtime::Result<Option<Result<wit::SendReceipt, wit::SendError>>> {
+        match self {
+            Self::V0_1_0(_) => Ok(None),
+            Self::V0_2_0(i) => i.switchboard_channel_mail().call_send(store, message, thread).await.map(Some),
+        }
+    }
+
     /// The connection check; `None` for plugins built before `setup` existed.
     pub async fn check_connection(
         &self,
@@ -166,13 +179,36 @@ impl Instance {
     }
 }
 
-/// The `0.2.0` imports are `0.1.0`'s, unchanged: each one hands over to the `0.1.0` host
-/// function in `sandbox.rs`, so the sandbox's policy lives in one place.
+/// The `0.2.0` imports that `0.1.0` has are unchanged: each hands over to the `0.1.0` host
+/// function in `sandbox.rs`. The two new ones (`outbound-mail`, `replay`) call the sandbox too,
+/// so its policy lives in one place.
 mod imports_v0_2_0 {
+    use super::super::mail_relay::RelayError;
     use super::super::sandbox::CallState;
     use super::v0_1_0::switchboard::channel as v1;
-    use super::v0_2_0::switchboard::channel::{clock, config, crypto, logging, outbound_http};
+    use super::v0_2_0::switchboard::channel::{clock, config, crypto, logging, outbound_http, outbound_mail, replay};
     use wasmtime::Result;
+
+    impl outbound_mail::Host for CallState {
+        async fn send(&mut self, envelope: outbound_mail::Envelope, raw: Vec<u8>) -> std::result::Result<(), outbound_mail::Error> {
+            use outbound_mail::{Error, RelayReply};
+            // The future must be `Send`, and the call state is not `Sync`: hold only the channel.
+            let channel = self.channel.clone();
+            super::super::sandbox::relay_mail(&channel, &envelope.mail_from, &envelope.rcpt_to, &raw).await.map_err(|error| match error {
+                RelayError::NotConfigured => Error::NotConfigured,
+                RelayError::Transient { code, message } => Error::Transient(RelayReply { code, message }),
+                RelayError::Permanent { code, message } => Error::Permanent(RelayReply { code, message }),
+                RelayError::Unavailable(message) => Error::Unavailable(message),
+                RelayError::Invalid(message) => Error::Invalid(message),
+            })
+        }
+    }
+
+    impl replay::Host for CallState {
+        fn claim(&mut self, nonce: String, ttl_ms: u64) -> Result<bool> {
+            Ok(CallState::claim(self, nonce, ttl_ms))
+        }
+    }
 
     impl config::Host for CallState {
         fn get(&mut self, key: String) -> Result<Option<String>> {

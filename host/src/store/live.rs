@@ -267,7 +267,7 @@ mod tests {
     async fn write(store: Store, node: usize, count: usize) {
         for n in 0..count {
             let events = vec![text(format!("m-{node}-{n}"), n % 7)];
-            let request = IngestRequest { channel_id: "c".into(), request_id: String::new(), raw_body: bytes::Bytes::new(), events };
+            let request = IngestRequest { channel_id: "c".into(), request_id: String::new(), raw_body: bytes::Bytes::new(), events, threads: Vec::new(), claims: Vec::new() };
             store.ingest(request).await.expect("ingest");
         }
     }

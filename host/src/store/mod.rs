@@ -22,6 +22,7 @@ pub mod db;
 pub mod ingest;
 pub mod leader;
 pub mod live;
+pub mod mail;
 pub mod merge;
 pub mod outbox;
 pub mod presence;
@@ -98,6 +99,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "presence", include_str!("../../../migrations/sqlite/0008_presence.sql")),
     (9, "merge_activity", include_str!("../../../migrations/sqlite/0009_merge_activity.sql")),
     (10, "saved_views", include_str!("../../../migrations/sqlite/0010_saved_views.sql")),
+    (11, "mail", include_str!("../../../migrations/sqlite/0011_mail.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -110,6 +112,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "presence", include_str!("../../../migrations/postgres/0008_presence.sql")),
     (9, "merge_activity", include_str!("../../../migrations/postgres/0009_merge_activity.sql")),
     (10, "saved_views", include_str!("../../../migrations/postgres/0010_saved_views.sql")),
+    (11, "mail", include_str!("../../../migrations/postgres/0011_mail.sql")),
 ];
 
 #[derive(Clone)]

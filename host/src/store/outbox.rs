@@ -317,7 +317,7 @@ mod tests {
 
     async fn ingest(store: &Store, events: Vec<Event>) {
         store
-            .ingest(IngestRequest { channel_id: "messenger".into(), request_id: "r".into(), raw_body: bytes::Bytes::new(), events })
+            .ingest(IngestRequest { channel_id: "messenger".into(), request_id: "r".into(), raw_body: bytes::Bytes::new(), events, threads: Vec::new(), claims: Vec::new() })
             .await
             .unwrap();
     }

@@ -76,7 +76,7 @@ mod tests {
             echo: false,
             extra: None,
         };
-        IngestRequest { channel_id: "c".into(), request_id: "r".into(), raw_body: bytes::Bytes::from_static(body.as_bytes()), events: vec![Event::Message(message)] }
+        IngestRequest { channel_id: "c".into(), request_id: "r".into(), raw_body: bytes::Bytes::from_static(body.as_bytes()), events: vec![Event::Message(message)], threads: Vec::new(), claims: Vec::new() }
     }
 
     async fn rows(store: &TestStore) -> i64 {

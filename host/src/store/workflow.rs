@@ -223,12 +223,25 @@ async fn apply(conn: &mut Conn<'_>, id: i64, changes: &Changes, actor: &Actor, n
 /// the newest. Called by ingest, inside its transaction, when the contact has no conversation
 /// that is not resolved.
 pub(super) async fn reopen_latest(conn: &mut Conn<'_>, contact_id: i64, now: Millis, events: &mut PendingEvents) -> Result<Option<i64>, StoreError> {
+    let latest: Option<i64> = sql!(conn, query_scalar(
+        "SELECT id FROM conversations WHERE contact_id = $1 ORDER BY last_message_at DESC, id DESC LIMIT 1",
+        contact_id,
+    ).fetch_optional)?;
+    match latest {
+        Some(id) => reopen_resolved(conn, id, now, events).await,
+        None => Ok(None),
+    }
+}
+
+/// Reopen resolved conversation `id` for a new customer message, unless its contact has
+/// another unresolved conversation (a contact has at most one). Returns it when reopened.
+pub(super) async fn reopen_resolved(conn: &mut Conn<'_>, id: i64, now: Millis, events: &mut PendingEvents) -> Result<Option<i64>, StoreError> {
     let reopened: Option<i64> = sql!(conn, query_scalar(
         "UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = $2
-         WHERE id = (SELECT id FROM conversations WHERE contact_id = $1 ORDER BY last_message_at DESC, id DESC LIMIT 1)
-           AND status = 'resolved'
+         WHERE id = $1 AND status = 'resolved'
+           AND NOT EXISTS (SELECT 1 FROM conversations other WHERE other.contact_id = conversations.contact_id AND other.status <> 'resolved')
          RETURNING id",
-        contact_id,
+        id,
         now,
     ).fetch_optional)?;
     if let Some(id) = reopened {

@@ -44,7 +44,9 @@ pub fn plus_token(recipients: &[String], served: &[String]) -> Option<String> {
     })
 }
 
-fn is_token(token: &str) -> bool {
+/// Whether `token` has the shape of a reply token (4–64 characters of `[A-Za-z0-9_-]`): what
+/// [`plus_token`] accepts, and so what [`crate::compose`] may put in a `Reply-To`.
+pub fn is_token(token: &str) -> bool {
     TOKEN_LEN.contains(&token.len())
         && token
             .bytes()

@@ -11,7 +11,7 @@
 //! built with `writev(false)`, so hyper hands over each response head whole in one write, and
 //! hyper closes the connection after such an answer, so nothing follows the rewritten one.
 
-use super::limits::Refusal;
+use crate::connection_limits::Refusal;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};

@@ -7,7 +7,7 @@
 //!
 //! - **connection caps:** at most `server.max_connections` open at once, and at most
 //!   `server.max_connections_per_ip` from one address; a connection over either cap gets a JSON
-//!   `503`/`429` and is closed before any HTTP parsing ([`limits`]);
+//!   `503`/`429` and is closed before any HTTP parsing ([`crate::connection_limits`]);
 //! - **header read timeout:** a client must finish sending a request head within
 //!   `server.header_read_timeout_ms` (this also closes idle keep-alive connections);
 //! - **body read timeout:** every request body must arrive within `server.body_read_timeout_ms`
@@ -19,10 +19,9 @@
 //!   every other error.
 
 mod json_errors;
-mod limits;
 
 use crate::config::ServerConfig;
-use limits::ConnectionLimits;
+use crate::connection_limits::{ConnectionLimits, ListenerMetrics};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -38,7 +37,7 @@ use tower::ServiceExt;
 /// Serve `app` on `listener` until `shutdown` turns true, then stop accepting, let every open
 /// connection finish its in-flight request, and return once all have closed.
 pub async fn serve(listener: TcpListener, app: Router, settings: &ServerConfig, mut shutdown: watch::Receiver<bool>) {
-    let limits = Arc::new(ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip));
+    let limits = Arc::new(ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip, ListenerMetrics::HTTP));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms))

@@ -15,15 +15,17 @@
 //! The module's two jobs live apart: [`group_commit`] is the machinery (the writer task,
 //! batching, retries, refusing when the database is gone) and knows nothing of messages;
 //! [`rules`] is what one webhook's events mean for the stored conversation (dedupe, threading,
-//! status order, consent). Who a sender is comes from [`crate::identity::link`].
+//! status order, consent); [`threads`] finds the conversation a mail replies to. Who a sender
+//! is comes from [`crate::identity::link`].
 
 mod group_commit;
 mod rules;
+mod threads;
 
 pub use group_commit::IngestQueue;
 pub(super) use rules::announce_message;
 
-use crate::model::Event;
+use crate::model::{Claim, Event, ThreadHints};
 
 /// One verified webhook's events, ready to store.
 #[derive(Debug)]
@@ -34,6 +36,11 @@ pub struct IngestRequest {
     pub raw_body: bytes::Bytes,
     /// Events with parties already normalised by [`crate::identity`].
     pub events: Vec<Event>,
+    /// How messages may join existing conversations (mail); none for most webhooks.
+    pub threads: Vec<ThreadHints>,
+    /// One-time tokens to record; if one was recorded before, nothing is stored
+    /// ([`IngestReport::replayed`]).
+    pub claims: Vec<Claim>,
 }
 
 /// What storing one webhook did.
@@ -47,6 +54,8 @@ pub struct IngestReport {
     pub status_changes: u32,
     /// Status reports that were stale or named unknown messages.
     pub ignored_statuses: u32,
+    /// A one-time token of the request was used before: nothing was stored.
+    pub replayed: bool,
 }
 
 impl IngestReport {

@@ -1,6 +1,7 @@
-//! What one webhook's events mean for the store: messages deduplicated by the database and
-//! threaded into the contact's open conversation, statuses that only move forward, profiles
-//! and consent. Runs inside the group commit's transaction.
+//! What one webhook's events mean for the store: one-time tokens recorded, messages
+//! deduplicated by the database and threaded (into the conversation a mail replies to, else the
+//! contact's open one), statuses that only move forward, profiles and consent. Runs inside the
+//! group commit's transaction.
 
 use super::IngestReport;
 use super::IngestRequest;
@@ -8,7 +9,7 @@ use crate::identity::link::{refresh_profile, resolve_identity};
 use crate::store::db::{sql, Conn, Millis};
 use crate::store::live::{LiveEventKind, PendingEvents};
 use crate::store::{views, StoreError};
-use crate::model::{ConsentUpdate, DeliveryStatus, Direction, Event, InboundMessage, Party, StatusUpdate, Watermark};
+use crate::model::{ConsentUpdate, DeliveryStatus, Direction, Event, InboundMessage, Party, StatusUpdate, ThreadHints, Watermark};
 use sqlx::types::Json;
 
 /// Store one webhook's events.
@@ -24,10 +25,14 @@ pub(super) async fn apply(conn: &mut Conn<'_>, request: &IngestRequest, now: Mil
             _ => None,
         })
         .collect();
+    if !claim_tokens(conn, request, now).await? {
+        return Ok(IngestReport { replayed: true, ..report });
+    }
     for event in &request.events {
         match event {
             Event::Message(message) => {
-                if store_message(conn, &request.channel_id, message, now, events).await? {
+                let hints = request.threads.iter().find(|hints| hints.external_id == message.external_id);
+                if store_message(conn, &request.channel_id, message, hints, now, events).await? {
                     report.new_messages += 1;
                 } else {
                     report.duplicates += 1;
@@ -49,11 +54,34 @@ pub(super) async fn apply(conn: &mut Conn<'_>, request: &IngestRequest, now: Mil
     Ok(report)
 }
 
+/// Record the request's one-time tokens. False when one was recorded before and has not
+/// expired: the request is a replay, and nothing of it is stored. The primary key is the guard,
+/// across nodes too; an expired record is taken over.
+async fn claim_tokens(conn: &mut Conn<'_>, request: &IngestRequest, now: Millis) -> Result<bool, StoreError> {
+    for claim in &request.claims {
+        let claimed: Option<i64> = sql!(conn, query_scalar(
+            "INSERT INTO replay_tokens (channel_id, token, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (channel_id, token) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE replay_tokens.expires_at <= $4
+             RETURNING 1",
+            &request.channel_id,
+            &claim.nonce,
+            Millis(claim.expires_at_ms as i64),
+            now,
+        ).fetch_optional)?;
+        if claimed.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Store an inbound message (or an echo of one we sent). Returns false for a redelivery.
 async fn store_message(
     conn: &mut Conn<'_>,
     channel_id: &str,
     message: &InboundMessage,
+    hints: Option<&ThreadHints>,
     now: Millis,
     events: &mut PendingEvents,
 ) -> Result<bool, StoreError> {
@@ -66,7 +94,11 @@ async fn store_message(
         return Ok(false);
     }
     let identity = resolve_identity(conn, channel_id, &message.sender, now).await?;
-    let conversation_id = match identity.active_conversation {
+    let threaded = match hints {
+        Some(hints) => super::threads::join(conn, channel_id, hints, now, events).await?,
+        None => None,
+    };
+    let conversation_id = match threaded.or(identity.active_conversation) {
         Some(id) => id,
         // Nobody else can see a contact this transaction created: one statement, no lookups.
         None if identity.fresh_contact => sql!(conn, query_scalar(

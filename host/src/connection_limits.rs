@@ -1,4 +1,4 @@
-//! How many connections may be open at once, in all and from one address.
+//! How many connections a listener (HTTP, SMTP) may hold at once, in all and from one address.
 //!
 //! A slot is taken when a connection is accepted and given back when its [`ConnectionPermit`]
 //! drops, whatever ended the connection. The per-address count lives in a map that only holds
@@ -13,6 +13,21 @@ pub struct ConnectionLimits {
     max_total: usize,
     max_per_ip: usize,
     open: Mutex<Open>,
+    metrics: ListenerMetrics,
+}
+
+/// The series a listener's connections are counted in.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerMetrics {
+    /// Gauge of connections open now.
+    pub open: &'static str,
+    /// Counter of connections refused at the door, labelled `reason`.
+    pub refused: &'static str,
+}
+
+impl ListenerMetrics {
+    pub const HTTP: Self = Self { open: crate::telemetry::OPEN_CONNECTIONS, refused: crate::telemetry::CONNECTIONS_REFUSED };
+    pub const SMTP: Self = Self { open: crate::telemetry::SMTP_CONNECTIONS, refused: crate::telemetry::SMTP_CONNECTIONS_REFUSED };
 }
 
 #[derive(Default)]
@@ -24,9 +39,9 @@ struct Open {
 /// Why a connection was refused at the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// The gateway holds `server.max_connections` connections already.
+    /// The listener holds its `max_connections` connections already.
     Full,
-    /// This address holds `server.max_connections_per_ip` connections already.
+    /// This address holds the listener's `max_connections_per_ip` connections already.
     TooManyFromAddress,
 }
 
@@ -37,25 +52,25 @@ pub struct ConnectionPermit {
 }
 
 impl ConnectionLimits {
-    pub fn new(max_total: usize, max_per_ip: usize) -> Self {
-        Self { max_total: max_total.max(1), max_per_ip: max_per_ip.max(1), open: Mutex::default() }
+    pub fn new(max_total: usize, max_per_ip: usize, metrics: ListenerMetrics) -> Self {
+        Self { max_total: max_total.max(1), max_per_ip: max_per_ip.max(1), open: Mutex::default(), metrics }
     }
 
     /// Take a slot for a connection from `ip`, or say which cap it would break.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, Refusal> {
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if open.total >= self.max_total {
-            metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED, "reason" => "max_connections").increment(1);
+            metrics::counter!(self.metrics.refused, "reason" => "max_connections").increment(1);
             return Err(Refusal::Full);
         }
         let from_ip = open.by_ip.entry(ip).or_default();
         if *from_ip >= self.max_per_ip {
-            metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED, "reason" => "max_connections_per_ip").increment(1);
+            metrics::counter!(self.metrics.refused, "reason" => "max_connections_per_ip").increment(1);
             return Err(Refusal::TooManyFromAddress);
         }
         *from_ip += 1;
         open.total += 1;
-        metrics::gauge!(crate::telemetry::OPEN_CONNECTIONS).set(open.total as f64);
+        metrics::gauge!(self.metrics.open).set(open.total as f64);
         Ok(ConnectionPermit { limits: self.clone(), ip })
     }
 
@@ -76,7 +91,7 @@ impl Drop for ConnectionPermit {
                 open.by_ip.remove(&self.ip);
             }
         }
-        metrics::gauge!(crate::telemetry::OPEN_CONNECTIONS).set(open.total as f64);
+        metrics::gauge!(self.limits.metrics.open).set(open.total as f64);
     }
 }
 
@@ -86,7 +101,7 @@ mod tests {
 
     #[test]
     fn caps_total_and_per_address_and_frees_on_drop() {
-        let limits = Arc::new(ConnectionLimits::new(3, 2));
+        let limits = Arc::new(ConnectionLimits::new(3, 2, ListenerMetrics::HTTP));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let first = limits.admit(a).unwrap();
