@@ -57,7 +57,7 @@ function StoredMedia({ attachment, conversationId }) {
   return html`
     <div class="stored-media">
       ${preview && html`<img class="media" src=${preview} alt=${attachment.caption ?? name} />`}
-      <button type="button" class="media-file" onClick=${download} title=${`Download ${name}`}>📎 ${name}</button>
+      <button type="button" class="media-file" onClick=${download} aria-label=${`Download ${name}`} title=${`Download ${name}`}>📎 ${name}</button>
       ${error && html`<span class="failure" role="alert">${error}</span>`}
     </div>`;
 }

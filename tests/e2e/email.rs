@@ -122,6 +122,9 @@ impl Sink {
 
 /// The address between `<` and `>` of a `MAIL FROM:` or `RCPT TO:` line.
 fn address_in(command: &str) -> String {
+    if !command.contains('<') {
+        return command.trim().to_string();
+    }
     command.split_once('<').and_then(|(_, rest)| rest.split_once('>')).map(|(address, _)| address.to_string()).unwrap_or_default()
 }
 
@@ -230,7 +233,7 @@ async fn a_mail_opens_a_conversation_the_reply_threads_and_the_answer_joins_it()
     assert!(header(data, "From").unwrap().contains(SUPPORT));
     assert!(header(data, "To").unwrap().contains("ann@customer.test"));
     let reply_to = header(data, "Reply-To").expect("a plus-addressed Reply-To");
-    let token = reply_to.trim_matches(|c| c == '<' || c == '>').strip_prefix("support+").and_then(|rest| rest.strip_suffix("@example.com")).expect("support+<token>@example.com").to_string();
+    let token = address_in(&reply_to).strip_prefix("support+").and_then(|rest| rest.strip_suffix("@example.com")).expect("support+<token>@example.com").to_string();
     assert!(token.len() >= 16, "{token}");
     assert!(data.contains("A new lamp is on its way."), "{data}");
 
@@ -522,7 +525,7 @@ async fn an_agent_reads_and_answers_mail_in_chromium() {
     let scratch = tempfile::tempdir().unwrap();
     let shots = if std::env::var_os("SWITCHBOARD_SCREENSHOTS").is_some() { root.join("docs/screenshots") } else { scratch.path().to_path_buf() };
     let output = tokio::process::Command::new(&python)
-        .arg(root.join("tests/browser/email.py"))
+        .arg(root.join("tests/browser/mail_inbox.py"))
         .env("SB_BASE", &server.base)
         .env("SB_SMTP", server.gateway().smtp_addr.unwrap().to_string())
         .env("SB_AGENT", "mia@example.com")

@@ -45,8 +45,9 @@ async fn whatsapp_verifies_and_parses_through_the_contract() {
     let (_, plugin) = load("whatsapp", None).await;
     let body = fixture("whatsapp/text.json");
     let outcome = plugin.handle_webhook(post(&body, Some(sign(&body)))).await.unwrap();
-    let WebhookOutcome::Events { events, response } = outcome else { panic!("expected events, got {outcome:?}") };
+    let WebhookOutcome::Events { events, response, claims } = outcome else { panic!("expected events, got {outcome:?}") };
     assert!(response.is_none());
+    assert!(claims.is_empty(), "WhatsApp claims no one-time tokens");
     let message = events
         .iter()
         .find_map(|e| match e {

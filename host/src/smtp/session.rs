@@ -106,13 +106,19 @@ impl<'a> Session<'a> {
                 match &mut mode {
                     Mode::Data { receiver: data, message } => {
                         let done = data.ingest(&mut bytes, message);
+                        let too_large = message.len() > self.settings().max_message_bytes;
+                        if done && too_large {
+                            mode = Mode::Commands;
+                            replies.extend_from_slice(self.refuse_oversized().as_bytes());
+                            continue;
+                        }
                         if done {
                             let message = std::mem::take(message);
                             mode = Mode::Commands;
                             replies.extend_from_slice(self.deliver(message).await.as_bytes());
                             continue;
                         }
-                        if message.len() > self.settings().max_message_bytes {
+                        if too_large {
                             mode = Mode::Discarding(DummyDataReceiver::new_data(data));
                             continue;
                         }
@@ -121,9 +127,7 @@ impl<'a> Session<'a> {
                     Mode::Discarding(discard) => {
                         if discard.ingest(&mut bytes) {
                             mode = Mode::Commands;
-                            self.reset();
-                            metrics::counter!(telemetry::SMTP_REFUSED, "reason" => "too_large").increment(1);
-                            replies.extend_from_slice(self.too_large().as_bytes());
+                            replies.extend_from_slice(self.refuse_oversized().as_bytes());
                             continue;
                         }
                         break;
@@ -249,6 +253,13 @@ impl<'a> Session<'a> {
         }
         let last = lines.len() - 1;
         lines.iter().enumerate().map(|(n, line)| format!("250{}{line}\r\n", if n == last { ' ' } else { '-' })).collect()
+    }
+
+    /// End a transaction whose message grew past the cap.
+    fn refuse_oversized(&mut self) -> String {
+        self.reset();
+        metrics::counter!(telemetry::SMTP_REFUSED, "reason" => "too_large").increment(1);
+        self.too_large()
     }
 
     fn too_large(&self) -> String {

@@ -59,11 +59,11 @@ pub(super) async fn apply(conn: &mut Conn<'_>, request: &IngestRequest, now: Mil
 /// across nodes too; an expired record is taken over.
 async fn claim_tokens(conn: &mut Conn<'_>, request: &IngestRequest, now: Millis) -> Result<bool, StoreError> {
     for claim in &request.claims {
-        let claimed: Option<i64> = sql!(conn, query_scalar(
+        let claimed: Option<String> = sql!(conn, query_scalar(
             "INSERT INTO replay_tokens (channel_id, token, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (channel_id, token) DO UPDATE SET expires_at = excluded.expires_at
              WHERE replay_tokens.expires_at <= $4
-             RETURNING 1",
+             RETURNING token",
             &request.channel_id,
             &claim.nonce,
             Millis(claim.expires_at_ms as i64),

@@ -1,4 +1,5 @@
-"""Email in the agent inbox, in real headless Chromium driven by Playwright.
+"""Email in the agent inbox, in real headless Chromium driven by Playwright (named so as not to
+shadow the standard library's `email` package).
 
 Run by `tests/e2e/email.rs`, which starts the gateway with its SMTP listener and an email
 channel whose relay is a loopback SMTP sink, and creates the agent. Here a customer's mail is
