@@ -545,3 +545,47 @@ async fn an_agent_reads_and_answers_mail_in_chromium() {
     assert!(relayed.data.contains("A new lamp ships today"), "{}", relayed.data);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn starttls_is_offered_with_a_certificate_and_mail_goes_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=mx.switchboard.test", "-addext", "subjectAltName=DNS:mx.switchboard.test"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a test certificate (.ci/run installs it)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (_sink, relay) = Sink::start().await;
+    let sections = format!(
+        "\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.switchboard.test\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let server = TestServer::start_settings(None, &email_channels(relay), &Settings { sections: &sections, ..Settings::default() }).await;
+    let smtp = server.gateway().smtp_addr.unwrap();
+
+    // EHLO in the clear offers STARTTLS.
+    let mut stream = tokio::net::TcpStream::connect(smtp).await.unwrap();
+    let mut greeting = [0u8; 256];
+    let _ = stream.read(&mut greeting).await.unwrap();
+    stream.write_all(b"EHLO client.test\r\n").await.unwrap();
+    let mut ehlo = vec![0u8; 1024];
+    let n = stream.read(&mut ehlo).await.unwrap();
+    assert!(String::from_utf8_lossy(&ehlo[..n]).contains("250 STARTTLS") || String::from_utf8_lossy(&ehlo[..n]).contains("250-STARTTLS"), "{}", String::from_utf8_lossy(&ehlo[..n]));
+    drop(stream);
+
+    // A client that insists on TLS delivers through it.
+    let tls = lettre::transport::smtp::client::TlsParameters::builder("mx.switchboard.test".into()).dangerous_accept_invalid_certs(true).build().unwrap();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.ip().to_string()).port(smtp.port()).tls(Tls::Required(tls)).build();
+    let raw = mail("Tia <tia@customer.test>", SUPPORT, "tls-1@customer.test", "", "Over TLS", "Sent under STARTTLS.\r\n");
+    let envelope = Envelope::new(Some("tia@customer.test".parse().unwrap()), vec![SUPPORT.parse().unwrap()]).unwrap();
+    transport.send_raw(&envelope, &raw).await.expect("delivered under STARTTLS");
+    let conversation = server.only_conversation_id().await;
+    assert_eq!(server.messages(conversation).await[0]["text"], "Sent under STARTTLS.");
+    server.stop().await;
+}
