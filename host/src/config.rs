@@ -106,7 +106,9 @@ impl Default for MediaConfig {
 #[serde(deny_unknown_fields)]
 pub struct MailConfig {
     /// The addresses this instance serves; `RCPT TO` these or their plus-addresses
-    /// (`support+anything@example.com`) is accepted, anything else refused.
+    /// (`support+anything@example.com`) is accepted, anything else refused. None for an
+    /// instance whose mail comes only from Mailgun.
+    #[serde(default)]
     pub addresses: Vec<String>,
     /// The SMTP relay replies are handed to: `smtp://host:port` or `smtps://host:port`.
     /// None: replies fail as not configured.
@@ -639,6 +641,26 @@ secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABL
         assert_eq!(shipped.auth.session_ttl_hours, AuthConfig::default().session_ttl_hours);
         let bad = "[workflow]\npresence_ttl_ms = 10";
         assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))));
+        let smtp = SmtpConfig::default();
+        assert_eq!(shipped.smtp.max_message_bytes, smtp.max_message_bytes);
+        assert_eq!((shipped.smtp.max_connections, shipped.smtp.max_connections_per_ip), (smtp.max_connections, smtp.max_connections_per_ip));
+        assert_eq!(shipped.smtp.command_timeout_ms, smtp.command_timeout_ms);
+        assert_eq!(shipped.media.max_file_bytes, MediaConfig::default().max_file_bytes);
+        let email = shipped.channels.iter().find(|c| c.id == "email").expect("config.toml has an email channel");
+        assert_eq!(email.mail.as_ref().unwrap().addresses, ["support@example.com"]);
+    }
+
+    #[test]
+    fn mail_addresses_are_checked() {
+        let channel = |id: &str, addresses: &str| format!("[[channels]]\nid = '{id}'\nplugin = 'email'\n[channels.mail]\naddresses = [{addresses}]\n");
+        assert!(Config::parse(&channel("a", "'support@example.com'")).is_ok());
+        assert!(Config::parse("[[channels]]\nid = 'mg'\nplugin = 'email'\n[channels.mail]\nrelay = 'smtp://127.0.0.1:25'\n").is_ok(), "Mailgun only: no addresses");
+        for bad in ["'support+x@example.com'", "'nodomain'", "'@example.com'", "'a@b@c'"] {
+            assert!(matches!(Config::parse(&channel("a", bad)), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        let twice = format!("{}{}", channel("a", "'support@example.com'"), channel("b", "'SUPPORT@example.com'"));
+        assert!(matches!(Config::parse(&twice), Err(ConfigError::Invalid(message)) if message.contains("served by both")));
+        assert!(matches!(Config::parse("[smtp]\ntls_cert = 'c.pem'\n"), Err(ConfigError::Invalid(_))), "a certificate needs its key");
     }
 
     const SAMPLE: &str = r#"

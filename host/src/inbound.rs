@@ -132,6 +132,7 @@ async fn run_mail(
         }
         Some(MailOutcome::Events { mut events, blobs, threads }) => {
             media.rewrite_blobs(&mut events, blobs).await?;
+            trust_authenticated_senders(&mut events, &threads);
             let arrival = Arrival { raw_body, events, threads, claims: Vec::new(), response: None };
             store_events(store, channel, channel_id, request_id, arrival).await
         }
@@ -164,6 +165,19 @@ async fn run(
         WebhookOutcome::Events { events, response, claims } => {
             let arrival = Arrival { raw_body, events, threads: Vec::new(), claims, response };
             store_events(store, channel, channel_id, request_id, arrival).await
+        }
+    }
+}
+
+/// Mark the senders the plugin found authenticated as having a verified email, so identity
+/// linking may join them to the known contact with that address (it never links by a merely
+/// claimed one).
+fn trust_authenticated_senders(events: &mut [Event], threads: &[ThreadHints]) {
+    for event in events {
+        let Event::Message(message) = event else { continue };
+        let authenticated = threads.iter().any(|hints| hints.external_id == message.external_id && hints.sender_authenticated);
+        if authenticated && message.sender.email.is_some() {
+            message.sender.email_verified = true;
         }
     }
 }

@@ -189,6 +189,9 @@ pub struct ThreadHints {
     pub replies_to: Vec<String>,
     /// A plus-address reply token.
     pub token: Option<String>,
+    /// A server the instance trusts found the sender's address authentic (DMARC): the sender
+    /// may be linked to a known contact by it.
+    pub sender_authenticated: bool,
 }
 
 /// A one-time token a plugin claimed while checking a request (Mailgun's signature token):

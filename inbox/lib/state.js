@@ -82,17 +82,25 @@ function remember(items) {
 
 let listGeneration = 0;
 
+/** Conversations the live stream placed while a first page was loading, by id: the page was
+ * read before them, so they are placed again once it replaces the list. */
+let placedWhileLoading = null;
+
 /** Fetch a page for the current filters: the first (`cursor` null, replacing the list and
  * starting a new generation) or the next one after `cursor` (appended). A page that arrives
  * after the filters changed is dropped. */
 async function fetchList(cursor) {
   const generation = cursor ? listGeneration : ++listGeneration;
+  if (!cursor) placedWhileLoading = new Map();
   listLoading.value = true;
   try {
     const page = await api.get(`/conversations${listQuery(filters.value, cursor)}`);
     if (generation !== listGeneration) return;
     batch(() => {
-      remember(page.items);
+      const late = cursor ? null : placedWhileLoading;
+      if (!cursor) placedWhileLoading = null;
+      // What the live stream placed while this page was read is newer than the page.
+      remember(page.items.filter((c) => !late?.has(c.id)));
       const ids = page.items.map((c) => c.id);
       if (cursor) {
         const seen = new Set(listIds.value);
@@ -102,6 +110,7 @@ async function fetchList(cursor) {
         cursorIndex.value = 0;
       }
       nextCursor.value = page.next_cursor;
+      for (const c of late?.values() ?? []) place(c);
     });
   } catch (error) {
     showError(error);
@@ -173,6 +182,7 @@ export function setFilters(changes) {
 /** Put `c` where it belongs in the list now (or take it out), without a reload. */
 function place(c) {
   remember([c]);
+  placedWhileLoading?.set(c.id, c);
   const f = filters.value;
   if (f.q.trim()) {
     // Only the server knows what a search matches: a listed result is updated where it is

@@ -260,6 +260,15 @@ function ChannelPage({ id }) {
       <p>Plugin <code>${detail.plugin.name}</code> ${detail.plugin.version}, built for <code>switchboard:channel@${detail.plugin.contract}</code>.</p>
       <label for="channel-webhook">Webhook URL to register with the provider</label>
       <input id="channel-webhook" class="webhook-url" readonly value=${detail.webhook_url} onFocus=${(e) => e.currentTarget.select()} />
+      ${detail.mail && html`
+        <h2>Mail</h2>
+        <dl class="mail-setup">
+          <dt>Addresses taken over SMTP</dt>
+          <dd data-mail="addresses">${detail.mail.addresses.length ? detail.mail.addresses.map((a) => html`<code key=${a}>${a}</code> `) : "None (mail comes only from Mailgun)"}
+            ${detail.mail.addresses.length > 0 && html`<span class="info"> and their plus-addresses</span>`}</dd>
+          <dt>Replies relayed through</dt>
+          <dd data-mail="relay">${detail.mail.relay ? html`<code>${detail.mail.relay}</code>` : html`<span class="failure">No relay configured: replies fail until <code>[channels.mail] relay</code> is set</span>`}</dd>
+        </dl>`}
       <h2>Live status</h2>
       <${LiveStatus} activity=${detail.activity} />
       <h2>Setup</h2>

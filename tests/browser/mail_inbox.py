@@ -7,7 +7,8 @@ sent with Python's own `smtplib` (a real SMTP client) with quoted history and a 
 the agent sees it appear live, reads the subject, opens the full message, downloads the
 attachment through the API and replies. Afterwards the Rust side checks what the sink received.
 
-Environment: SB_BASE, SB_SMTP (host:port of the listener), SB_AGENT (email), SB_PASSWORD,
+Environment: SB_BASE, SB_SMTP (host:port of the listener), SB_AGENT and SB_ADMIN (emails),
+SB_RELAY (host:port the channel page must name), SB_PASSWORD,
 SB_CHROMIUM, SB_SCREENSHOTS (a directory, or empty for none).
 """
 
@@ -21,6 +22,8 @@ from playwright.sync_api import sync_playwright, expect
 BASE = os.environ["SB_BASE"]
 SMTP_HOST, SMTP_PORT = os.environ["SB_SMTP"].rsplit(":", 1)
 AGENT = os.environ["SB_AGENT"]
+ADMIN = os.environ["SB_ADMIN"]
+RELAY = os.environ["SB_RELAY"]
 PASSWORD = os.environ["SB_PASSWORD"]
 CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("SB_SCREENSHOTS", "")
@@ -91,6 +94,17 @@ def main():
         outbound = page.locator(".message.outbound", has_text="A new lamp ships today")
         expect(outbound.locator(".ticks")).to_have_attribute("data-status", "sent", timeout=TIMEOUT)
         assert errors == [], f"errors on the page: {errors}"
+
+        # The admin's channel page says which addresses the listener takes and where replies go.
+        admin = browser.new_context(viewport={"width": 1360, "height": 860}).new_page()
+        admin.goto(BASE + "/")
+        admin.get_by_label("Email").fill(ADMIN)
+        admin.get_by_label("Password").fill(PASSWORD)
+        admin.get_by_role("button", name="Sign in").click()
+        expect(admin.get_by_role("region", name="Conversations")).to_be_visible(timeout=TIMEOUT)
+        admin.goto(BASE + "/#/admin/channels/email")
+        expect(admin.locator('[data-mail="addresses"]')).to_contain_text("support@example.com", timeout=TIMEOUT)
+        expect(admin.locator('[data-mail="relay"]')).to_have_text(RELAY)
         browser.close()
     print("all email browser checks passed")
 

@@ -21,11 +21,14 @@ on_both_backends!(
     attachments_download_for_agents_only,
     mailgun_posts_are_checked_for_signature_freshness_and_replay,
     relay_refusals_are_retried_or_failed_by_their_code,
+    an_authenticated_sender_joins_the_known_contact_and_a_claimed_one_does_not,
 );
 
 const SUPPORT: &str = "support@example.com";
 const MAILGUN_KEY: &str = "mailgun-test-signing-key-77";
 const MAX_MESSAGE_BYTES: usize = 100_000;
+/// The mail server in front of the gateway whose `Authentication-Results` the channel believes.
+const TRUSTED: &str = "mx.trusted-gateway.test";
 
 // ---------------------------------------------------------------------------------------
 // A loopback SMTP sink: the relay our replies go to
@@ -138,7 +141,7 @@ fn email_channels(relay: SocketAddr) -> String {
 [[channels]]
 id = "email"
 plugin = "email"
-config = {{ from = "Acme Support <{SUPPORT}>" }}
+config = {{ from = "Acme Support <{SUPPORT}>", trusted_authserv_id = "{TRUSTED}" }}
 secrets = {{ mailgun_signing_key = "{MAILGUN_KEY}" }}
 
 [channels.mail]
@@ -482,6 +485,7 @@ async fn relay_refusals_are_retried_or_failed_by_their_code() {
     let failing = server.queue_text_reply(conversation, "Buy now").await;
     let failed = server.wait_for_status(conversation, failing, "failed").await;
     assert_eq!(failed["error"]["code"], "550", "{failed}");
+    assert!(failed["error"]["message"].as_str().unwrap().contains("550 5.7.1 Message rejected as spam"), "the relay's own words reach the agent: {failed}");
     assert_eq!(sink.received.all().len(), 1, "nothing more reached the mailbox");
     server.stop().await;
 }
@@ -518,9 +522,11 @@ async fn an_agent_reads_and_answers_mail_in_chromium() {
     };
     let (sink, relay) = Sink::start().await;
     let server = start(relay).await;
-    let body = serde_json::json!({"email": "mia@example.com", "display_name": "Mia", "role": "agent", "password": crate::agents::PASSWORD});
-    let (status, created) = server.api_post("/api/v1/agents", &body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    for (email, name, role) in [("mia@example.com", "Mia", "agent"), ("ola@example.com", "Ola", "admin")] {
+        let body = serde_json::json!({"email": email, "display_name": name, "role": role, "password": crate::agents::PASSWORD});
+        let (status, created) = server.api_post("/api/v1/agents", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+    }
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let scratch = tempfile::tempdir().unwrap();
     let shots = if std::env::var_os("SWITCHBOARD_SCREENSHOTS").is_some() { root.join("docs/screenshots") } else { scratch.path().to_path_buf() };
@@ -529,6 +535,8 @@ async fn an_agent_reads_and_answers_mail_in_chromium() {
         .env("SB_BASE", &server.base)
         .env("SB_SMTP", server.gateway().smtp_addr.unwrap().to_string())
         .env("SB_AGENT", "mia@example.com")
+        .env("SB_ADMIN", "ola@example.com")
+        .env("SB_RELAY", relay.to_string())
         .env("SB_PASSWORD", crate::agents::PASSWORD)
         .env("SB_CHROMIUM", &chromium)
         .env("SB_SCREENSHOTS", &shots)
@@ -587,5 +595,58 @@ async fn starttls_is_offered_with_a_certificate_and_mail_goes_through_it() {
     transport.send_raw(&envelope, &raw).await.expect("delivered under STARTTLS");
     let conversation = server.only_conversation_id().await;
     assert_eq!(server.messages(conversation).await[0]["text"], "Sent under STARTTLS.");
+    server.stop().await;
+}
+
+async fn an_authenticated_sender_joins_the_known_contact_and_a_claimed_one_does_not() {
+    let (_sink, relay) = Sink::start().await;
+    let server = start(relay).await;
+    // Two customers write on WhatsApp; an agent records each one's email address.
+    let known = async |wa_id: &str, wamid: &str, email: &str| -> i64 {
+        let body = String::from_utf8(fixture("whatsapp/text.json")).unwrap().replace("16505551234", wa_id).replace("wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzNzJFQTA4Q0FCMzNFNzFDMDJDNgA=", wamid);
+        server.post_signed(body.as_bytes()).await;
+        let mut found = None;
+        for conversation in server.conversations().await {
+            if server.messages(conversation["id"].as_i64().unwrap()).await.iter().any(|m| m["external_id"] == wamid) {
+                found = Some(conversation);
+            }
+        }
+        let conversation = found.expect("the WhatsApp message is stored");
+        let id = conversation["id"].as_i64().unwrap();
+        let contact = server.api_get(&format!("/api/v1/conversations/{id}")).await["contact"]["id"].as_i64().unwrap();
+        let (status, body) = server.send_as(ADMIN_TOKEN, reqwest::Method::PATCH, &format!("/api/v1/contacts/{contact}"), Some(serde_json::json!({"email": email}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        conversation["id"].as_i64().unwrap()
+    };
+    let _jose = known("16505551234", "wamid.jose-1", "jose@customer.test").await;
+    let maria = known("16505559876", "wamid.maria-1", "maria@customer.test").await;
+
+    // A mail that only claims to be from José (no verdict from the trusted server; a "pass"
+    // from another server) gets a contact of its own.
+    let forged = mail(
+        "José <Jose@Customer.test>",
+        SUPPORT,
+        "claimed-1@customer.test",
+        "Authentication-Results: mx.elsewhere.test; dmarc=pass header.from=customer.test\r\n",
+        "It is me",
+        "Please send my order to another address.\r\n",
+    );
+    send_mail(&server, "jose@customer.test", &[SUPPORT], &forged).await.unwrap();
+    assert_eq!(server.conversations().await.len(), 3, "a claimed address links nobody");
+
+    // The trusted server's DMARC pass for Maria's mail: it joins her contact and her open
+    // conversation.
+    let authenticated = mail(
+        "Maria <Maria@Customer.test>",
+        SUPPORT,
+        "authentic-2@customer.test",
+        &format!("Authentication-Results: {TRUSTED}; spf=pass smtp.mailfrom=customer.test; dmarc=pass (p=REJECT) header.from=customer.test\r\n"),
+        "Order question",
+        "Writing by mail this time.\r\n",
+    );
+    send_mail(&server, "maria@customer.test", &[SUPPORT], &authenticated).await.unwrap();
+    assert_eq!(server.conversations().await.len(), 3, "no new conversation");
+    let messages = server.messages(maria).await;
+    assert!(messages.iter().any(|m| m["external_id"] == "authentic-2@customer.test" && m["channel_id"] == "email"), "{messages:#?}");
     server.stop().await;
 }

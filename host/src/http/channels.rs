@@ -77,6 +77,17 @@ pub struct ChannelDetail {
     pub can_check_connection: bool,
     /// The last hour's webhooks and sends, as this node saw them.
     pub activity: Activity,
+    /// For a mail channel (`[channels.mail]`): what the SMTP listener accepts and where replies go.
+    pub mail: Option<MailSetup>,
+}
+
+/// A mail channel's host-side settings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MailSetup {
+    /// Addresses the SMTP listener accepts for this channel (and their plus-addresses).
+    pub addresses: Vec<String>,
+    /// The relay replies are handed to, `host:port`; none when replies cannot be sent.
+    pub relay: Option<String>,
 }
 
 /// The channel named in the path, or `404`.
@@ -136,6 +147,10 @@ pub async fn get_channel(State(state): State<AppState>, id: Result<Path<String>,
         settings: settings(channel, guide.as_ref()),
         can_check_connection: plugin.contract != "0.1.0",
         activity: channel.activity.snapshot(crate::clock::now_ms()),
+        mail: channel.sends_mail().then(|| MailSetup {
+            addresses: channel.mail_addresses.clone(),
+            relay: channel.context.relay.as_ref().map(|relay| relay.target().to_string()),
+        }),
         webhook_url: webhook_url(&state, &id),
         id,
         plugin,

@@ -253,7 +253,12 @@ pub fn parsed_mail(parsed: mail::ParsedMail) -> (Vec<model::Event>, Vec<super::B
         parsed
             .threads
             .into_iter()
-            .map(|t| model::ThreadHints { external_id: t.external_id, replies_to: t.replies_to, token: t.token })
+            .map(|t| model::ThreadHints {
+                external_id: t.external_id,
+                replies_to: t.replies_to,
+                token: t.token,
+                sender_authenticated: t.sender_authenticated,
+            })
             .collect(),
     )
 }

@@ -75,6 +75,11 @@ impl MailRelay {
         Ok(Some(Self { transport: builder.build(), target: format!("{host}:{port}") }))
     }
 
+    /// `host:port`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
     /// Relay `raw` from `mail_from` to `rcpt_to`.
     pub async fn send(&self, mail_from: &str, rcpt_to: &[String], raw: &[u8]) -> Result<(), RelayError> {
         let parse = |address: &str| address.parse::<Address>().map_err(|e| RelayError::Invalid(format!("address `{address}`: {e}")));
@@ -85,7 +90,12 @@ impl MailRelay {
             Ok(_) => Ok(()),
             Err(error) => {
                 let code = error.status().map(u16::from);
-                let message = error.to_string();
+                // For a refusal, the relay's own text ("5.7.1 Message rejected …"), whose
+                // enhanced status code the plugin reads; lettre's Display prefixes its own words.
+                let message = match (code, std::error::Error::source(&error)) {
+                    (Some(_), Some(text)) => text.to_string(),
+                    _ => error.to_string(),
+                };
                 tracing::warn!(relay = self.target, ?code, %message, "mail relay refused a message");
                 Err(match code {
                     Some(code) if error.is_transient() => RelayError::Transient { code, message },

@@ -294,8 +294,10 @@ pub struct ChannelPlugin {
     /// This channel's own webhook body cap, when it has one (`channels[].max_body_bytes`).
     pub max_body_bytes: Option<usize>,
     /// The addresses the SMTP listener accepts for this channel (`[channels.mail]`); empty
-    /// for channels that take no mail.
+    /// for channels that take no mail (or, like a Mailgun-only instance, none over SMTP).
     pub mail_addresses: Vec<String>,
+    /// Whether the channel has a `[channels.mail]` table: its replies go out as mail.
+    mail_channel: bool,
     current: RwLock<Arc<LoadedPlugin>>,
     runtime: Arc<PluginRuntime>,
 }
@@ -348,6 +350,7 @@ impl ChannelPlugin {
             activity: activity::ChannelActivity::default(),
             max_body_bytes: channel.max_body_bytes,
             mail_addresses: channel.mail.as_ref().map(|mail| mail.addresses.clone()).unwrap_or_default(),
+            mail_channel: channel.mail.is_some(),
             current: RwLock::new(Arc::new(loaded)),
             runtime: runtime.clone(),
         })
@@ -429,9 +432,10 @@ impl ChannelPlugin {
             .map_err(convert::send_failure))
     }
 
-    /// Whether replies go out as mail (`mail.send`) rather than through `plugin.send`.
+    /// Whether replies go out as mail (`mail.send`, through the instance's relay) rather than
+    /// through `plugin.send`.
     pub fn sends_mail(&self) -> bool {
-        !self.mail_addresses.is_empty() && self.current().pre.version() != versions::Version::V0_1_0
+        self.mail_channel && self.current().pre.version() != versions::Version::V0_1_0
     }
 
     /// Ask a mail channel's plugin to compose and relay one reply in `thread`.

@@ -51,7 +51,8 @@ fn header(message: &Message<'_>, name: &str) -> Option<String> {
         .map(|(_, value)| unfold(value))
 }
 
-fn unfold(value: &str) -> String {
+/// A header value on one line: folding removed, parts trimmed.
+pub(crate) fn unfold(value: &str) -> String {
     value
         .split(['\r', '\n'])
         .map(str::trim)

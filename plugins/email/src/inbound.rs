@@ -79,6 +79,8 @@ pub struct ParsedMail {
     pub html: Option<String>,
     pub attachments: Vec<Attachment>,
     pub kind: MailKind,
+    /// Every `Authentication-Results` header, unfolded, topmost (the newest) first.
+    pub authentication_results: Vec<String>,
 }
 
 /// Parses one raw RFC 5322 message.
@@ -114,6 +116,11 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, MailError> {
         html: body_html(&message),
         attachments: message.attachments().map(attachment).collect(),
         kind: classify(&message),
+        authentication_results: message
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, value)| crate::classify::unfold(value))
+            .collect(),
     })
 }
 

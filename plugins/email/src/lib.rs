@@ -24,6 +24,7 @@
 //! |-----------------------|-------------|----------|------------------------------------------------------|
 //! | `from`                | `[config]`  | to send  | the sender of replies, `Acme Support <support@example.com>` |
 //! | `addresses`           | `[config]`  | no       | comma-separated addresses this instance serves, for plus-address reply tokens (`support+<token>@…`) |
+//! | `trusted_authserv_id` | `[config]`  | no       | the mail server in front of Switchboard whose `Authentication-Results` are believed; a DMARC pass there links the sender to a known contact by address |
 //! | `default_subject`     | `[config]`  | no       | the subject of a reply in a conversation without one (default `Re: your message`) |
 //! | `mailgun_signing_key` | `[secrets]` | no       | Mailgun's HTTP webhook signing key; without it Mailgun posts are refused |
 //!
@@ -35,11 +36,14 @@
 //! - [`quote`]: the new text of a reply, without quoted history or signature.
 //! - [`threading`]: which earlier message a reply belongs to (`In-Reply-To`, `References`,
 //!   plus-addressed reply tokens).
+//! - [`authentication`]: whether the sender is authenticated, by a trusted server's
+//!   `Authentication-Results` (DMARC), so the host may link the mail to a known contact.
 //! - [`receive`]: a received mail → events, blobs and thread hints.
 //! - [`compose`]: a reply → the mail the relay sends, on top of `mail-builder`.
 //! - [`mailgun`]: Mailgun's inbound posts: form reading, signature and replay checks.
 //! - [`setup`]: the channel page's setup guide.
 
+pub mod authentication;
 pub mod classify;
 pub mod compose;
 pub mod html;
@@ -129,7 +133,8 @@ impl Setup for Email {
 
 impl Mail for Email {
     fn receive(mail: IncomingMail) -> Result<ParsedMail, Rejection> {
-        let received = receive::receive(&mail.envelope, &mail.raw, &served_addresses(), &digest_id(&mail.raw), clock::now_ms())
+        let trusted = optional_config("trusted_authserv_id");
+        let received = receive::receive(&mail.envelope, &mail.raw, &served_addresses(), trusted.as_deref(), &digest_id(&mail.raw), clock::now_ms())
             .inspect_err(log::body_rejected)?;
         log::debug(format!("mail: {} events, {} blobs", received.events.len(), received.blobs.len()));
         Ok(ParsedMail {

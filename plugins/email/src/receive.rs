@@ -12,6 +12,7 @@
 use crate::classify::{parse_dsn, DsnAction, MailKind};
 use crate::inbound::{parse_mail, ParsedMail as Mail};
 use crate::quote::visible_text;
+use crate::authentication::sender_authenticated;
 use crate::threading::{plus_token, thread_keys};
 use switchboard_sdk::content::{extra_json, message_kind_of};
 use switchboard_sdk::prelude::*;
@@ -26,13 +27,20 @@ pub struct Received {
 /// Map one received message. `served` are the instance's addresses (for plus-address tokens);
 /// `fallback_id` names a message that has no `Message-ID` (the host passes a digest of the
 /// bytes, so a redelivery gets the same id); `now_ms` dates a message without a `Date`.
-pub fn receive(envelope: &Envelope, raw: &[u8], served: &[String], fallback_id: &str, now_ms: u64) -> Result<Received, Rejection> {
+pub fn receive(
+    envelope: &Envelope,
+    raw: &[u8],
+    served: &[String],
+    trusted_authserv_id: Option<&str>,
+    fallback_id: &str,
+    now_ms: u64,
+) -> Result<Received, Rejection> {
     let mail = parse_mail(raw).map_err(|error| Rejection::bad_request(format!("not a readable mail: {error}")))?;
     let nothing = Received { events: Vec::new(), blobs: Vec::new(), threads: Vec::new() };
     match mail.kind {
         MailKind::AutoReply | MailKind::List => Ok(nothing),
         MailKind::Bounce => Ok(Received { events: bounce_events(&mail, now_ms), ..nothing }),
-        MailKind::Personal => Ok(message(envelope, &mail, served, fallback_id, now_ms)),
+        MailKind::Personal => Ok(message(envelope, &mail, served, trusted_authserv_id, fallback_id, now_ms)),
     }
 }
 
@@ -59,7 +67,7 @@ fn bounce_events(mail: &Mail, now_ms: u64) -> Vec<Event> {
         .collect()
 }
 
-fn message(envelope: &Envelope, mail: &Mail, served: &[String], fallback_id: &str, now_ms: u64) -> Received {
+fn message(envelope: &Envelope, mail: &Mail, served: &[String], trusted_authserv_id: Option<&str>, fallback_id: &str, now_ms: u64) -> Received {
     let external_id = mail.message_id.clone().unwrap_or_else(|| fallback_id.to_string());
     let visible = visible_text(&mail.text);
     let mut blobs = Vec::new();
@@ -114,7 +122,13 @@ fn message(envelope: &Envelope, mail: &Mail, served: &[String], fallback_id: &st
         echo: false,
         extra_json: extra_json(extra),
     };
-    let hints = ThreadHints { external_id, replies_to: thread_keys(mail), token: plus_token(&recipients, served) };
+    let from_domain = mail.from.address.rsplit_once('@').map_or("", |(_, domain)| domain);
+    let hints = ThreadHints {
+        external_id,
+        replies_to: thread_keys(mail),
+        token: plus_token(&recipients, served),
+        sender_authenticated: sender_authenticated(&mail.authentication_results, trusted_authserv_id, from_domain),
+    };
     Received { events: vec![Event::Message(message)], blobs, threads: vec![hints] }
 }
 
@@ -154,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_reply_shows_only_its_new_text_and_hints_at_its_thread() {
-        let received = receive(&envelope("support@example.com"), &fixture("gmail_reply.eml"), &served(), "fallback", 1).unwrap();
+        let received = receive(&envelope("support@example.com"), &fixture("gmail_reply.eml"), &served(), None, "fallback", 1).unwrap();
         let message = the_message(&received);
         let text = message.text.as_deref().unwrap_or_default();
         assert!(!text.contains("wrote:") && !text.is_empty(), "quote stripped: {text}");
@@ -166,21 +180,21 @@ mod tests {
 
     #[test]
     fn an_outlook_reply_without_in_reply_to_carries_its_plus_token() {
-        let received = receive(&envelope("support+Tk7q2Xw9@example.com"), &fixture("outlook_reply.eml"), &served(), "fallback", 1).unwrap();
+        let received = receive(&envelope("support+Tk7q2Xw9@example.com"), &fixture("outlook_reply.eml"), &served(), None, "fallback", 1).unwrap();
         assert_eq!(received.threads[0].token.as_deref(), Some("Tk7q2Xw9"));
     }
 
     #[test]
     fn auto_replies_and_list_mail_give_nothing() {
         for name in ["auto_reply.eml", "list_mail.eml"] {
-            let received = receive(&envelope("support@example.com"), &fixture(name), &served(), "f", 1).unwrap();
+            let received = receive(&envelope("support@example.com"), &fixture(name), &served(), None, "f", 1).unwrap();
             assert!(received.events.is_empty() && received.blobs.is_empty(), "{name}");
         }
     }
 
     #[test]
     fn a_bounce_fails_the_message_it_reports_on() {
-        let received = receive(&envelope("support@example.com"), &fixture("bounce.eml"), &served(), "f", 1).unwrap();
+        let received = receive(&envelope("support@example.com"), &fixture("bounce.eml"), &served(), None, "f", 1).unwrap();
         let [Event::Status(status)] = received.events.as_slice() else { panic!("one status event") };
         assert_eq!(status.external_id, "reply-42@switchboard.test");
         assert_eq!(status.status, DeliveryStatus::Failed);
@@ -189,7 +203,7 @@ mod tests {
 
     #[test]
     fn attachments_travel_as_blobs_the_message_references() {
-        let received = receive(&envelope("support@example.com"), &fixture("attachments.eml"), &served(), "f", 1).unwrap();
+        let received = receive(&envelope("support@example.com"), &fixture("attachments.eml"), &served(), None, "f", 1).unwrap();
         let message = the_message(&received);
         assert_eq!(message.attachments.len(), received.blobs.len());
         assert!(received.blobs.len() >= 2, "the PDF and the inline image");
@@ -202,9 +216,9 @@ mod tests {
 
     #[test]
     fn unreadable_bytes_are_refused_and_a_message_without_id_gets_the_fallback() {
-        assert!(receive(&envelope("support@example.com"), b"\x00\x01garbage", &served(), "f", 1).is_err());
+        assert!(receive(&envelope("support@example.com"), b"\x00\x01garbage", &served(), None, "f", 1).is_err());
         let raw = b"From: Ana <ana@example.org>\r\nTo: support@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
-        let received = receive(&envelope("support@example.com"), raw, &served(), "sha256-abc", 7).unwrap();
+        let received = receive(&envelope("support@example.com"), raw, &served(), None, "sha256-abc", 7).unwrap();
         let message = the_message(&received);
         assert_eq!((message.external_id.as_str(), message.timestamp_ms), ("sha256-abc", 7));
         assert_eq!(message.text.as_deref(), Some("hello"));

@@ -24,6 +24,11 @@ pub fn guide() -> ChannelGuide {
                 &format!("The subject of a reply in a conversation that has none (default `{FALLBACK_SUBJECT}`)"),
                 false,
             ),
+            Setting::config(
+                "trusted_authserv_id",
+                "The mail server in front of Switchboard that checks DMARC (its name in `Authentication-Results`, e.g. `mx.google.com`); a pass there links a sender to a known contact by address",
+                false,
+            ),
             Setting::secret("mailgun_signing_key", "Mailgun's HTTP webhook signing key; without it Mailgun posts are refused", false),
         ],
         docs_url: Some("https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/receive-http".into()),
@@ -40,7 +45,7 @@ mod tests {
         let keys: Vec<(&str, bool, bool)> = guide.settings.iter().map(|s| (s.key.as_str(), s.required, s.secret)).collect();
         assert_eq!(
             keys,
-            vec![("from", true, false), ("addresses", false, false), ("default_subject", false, false), ("mailgun_signing_key", false, true)]
+            vec![("from", true, false), ("addresses", false, false), ("default_subject", false, false), ("trusted_authserv_id", false, false), ("mailgun_signing_key", false, true)]
         );
         assert!(guide.steps.iter().any(|step| step.contains("?format=mime")));
         assert!(guide.steps.iter().any(|step| step.contains("[channels.mail]")));
