@@ -650,3 +650,33 @@ async fn an_authenticated_sender_joins_the_known_contact_and_a_claimed_one_does_
     assert!(messages.iter().any(|m| m["external_id"] == "authentic-2@customer.test" && m["channel_id"] == "email"), "{messages:#?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn connections_over_the_per_address_cap_are_turned_away_with_421() {
+    let (_sink, relay) = Sink::start().await;
+    let sections = "\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.switchboard.test\"\nmax_connections_per_ip = 1\n";
+    let server = TestServer::start_settings(None, &email_channels(relay), &Settings { sections, ..Settings::default() }).await;
+    let smtp = server.gateway().smtp_addr.unwrap();
+    let mut first = tokio::net::TcpStream::connect(smtp).await.unwrap();
+    let mut greeting = [0u8; 128];
+    let n = first.read(&mut greeting).await.unwrap();
+    assert!(greeting[..n].starts_with(b"220 "), "the first session is greeted");
+    let mut second = tokio::net::TcpStream::connect(smtp).await.unwrap();
+    let mut refusal = String::new();
+    second.read_to_string(&mut refusal).await.unwrap();
+    assert!(refusal.starts_with("421 4.7.0"), "{refusal}");
+    // The slot comes back when the first session ends.
+    drop(first);
+    let mut third = None;
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(smtp).await.unwrap();
+        let n = stream.read(&mut greeting).await.unwrap();
+        if greeting[..n].starts_with(b"220 ") {
+            third = Some(stream);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(third.is_some(), "a new session is admitted once the first one closed");
+    server.stop().await;
+}
