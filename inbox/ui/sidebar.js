@@ -66,6 +66,9 @@ export function Sidebar() {
   const f = filters.value;
   const agent = me.value;
   const myTeams = teams.value.filter((t) => !agent || agent.role === "admin" || agent.teams.includes(t.id));
+  // The label box is uncontrolled and remounted (`key`) when the filter changes: a controlled
+  // value would be put back over what the agent is typing by any re-render before Enter, such
+  // as a live count update.
   return html`
     <nav class="sidebar" aria-label="Views and filters">
       <div class="me">
@@ -107,7 +110,7 @@ export function Sidebar() {
         </select>
         <label for="filter-label">Label</label>
         <form class="label-filter" onSubmit=${(e) => { e.preventDefault(); setFilters({ label: e.currentTarget.elements.label.value.trim().toLowerCase() }); }}>
-          <input id="filter-label" name="label" placeholder="any label (Enter)" value=${f.label} maxlength="64" />
+          <input key=${f.label} id="filter-label" name="label" placeholder="any label (Enter)" defaultValue=${f.label} maxlength="64" />
         </form>
         <label for="filter-sort">Sort</label>
         <select id="filter-sort" value=${f.sort} onChange=${(e) => setFilters({ sort: e.currentTarget.value })}>
