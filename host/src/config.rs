@@ -120,6 +120,65 @@ pub struct MailConfig {
     pub relay_tls: Option<RelayTls>,
 }
 
+/// A web chat channel instance's host-side settings (`[channels.webchat]`): who may embed the
+/// widget, what visitors are told while nobody is online, and the limits the host holds every
+/// visitor to. The identity secret is the instance's `widget_secret` secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebchatConfig {
+    /// Origins whose pages may embed the widget (`https://shop.example.com`), checked on the
+    /// socket's upgrade and on CORS. The gateway's own origin (its demo page) is always allowed.
+    pub allowed_origins: Vec<String>,
+    /// When visitors can expect an answer while no agent is online ("in a few hours"); shown
+    /// with the offer to continue by email.
+    pub reply_time: Option<String>,
+    /// Longest visitor message, in characters (the plugin enforces it; the widget shows it).
+    pub max_message_chars: usize,
+    /// Largest upload, in bytes (never above `media.max_file_bytes`).
+    pub max_upload_bytes: usize,
+    /// Content types visitors may upload: exact (`application/pdf`) or a family (`image/*`).
+    pub upload_types: Vec<String>,
+    /// Messages one visitor session may send per minute (a burst of that many, refilled evenly).
+    pub messages_per_minute: u32,
+    /// Requests and socket frames one client address may make per minute, across sessions.
+    pub requests_per_minute_per_ip: u32,
+    /// How long a visitor's session token stays valid, in days; the widget renews it on every load.
+    pub session_days: u32,
+}
+
+impl Default for WebchatConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            reply_time: None,
+            max_message_chars: 5000,
+            max_upload_bytes: 10 * 1024 * 1024,
+            upload_types: ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"].map(String::from).to_vec(),
+            messages_per_minute: 30,
+            requests_per_minute_per_ip: 300,
+            session_days: 180,
+        }
+    }
+}
+
+impl WebchatConfig {
+    fn validate(&self) -> Result<(), String> {
+        for origin in &self.allowed_origins {
+            // An origin is scheme://host[:port] exactly, as browsers send it: no path, no slash.
+            let valid = origin
+                .split_once("://")
+                .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '?', '#', '*', ' ']));
+            if !valid {
+                return Err(format!("allowed origin `{origin}` must be scheme://host[:port], like https://shop.example.com"));
+            }
+        }
+        if self.max_message_chars == 0 || self.max_upload_bytes == 0 || self.messages_per_minute == 0 || self.requests_per_minute_per_ip == 0 || self.session_days == 0 {
+            return Err("limits must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
 /// How the connection to a mail relay is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -359,6 +418,9 @@ pub struct ChannelConfig {
     /// For a mail channel: its addresses and relay.
     #[serde(default)]
     pub mail: Option<MailConfig>,
+    /// For a web chat channel: allowed origins, offline reply time and visitor limits.
+    #[serde(default)]
+    pub webchat: Option<WebchatConfig>,
 }
 
 /// Where a secret's value comes from: written in `config.toml` (`key = "…"`), an environment
@@ -518,6 +580,11 @@ impl Config {
                 }
             }
         }
+        for channel in &self.channels {
+            if let Some(webchat) = &channel.webchat {
+                webchat.validate().map_err(|reason| ConfigError::Invalid(format!("channel `{}`: [channels.webchat] {reason}", channel.id)))?;
+            }
+        }
         let mut served = std::collections::HashMap::new();
         for channel in &self.channels {
             for address in channel.mail.iter().flat_map(|mail| &mail.addresses) {
@@ -648,6 +715,23 @@ secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABL
         assert_eq!(shipped.media.max_file_bytes, MediaConfig::default().max_file_bytes);
         let email = shipped.channels.iter().find(|c| c.id == "email").expect("config.toml has an email channel");
         assert_eq!(email.mail.as_ref().unwrap().addresses, ["support@example.com"]);
+        let webchat = shipped.channels.iter().find(|c| c.id == "webchat").and_then(|c| c.webchat.clone()).expect("config.toml has a web chat channel");
+        let defaults = WebchatConfig::default();
+        assert_eq!(
+            (webchat.max_message_chars, webchat.max_upload_bytes, &webchat.upload_types, webchat.messages_per_minute, webchat.requests_per_minute_per_ip, webchat.session_days),
+            (defaults.max_message_chars, defaults.max_upload_bytes, &defaults.upload_types, defaults.messages_per_minute, defaults.requests_per_minute_per_ip, defaults.session_days)
+        );
+    }
+
+    #[test]
+    fn web_chat_origins_and_limits_are_checked() {
+        let channel = |table: &str| format!("[[channels]]\nid = 'chat'\nplugin = 'webchat'\n[channels.webchat]\n{table}\n");
+        assert!(Config::parse(&channel("allowed_origins = ['https://shop.example', 'http://127.0.0.1:8080']")).is_ok());
+        for bad in ["'shop.example'", "'https://shop.example/'", "'https://*.example'", "'ftp://shop.example'", "'https://shop.example/path'"] {
+            let text = channel(&format!("allowed_origins = [{bad}]"));
+            assert!(matches!(Config::parse(&text), Err(ConfigError::Invalid(message)) if message.contains("scheme://host")), "{bad}");
+        }
+        assert!(matches!(Config::parse(&channel("messages_per_minute = 0")), Err(ConfigError::Invalid(_))));
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The one inbound pipeline: what happens to a request from a provider, or a mail, (next, a
-//! web chat message) once its transport has read it.
+//! The one inbound pipeline: what happens to a request from a provider, a mail, or a web chat
+//! visitor's action once its transport has read it.
 //!
 //! - webhooks ([`receive`]): plugin `verify` (a handshake, a signature) → plugin `parse`;
 //! - mail ([`receive_mail`]): plugin `mail.receive` → attachments into the media store;
+//! - web chat ([`receive_chat`]): plugin `chat.receive` → every sender set to the session's
+//!   visitor (the host, not the plugin, says who a visitor is);
 //!
 //! then, for both: identity normalisation → group-commit store (dedupe, thread, message,
 //! webhook log, live events, one-time tokens) → the answer.
@@ -10,7 +12,7 @@
 //! Transports stay thin: the HTTP webhook handler reads the body under its limits, calls
 //! [`receive`] and turns the outcome into a status code; the SMTP listener reads a message
 //! under its limits, calls [`receive_mail`] and turns the outcome into an SMTP reply; the web
-//! chat socket is to do the same. What a request costs and how it ended is counted here, once,
+//! chat socket reads a frame under its limits, calls [`receive_chat`] and answers the widget. What a request costs and how it ended is counted here, once,
 //! for every transport: the Prometheus series and the channel's activity on the admin page.
 //! Nothing is acknowledged before the pipeline returns [`Received::Stored`], which it does only
 //! after the commit.
@@ -18,7 +20,11 @@
 use crate::media::{MediaError, MediaStore};
 use crate::model::{Claim, Event, ThreadHints};
 use crate::plugins::activity::WebhookResult;
-use crate::plugins::{ChannelPlugin, IncomingMail, MailOutcome, PluginError, PluginResponse, Rejection, RejectionKind, WebhookOutcome, WebhookRequest};
+use crate::model::Party;
+use crate::plugins::{
+    ChannelPlugin, ChatAction, ChatOutcome, ChatVisitor, IncomingMail, MailOutcome, PluginError, PluginResponse, Rejection, RejectionKind,
+    WebhookOutcome, WebhookRequest,
+};
 use crate::store::ingest::{IngestReport, IngestRequest};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
@@ -55,12 +61,15 @@ pub enum InboundError {
     /// mail. A configuration mistake, so the sender is told to stop.
     #[error("channel {0} takes no mail")]
     NotAMailChannel(String),
+    /// The plugin was built before the chat interface existed (`0.1.0`).
+    #[error("channel {0} takes no web chat")]
+    NotAChatChannel(String),
 }
 
 impl InboundError {
     /// Whether the failure is ours (the sender should try again), not the sender's.
     pub fn is_ours(&self) -> bool {
-        !matches!(self, Self::Refused(_) | Self::NotAMailChannel(_))
+        !matches!(self, Self::Refused(_) | Self::NotAMailChannel(_) | Self::NotAChatChannel(_))
     }
 }
 
@@ -101,6 +110,79 @@ pub async fn receive_mail(
     let result = run_mail(store, media, channel, channel_id, request_id, mail).await;
     record_activity(channel, &result);
     result
+}
+
+/// One web chat visitor action, as the socket read it.
+pub struct ChatArrival<'a> {
+    pub visitor: &'a ChatVisitor,
+    /// Who the visitor is, as the session proved it: every event's sender becomes this party,
+    /// whatever the plugin put there.
+    pub party: &'a Party,
+    pub action: ChatAction,
+    /// The frame as received, for the webhook log.
+    pub raw: Bytes,
+}
+
+/// Run a web chat visitor's action through `channel`'s plugin and store its events, each one's
+/// customer pinned to the session's visitor. `request_id` names the frame in logs.
+pub async fn receive_chat(store: &Store, channel: &ChannelPlugin, request_id: &str, arrival: ChatArrival<'_>) -> Result<Received, InboundError> {
+    let channel_id = channel.context.channel_id.as_str();
+    let result = run_chat(store, channel, channel_id, request_id, arrival).await;
+    record_activity(channel, &result);
+    result
+}
+
+async fn run_chat(store: &Store, channel: &ChannelPlugin, channel_id: &str, request_id: &str, arrival: ChatArrival<'_>) -> Result<Received, InboundError> {
+    let ChatArrival { visitor, party, action, raw } = arrival;
+    let left_email = match &action {
+        ChatAction::Email(email) => Some(email.trim().to_string()),
+        _ => None,
+    };
+    let outcome = channel.handle_chat(visitor, &action).await.inspect_err(|error| {
+        tracing::error!(channel = channel_id, request_id, %error, "plugin failed on a web chat action");
+    })?;
+    match outcome {
+        None => Err(InboundError::NotAChatChannel(channel_id.to_string())),
+        Some(ChatOutcome::Reject(rejection)) => {
+            tracing::debug!(channel = channel_id, request_id, reason = rejection.message, "web chat action refused");
+            Err(InboundError::Refused(rejection))
+        }
+        Some(ChatOutcome::Events(mut events)) => {
+            pin_visitor(&mut events, party, left_email.as_deref());
+            let arrival = Arrival { raw_body: raw, events, threads: Vec::new(), claims: Vec::new(), response: None };
+            store_events(store, channel, channel_id, request_id, arrival).await
+        }
+    }
+}
+
+/// Make the session's visitor the customer of every event: the sender of messages, the party of
+/// profiles and consent, the recipient of watermarks. A plugin cannot name anyone else, nor
+/// claim a phone or email for the visitor; the only unproven address that passes is the one
+/// the visitor typed into the offline form (`left_email`), which stays unverified. Status
+/// events are dropped: they name messages by provider id, and a visitor's action must not move
+/// any message but the replies to them (which watermarks do).
+fn pin_visitor(events: &mut Vec<Event>, party: &Party, left_email: Option<&str>) {
+    events.retain(|event| !matches!(event, Event::Status(_)));
+    for event in events.iter_mut() {
+        match event {
+            Event::Message(message) => message.sender = with_name(party, &message.sender),
+            Event::Profile(profile) => {
+                let email = profile.email.take().filter(|email| left_email.is_some_and(|left| left.eq_ignore_ascii_case(email.trim())));
+                *profile = with_name(party, profile);
+                if profile.email.is_none() {
+                    profile.email = email;
+                }
+            }
+            Event::Consent(consent) => consent.party = with_name(party, &consent.party),
+            Event::Watermark(mark) => mark.recipient = party.id.clone(),
+            Event::Status(_) => {}
+        }
+    }
+}
+
+/// The session's party, with the name the plugin gave when the session has none.
+fn with_name(party: &Party, from_plugin: &Party) -> Party {
+    Party { display_name: party.display_name.clone().or_else(|| from_plugin.display_name.clone()), ..party.clone() }
 }
 
 fn record_activity(channel: &ChannelPlugin, result: &Result<Received, InboundError>) {

@@ -3,14 +3,16 @@
 //! A self-hosted omnichannel messaging gateway. One message's way through the host, and the
 //! module that handles each step:
 //!
-//! 1. [`http`] receives the provider's webhook (size cap, channel lookup), or [`smtp`] a mail
-//!    (recipients, size cap), and hands it to the one [`inbound`] pipeline;
+//! 1. [`http`] receives the provider's webhook (size cap, channel lookup), [`smtp`] a mail
+//!    (recipients, size cap), or [`webchat`] a website visitor's message over its socket
+//!    (session, origin, rate limits), and hands it to the one [`inbound`] pipeline;
 //! 2. [`plugins`] runs the channel's sandboxed plugin to verify and parse it (attachments' bytes
 //!    go to the [`media`] store);
 //! 3. [`identity`] normalises who sent it, so channels link to one contact;
 //! 4. [`store`] commits the message, contact, conversation and live event in one transaction,
 //!    and only then does [`http`] answer 2xx;
-//! 5. [`realtime`] pushes it to agents' live streams; replies leave through [`outbox`].
+//! 5. [`realtime`] pushes it to agents' live streams (and [`webchat`] to the visitor's
+//!    widget); replies leave through [`outbox`].
 
 pub mod auth;
 pub mod clock;
@@ -28,6 +30,7 @@ pub mod realtime;
 pub mod smtp;
 pub mod store;
 pub mod telemetry;
+pub mod webchat;
 
 use anyhow::Context;
 use config::{Config, Secret};
@@ -111,7 +114,9 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
         }
         None => None,
     };
+    let webchat = Arc::new(webchat::Webchat::new(&config.channels, &channels));
     let state = http::AppState {
+        webchat,
         store,
         media,
         channels,

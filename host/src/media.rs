@@ -41,13 +41,23 @@ impl MediaStore {
         Self { dir: config.dir.clone(), max_file_bytes: config.max_file_bytes }
     }
 
+    /// The size cap for a kept file (`media.max_file_bytes`).
+    pub fn max_file_bytes(&self) -> usize {
+        self.max_file_bytes
+    }
+
+    /// Whether a file is stored under `sha256`.
+    pub async fn contains(&self, sha256: &str) -> bool {
+        is_sha256(sha256) && tokio::fs::try_exists(self.path_of(sha256)).await.unwrap_or(false)
+    }
+
     fn path_of(&self, sha256: &str) -> PathBuf {
         self.dir.join(&sha256[..2]).join(sha256)
     }
 
     /// Keep `data`; returns its SHA-256 (lowercase hex). Durable when this returns.
     pub async fn put(&self, data: Vec<u8>) -> Result<String, MediaError> {
-        let sha256 = hex(&Sha256::digest(&data));
+        let sha256 = hex::encode(Sha256::digest(&data));
         let path = self.path_of(&sha256);
         // File system calls block: off the runtime's threads.
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -122,13 +132,9 @@ fn attachments_of(event: &mut Event) -> &mut [Attachment] {
 fn tempfile_in(folder: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     let mut suffix = [0u8; 8];
     getrandom::getrandom(&mut suffix).map_err(std::io::Error::other)?;
-    let path = folder.join(format!(".incoming-{}", hex(&suffix)));
+    let path = folder.join(format!(".incoming-{}", hex::encode(suffix)));
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
     Ok((path, file))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `name` is 64 lowercase hex digits.

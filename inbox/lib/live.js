@@ -2,7 +2,7 @@
 // itself and sends `Last-Event-ID`, so nothing is missed across a dropped connection or the
 // server's periodic end of a stream.
 
-const KINDS = ["message.created", "message.updated", "conversation.updated", "note.created", "presence.updated"];
+const KINDS = ["message.created", "message.updated", "conversation.updated", "note.created", "presence.updated", "contact.typing"];
 
 /**
  * Follow the stream with `token`; `handle(kind, payload)` is called for each event and

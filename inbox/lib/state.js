@@ -386,6 +386,33 @@ function setPresence(p) {
   presence.value = map;
 }
 
+// A web chat visitor typing: conversation id → when it lapses (Unix ms). The server says
+// `typing: false` when they stop or send; the lapse covers a visitor who just closed the tab.
+export const contactTyping = signal(new Map());
+let typingSweep = null;
+
+function setContactTyping(payload) {
+  const map = new Map(contactTyping.value);
+  if (payload.typing) map.set(payload.conversation_id, payload.expires_at);
+  else map.delete(payload.conversation_id);
+  contactTyping.value = map;
+  clearTimeout(typingSweep);
+  if (map.size) {
+    const next = Math.min(...map.values()) - Date.now();
+    typingSweep = setTimeout(() => {
+      const now = Date.now();
+      const kept = new Map([...contactTyping.value].filter(([, until]) => until > now));
+      contactTyping.value = kept;
+    }, Math.max(next, 0) + 50);
+  }
+}
+
+/** Whether the customer of conversation `id` is typing (web chat). */
+export function contactIsTyping(id) {
+  const until = contactTyping.value.get(id);
+  return until !== undefined && until > Date.now();
+}
+
 /** Others (not me) present in conversation `id`. */
 export function othersIn(id) {
   return (presence.value.get(id) ?? []).filter((a) => a.agent_id !== me.value?.id);
@@ -408,6 +435,8 @@ function handle(kind, payload) {
     case "message.updated": {
       const message = payload.message;
       upsertMessage(message);
+      // A visitor's message ends their typing.
+      if (message.direction === "inbound" && contactTyping.value.has(payload.conversation_id)) setContactTyping({ conversation_id: payload.conversation_id, typing: false });
       refetch(payload.conversation_id);
       if (kind === "message.created" && message.direction === "inbound" && selectedId.value === payload.conversation_id && !document.hidden) {
         markRead(payload.conversation_id);
@@ -425,6 +454,9 @@ function handle(kind, payload) {
       break;
     case "presence.updated":
       setPresence(payload);
+      break;
+    case "contact.typing":
+      setContactTyping(payload);
       break;
   }
 }

@@ -269,6 +269,23 @@ function ChannelPage({ id }) {
           <dt>Replies relayed through</dt>
           <dd data-mail="relay">${detail.mail.relay ? html`<code>${detail.mail.relay}</code>` : html`<span class="failure">No relay configured: replies fail until <code>[channels.mail] relay</code> is set</span>`}</dd>
         </dl>`}
+      ${detail.webchat && html`
+        <h2>Website widget</h2>
+        <label for="channel-snippet">Paste before <code>&lt;/body&gt;</code> on every page of the site</label>
+        <textarea id="channel-snippet" class="webhook-url snippet" rows="2" readonly onFocus=${(e) => e.currentTarget.select()}>${detail.webchat.snippet}</textarea>
+        <dl class="mail-setup webchat-setup">
+          <dt>Sites that may embed it</dt>
+          <dd data-webchat="origins">${detail.webchat.allowed_origins.length ? detail.webchat.allowed_origins.map((o) => html`<code key=${o}>${o}</code> `) : html`<span class="failure">None yet: only this gateway's own pages; add your site to <code>[channels.webchat] allowed_origins</code></span>`}</dd>
+          <dt>Logged-in customers</dt>
+          <dd data-webchat="identity">${detail.webchat.identity_verification
+            ? "Verified: pages pass data-identifier and data-identifier-hash (HMAC-SHA256 under widget_secret, computed on your server)"
+            : html`<span class="info">Off: every visitor is anonymous until <code>widget_secret</code> is set</span>`}</dd>
+          <dt>While nobody is online</dt>
+          <dd data-webchat="reply-time">${detail.webchat.reply_time ? `Visitors are told “we reply ${detail.webchat.reply_time}” and offered to continue by email` : "Visitors are offered to continue by email"}</dd>
+          <dt>Limits</dt>
+          <dd>${detail.webchat.max_message_chars} characters a message, ${Math.round(detail.webchat.max_upload_bytes / 1024)} KB an upload, ${detail.webchat.messages_per_minute} messages a minute per visitor, ${detail.webchat.requests_per_minute_per_ip} requests a minute per address</dd>
+        </dl>
+        <p><a href=${detail.webchat.demo_url} target="_blank" rel="noopener">Try it on the demo page</a></p>`}
       <h2>Live status</h2>
       <${LiveStatus} activity=${detail.activity} />
       <h2>Setup</h2>

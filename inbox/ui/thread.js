@@ -3,7 +3,7 @@
 import { html } from "./html.js";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { blobUrl } from "../lib/api.js";
-import { thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation } from "../lib/state.js";
+import { thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation, contactTyping, contactIsTyping } from "../lib/state.js";
 import { contactName, when, PRIORITIES } from "../lib/format.js";
 import { ChannelMark } from "./list.js";
 import { Composer } from "./composer.js";
@@ -212,7 +212,9 @@ export function Thread() {
   if (id === null) return html`<section class="thread-pane empty-thread" aria-label="Conversation"><p>Pick a conversation, or press <kbd>j</kbd>.</p></section>`;
   const conversation = byId.value.get(id);
   presence.value;
+  contactTyping.value;
   const others = othersIn(id);
+  const customerTyping = contactIsTyping(id);
   return html`
     <section class="thread-pane" aria-label="Conversation">
       <header class="thread-head">
@@ -221,8 +223,9 @@ export function Thread() {
           <h1>${conversation ? contactName(conversation.contact) : "…"}</h1>
           ${conversation && html`<small>${conversation.contact.phone ?? conversation.contact.email ?? ""} · ${conversation.status}${conversation.assignee_id ? ` · ${nameOf(conversation.assignee_id)}` : " · unassigned"}</small>`}
         </div>
-        ${others.length > 0 && html`
+        ${(others.length > 0 || customerTyping) && html`
           <div class="presence" role="status" aria-live="polite">
+            ${customerTyping && html`<span class="presence-contact typing" data-testid="contact-typing">${conversation ? contactName(conversation.contact) : "The customer"} is typing…</span>`}
             ${others.map((a) => html`<span class=${"presence-agent " + a.state} data-agent=${a.name}>${a.name} ${a.state === "typing" ? "is typing…" : "is viewing"}</span>`)}
           </div>`}
       </header>

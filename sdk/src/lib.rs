@@ -10,6 +10,7 @@
 //!   page, with defaults;
 //! - [`mail::Mail`], for channels whose messages arrive over SMTP and whose replies leave as
 //!   mail (`export_channel!(T, mail)`);
+//! - [`chat::Chat`], for the host's website chat widget (`export_channel!(T, chat)`);
 //! - mail out through the instance's relay, with relay answers mapped to send errors
 //!   ([`relay`]), and one-time webhook tokens claimed against replays ([`replay`]);
 //! - helpers every channel needs: constant-time signature checks ([`signature`]), JSON and form
@@ -39,6 +40,7 @@
 //! switchboard_sdk::export_channel!(Echo);
 //! ```
 
+pub mod chat;
 pub mod content;
 pub mod decode;
 pub mod encoding;
@@ -73,6 +75,7 @@ pub mod prelude {
         Blob, Envelope, IncomingMail, ParsedMail, ThreadContext, ThreadHints,
     };
     pub use crate::bindings::exports::switchboard::channel::setup::{ChannelGuide, Connected, Problem, ProblemKind, Setting};
+    pub use crate::chat::{Action, Chat, Receipt, Visitor, VisitorMessage};
     pub use crate::mail::Mail;
     // `outbound-mail`'s envelope is renamed: `Envelope` is the received mail's (`mail`).
     pub use crate::relay::{RelayEnvelope, RelayError, RelayReply};
@@ -90,33 +93,21 @@ pub mod prelude {
 }
 
 /// Export a type implementing [`prelude::Plugin`] and [`setup::Setup`] as this component's
-/// channel plugin: `export_channel!(MyPlugin)`, or, for a channel that takes mail and also
-/// implements [`mail::Mail`], `export_channel!(MyPlugin, mail)`.
+/// channel plugin: `export_channel!(MyPlugin)`; for a channel that takes mail and also
+/// implements [`mail::Mail`], `export_channel!(MyPlugin, mail)`; for the web chat channel,
+/// which implements [`chat::Chat`], `export_channel!(MyPlugin, chat)`.
 ///
 /// Without `mail`, the generated `mail` export answers `receive` with a `bad-request`
 /// rejection and `send` with an `unsupported` error; with it, both go to [`mail::Mail`]
 /// (whose `send` defaults to `unsupported` too, for a channel that only takes mail in).
+/// Without `chat`, the `chat` export answers with a `bad-request` rejection.
 ///
 /// Call it once, at the crate root of a `cdylib` plugin crate.
 #[macro_export]
 macro_rules! export_channel {
     ($plugin:ident) => {
-        // Not a mail channel: mail is refused, and so is sending as mail.
-        impl $crate::bindings::exports::switchboard::channel::mail::Guest for $plugin {
-            fn receive(
-                _mail: $crate::prelude::IncomingMail,
-            ) -> Result<$crate::prelude::ParsedMail, $crate::prelude::Rejection> {
-                Err($crate::mail::not_a_mail_channel())
-            }
-
-            fn send(
-                _message: $crate::prelude::OutboundMessage,
-                _thread: $crate::prelude::ThreadContext,
-            ) -> Result<$crate::prelude::SendReceipt, $crate::prelude::SendError> {
-                Err($crate::mail::mail_send_unsupported())
-            }
-        }
-
+        $crate::export_channel!(@no_mail $plugin);
+        $crate::export_channel!(@no_chat $plugin);
         $crate::export_channel!(@common $plugin);
     };
     ($plugin:ident, mail) => {
@@ -135,7 +126,49 @@ macro_rules! export_channel {
             }
         }
 
+        $crate::export_channel!(@no_chat $plugin);
         $crate::export_channel!(@common $plugin);
+    };
+    ($plugin:ident, chat) => {
+        impl $crate::bindings::exports::switchboard::channel::chat::Guest for $plugin {
+            fn receive(
+                visitor: $crate::prelude::Visitor,
+                action: $crate::prelude::Action,
+            ) -> Result<$crate::prelude::Parsed, $crate::prelude::Rejection> {
+                <$plugin as $crate::chat::Chat>::receive(visitor, action)
+            }
+        }
+
+        $crate::export_channel!(@no_mail $plugin);
+        $crate::export_channel!(@common $plugin);
+    };
+    (@no_mail $plugin:ident) => {
+        // Not a mail channel: mail is refused, and so is sending as mail.
+        impl $crate::bindings::exports::switchboard::channel::mail::Guest for $plugin {
+            fn receive(
+                _mail: $crate::prelude::IncomingMail,
+            ) -> Result<$crate::prelude::ParsedMail, $crate::prelude::Rejection> {
+                Err($crate::mail::not_a_mail_channel())
+            }
+
+            fn send(
+                _message: $crate::prelude::OutboundMessage,
+                _thread: $crate::prelude::ThreadContext,
+            ) -> Result<$crate::prelude::SendReceipt, $crate::prelude::SendError> {
+                Err($crate::mail::mail_send_unsupported())
+            }
+        }
+    };
+    (@no_chat $plugin:ident) => {
+        // Not the web chat channel: visitors' actions are refused.
+        impl $crate::bindings::exports::switchboard::channel::chat::Guest for $plugin {
+            fn receive(
+                _visitor: $crate::prelude::Visitor,
+                _action: $crate::prelude::Action,
+            ) -> Result<$crate::prelude::Parsed, $crate::prelude::Rejection> {
+                Err($crate::chat::not_a_chat_channel())
+            }
+        }
     };
     (@common $plugin:ident) => {
         // The generated `setup` export, answered by the hand-written trait and its defaults.

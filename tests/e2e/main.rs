@@ -25,6 +25,7 @@ mod sandbox;
 mod saved_views;
 mod telegram;
 mod twilio_sms;
+mod webchat;
 mod whatsapp;
 mod workflow;
 mod wit_contract;

@@ -237,7 +237,9 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::new(dir.path()).await;
         let text = config_text_with(&database.url, graph, extra_channels, settings);
-        let config = Config::parse(&text).expect("test config parses");
+        let mut config = Config::parse(&text).expect("test config parses");
+        // Each gateway keeps its media in its own folder, which goes with the test.
+        config.media.dir = dir.path().join("media");
         let gateway = switchboard::start_with_clock(config, Some(Secret::new(ADMIN_TOKEN)), clock).await.expect("gateway starts");
         let base = format!("http://{}", gateway.local_addr);
         Self { base, client: reqwest::Client::new(), dir, gateway: Some(gateway), database }

@@ -26,6 +26,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("switchboard-plugin-twilio-sms", "twilio-sms"),
     ("switchboard-plugin-telegram", "telegram"),
     ("switchboard-plugin-email", "email"),
+    ("switchboard-plugin-webchat", "webchat"),
     ("test-component-trap", "test-trap"),
     ("test-component-spin", "test-spin"),
     ("test-component-hog", "test-hog"),

@@ -79,6 +79,27 @@ pub struct ChannelDetail {
     pub activity: Activity,
     /// For a mail channel (`[channels.mail]`): what the SMTP listener accepts and where replies go.
     pub mail: Option<MailSetup>,
+    /// For a web chat channel (`[channels.webchat]`): the snippet to paste and who may embed it.
+    pub webchat: Option<WebchatSetup>,
+}
+
+/// A web chat channel's host-side settings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebchatSetup {
+    /// The `<script>` tag a site pastes into its pages.
+    pub snippet: String,
+    /// Origins whose pages may embed it (besides the gateway's own).
+    pub allowed_origins: Vec<String>,
+    /// Whether `widget_secret` is set, so sites can identify logged-in customers.
+    pub identity_verification: bool,
+    /// What visitors are told while nobody is online.
+    pub reply_time: Option<String>,
+    /// The demo page (it shows the first web chat channel).
+    pub demo_url: String,
+    pub max_message_chars: usize,
+    pub max_upload_bytes: usize,
+    pub messages_per_minute: u32,
+    pub requests_per_minute_per_ip: u32,
 }
 
 /// A mail channel's host-side settings.
@@ -150,6 +171,20 @@ pub async fn get_channel(State(state): State<AppState>, id: Result<Path<String>,
         mail: channel.sends_mail().then(|| MailSetup {
             addresses: channel.mail_addresses.clone(),
             relay: channel.context.relay.as_ref().map(|relay| relay.target().to_string()),
+        }),
+        webchat: state.webchat.get(&id).map(|chat| {
+            let base = state.server.public_url.trim_end_matches('/');
+            WebchatSetup {
+                snippet: format!("<script src=\"{base}/widget/v1.js\" data-channel=\"{id}\" async></script>"),
+                allowed_origins: chat.config.allowed_origins.clone(),
+                identity_verification: chat.verifies_identities(),
+                reply_time: chat.config.reply_time.clone(),
+                demo_url: format!("{base}/demo/webchat"),
+                max_message_chars: chat.config.max_message_chars,
+                max_upload_bytes: chat.config.max_upload_bytes,
+                messages_per_minute: chat.config.messages_per_minute,
+                requests_per_minute_per_ip: chat.config.requests_per_minute_per_ip,
+            }
         }),
         webhook_url: webhook_url(&state, &id),
         id,

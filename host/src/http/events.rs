@@ -36,7 +36,7 @@ pub struct TokenQuery {
 #[utoipa::path(get, path = "/events", tag = "live",
     params(ResumeHeader, TokenQuery),
     responses(
-        (status = 200, description = "text/event-stream of `message.created`, `message.updated`, `conversation.updated`, `note.created` and `presence.updated` events; an agent receives those of conversations they may see", content_type = "text/event-stream"),
+        (status = 200, description = "text/event-stream of `message.created`, `message.updated`, `conversation.updated`, `note.created`, `presence.updated` and `contact.typing` (a web chat visitor is writing) events; an agent receives those of conversations they may see", content_type = "text/event-stream"),
         (status = 400, description = "`Last-Event-ID` is not an event id", body = super::error::ErrorBody),
         super::error::Unauthorized, super::error::Unavailable),
     security(("bearer" = [])))]

@@ -42,6 +42,12 @@ pub async fn download(caller: Principal, State(state): State<AppState>, path: Re
         Ok(None) => return Err(not_found()),
         Err(error) => return Err(ApiError::unavailable("media_unavailable", format!("reading the file failed: {error}"))),
     };
+    Ok(file_response(bytes, &stored))
+}
+
+/// A stored file as a download: its type (or `application/octet-stream`), its name, and headers
+/// that keep a customer's file from ever running as a page of ours.
+pub(super) fn file_response(bytes: Vec<u8>, stored: &crate::store::mail::StoredMedia) -> Response {
     let content_type = stored
         .mime_type
         .as_deref()
@@ -54,7 +60,7 @@ pub async fn download(caller: Principal, State(state): State<AppState>, path: Re
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
-    Ok(response)
+    response
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback, and the real

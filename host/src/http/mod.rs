@@ -16,6 +16,7 @@ mod openapi;
 mod presence;
 mod rules;
 mod saved_views;
+mod webchat;
 mod webhooks;
 mod workflow;
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub workflow: Arc<crate::config::WorkflowConfig>,
     /// The time presence heartbeats are stamped with (the sweep reads the same clock).
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// The web chat channels: sessions, limits, the widget's socket.
+    pub webchat: Arc<crate::webchat::Webchat>,
 }
 
 /// The router of the separate metrics listener (`metrics.listen`): `/metrics` only.
@@ -95,8 +98,12 @@ pub fn router(state: AppState) -> Router {
         // The agent inbox (not part of the API document: it is a client of the API).
         .route("/", get(inbox::index))
         .route("/assets/{*path}", get(inbox::asset))
+        // The web chat widget and its demo (not API: a script and a page for browsers).
+        .route("/widget/v1.js", get(crate::webchat::assets::widget))
+        .route("/demo/webchat", get(crate::webchat::assets::demo))
         .fallback(|| async { ApiError::not_found("not_found", "no such page") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), webchat::cors))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(move |request, next| listener::with_body_deadline(body_timeout, request, next)))
         .layer(axum::middleware::from_fn(attach_request_id))

@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, channels, events, health, media, merges, presence, saved_views, webhooks, workflow, AppState};
+use super::{agents, api, canned, channels, events, health, media, merges, presence, saved_views, webchat, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -80,6 +80,12 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(channels::list_channels)))
         .routes(admin(routes!(channels::get_channel)))
         .routes(admin(routes!(channels::check_connection)))
+        // Web chat visitors: public as far as roles go, each checks the visitor's session token.
+        .routes(public(routes!(webchat::create_session)))
+        .routes(public(routes!(webchat::history)))
+        .routes(public(routes!(webchat::upload)))
+        .routes(public(routes!(webchat::media)))
+        .routes(public(routes!(webchat::socket)))
         .routes(declare(routes!(events::stream), Some(Role::Agent), true));
     let mut root = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(public(routes!(webhooks::handshake, webhooks::receive)))

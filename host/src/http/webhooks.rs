@@ -178,9 +178,11 @@ async fn handle(
             Err(ApiError::unavailable("plugin_failed", format!("channel `{channel_id}` could not process the webhook; retry later")))
         }
         Err(InboundError::Store(error)) => Err(error.into()),
-        // Only the mail pipeline keeps media or asks for the mail interface.
+        // Only the mail and chat pipelines keep media or ask for their interfaces.
         Err(InboundError::Media(error)) => Err(ApiError::unavailable("media_unavailable", format!("storing media failed: {error}; retry later"))),
-        Err(InboundError::NotAMailChannel(channel)) => Err(ApiError::new(StatusCode::CONFLICT, "not_supported", format!("channel `{channel}` takes no mail"))),
+        Err(InboundError::NotAMailChannel(channel) | InboundError::NotAChatChannel(channel)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "not_supported", format!("channel `{channel}` takes no such messages")))
+        }
     }
 }
 

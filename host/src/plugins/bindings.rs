@@ -1,7 +1,7 @@
 //! Host-side bindings, one module per released `switchboard:channel` version.
 //!
 //! Each module is generated from that version's frozen folder in `wit/`, so plugins built
-//! against an older version keep loading. `0.2.0` adds interfaces (`setup`, `mail`,
+//! against an older version keep loading. `0.2.0` adds interfaces (`setup`, `mail`, `chat`,
 //! `outbound-mail`, `replay`) but changes none of 0.1.0's: its
 //! `types` interface is 0.1.0's, so the bindings share 0.1.0's Rust types (`with`) and the
 //! host needs one set of conversions (`convert.rs`) for both. A unit test below keeps the two

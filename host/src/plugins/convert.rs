@@ -1,9 +1,10 @@
 //! Mapping between the `switchboard:channel` types and the host's own [`crate::model`].
 //!
-//! `0.2.0` shares `0.1.0`'s `types`, so these conversions serve both; only `setup` is new.
+//! `0.2.0` shares `0.1.0`'s `types`, so these conversions serve both; `setup`, `mail` and
+//! `chat` are new.
 
 use super::bindings::v0_1_0::switchboard::channel::types as wit;
-use super::bindings::v0_2_0::exports::switchboard::channel::{mail, setup};
+use super::bindings::v0_2_0::exports::switchboard::channel::{chat, mail, setup};
 use crate::model;
 
 pub fn delivery_status(status: wit::DeliveryStatus) -> model::DeliveryStatus {
@@ -265,4 +266,53 @@ pub fn parsed_mail(parsed: mail::ParsedMail) -> (Vec<model::Event>, Vec<super::B
 
 pub fn thread_context(thread: &model::MailThread) -> mail::ThreadContext {
     mail::ThreadContext { subject: thread.subject.clone(), references: thread.references.clone(), token: thread.token.clone() }
+}
+
+pub fn chat_visitor(visitor: &super::ChatVisitor) -> chat::Visitor {
+    chat::Visitor {
+        id: visitor.id.clone(),
+        verified_identifier: visitor.verified_identifier.clone(),
+        name: visitor.name.clone(),
+        locale: visitor.locale.clone(),
+    }
+}
+
+fn delivery_status_to_wit(status: model::DeliveryStatus) -> wit::DeliveryStatus {
+    match status {
+        // Waiting in our outbox is, to a plugin, not yet sent.
+        model::DeliveryStatus::Pending | model::DeliveryStatus::Queued => wit::DeliveryStatus::Queued,
+        model::DeliveryStatus::Sent => wit::DeliveryStatus::Sent,
+        model::DeliveryStatus::Delivered => wit::DeliveryStatus::Delivered,
+        model::DeliveryStatus::Read => wit::DeliveryStatus::Read,
+        model::DeliveryStatus::Failed => wit::DeliveryStatus::Failed,
+    }
+}
+
+fn attachment_to_wit(attachment: &model::Attachment) -> wit::Attachment {
+    wit::Attachment {
+        kind: media_kind_to_wit(attachment.kind),
+        reference: attachment.reference.clone(),
+        url: attachment.url.clone(),
+        mime_type: attachment.mime_type.clone(),
+        filename: attachment.filename.clone(),
+        caption: attachment.caption.clone(),
+        sha256: attachment.sha256.clone(),
+    }
+}
+
+pub fn chat_action(action: &super::ChatAction) -> chat::Action {
+    use super::ChatAction as A;
+    match action {
+        A::Message { client_id, text, attachments, received_at_ms } => chat::Action::Message(chat::VisitorMessage {
+            client_id: client_id.clone(),
+            text: text.clone(),
+            attachments: attachments.iter().map(attachment_to_wit).collect(),
+            received_at_ms: u64::try_from(*received_at_ms).unwrap_or_default(),
+        }),
+        A::Receipt { status, up_to_ms } => chat::Action::Receipt(chat::Receipt {
+            status: delivery_status_to_wit(*status),
+            up_to_ms: u64::try_from(*up_to_ms).unwrap_or_default(),
+        }),
+        A::Email(email) => chat::Action::Email(email.clone()),
+    }
 }

@@ -85,6 +85,35 @@ pub struct IncomingMail {
     pub raw: Vec<u8>,
 }
 
+/// A web chat visitor, as the host's session knows them (handed to a plugin's `chat.receive`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatVisitor {
+    /// The session's stable visitor id: the sender's party id.
+    pub id: String,
+    /// An email address or E.164 phone the site signed; none for an anonymous visitor.
+    pub verified_identifier: Option<String>,
+    pub name: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// What a web chat visitor did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatAction {
+    /// Wrote a message; its attachments are already in the media store (`media:<sha256>`).
+    Message { client_id: String, text: Option<String>, attachments: Vec<model::Attachment>, received_at_ms: i64 },
+    /// Their widget got (`Delivered`) or showed (`Read`) every reply up to `up_to_ms`.
+    Receipt { status: model::DeliveryStatus, up_to_ms: i64 },
+    /// Left an email address to be answered at.
+    Email(String),
+}
+
+/// What a plugin made of a visitor's action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatOutcome {
+    Reject(Rejection),
+    Events(Vec<model::Event>),
+}
+
 /// Attachment bytes a plugin handed over, for the media store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Blob {
@@ -330,6 +359,10 @@ impl ChannelPlugin {
             // `[channels.mail] addresses` says them once for both.
             config.entry("addresses".into()).or_insert_with(|| mail.addresses.join(","));
         }
+        if let Some(webchat) = &channel.webchat {
+            // The widget shows the limit the plugin enforces: `[channels.webchat]` says it once.
+            config.entry("max_message_chars".into()).or_insert_with(|| webchat.max_message_chars.to_string());
+        }
         let context = Arc::new(ChannelContext {
             channel_id: channel.id.clone(),
             plugin_name: channel.plugin.clone(),
@@ -478,6 +511,27 @@ impl ChannelPlugin {
                 MailOutcome::Events { events, blobs, threads }
             }
             Err(rejection) => MailOutcome::Reject(rejection_from_wit(rejection)),
+        }))
+    }
+
+    /// Hand a web chat visitor's action to the plugin; `None` when it was built before `chat`
+    /// existed (`0.1.0`). Output over the size limits is cut (and counted) as for webhooks.
+    pub async fn handle_chat(&self, visitor: &ChatVisitor, action: &ChatAction) -> Result<Option<ChatOutcome>, PluginError> {
+        let plugin = self.current();
+        let (visitor, action) = (convert::chat_visitor(visitor), convert::chat_action(action));
+        let timeout = Duration::from_millis(self.runtime.settings.call_timeout_ms);
+        let _turn = self.runtime.inbound_calls.acquire().await;
+        let received = self
+            .runtime
+            .call(&plugin, &self.context, "chat", timeout, async |store, instance| instance.receive_chat(store, &visitor, &action).await)
+            .await?;
+        Ok(received.map(|result| match result {
+            Ok(parsed) => {
+                let mut events = parsed.events.into_iter().map(convert::event).collect();
+                self.limit_output(&mut events);
+                ChatOutcome::Events(events)
+            }
+            Err(rejection) => ChatOutcome::Reject(rejection_from_wit(rejection)),
         }))
     }
 

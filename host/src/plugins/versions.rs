@@ -5,13 +5,13 @@
 //! host links every version's imports side by side, finds out at load time which `plugin`
 //! export a component has, and from then on goes through [`Pre`] and [`Instance`], whose
 //! methods hide the version from the rest of the runtime. A call a version lacks (`0.1.0`
-//! has no `setup` and no `mail`) answers `None`. Zed's extension host is built the same way.
+//! has no `setup`, `mail` or `chat`) answers `None`. Zed's extension host is built the same way.
 
 use super::bindings::{v0_1_0, v0_2_0};
 use super::sandbox::CallState;
 use anyhow::Context;
 use v0_1_0::switchboard::channel::types as wit;
-use v0_2_0::exports::switchboard::channel::{mail, setup};
+use v0_2_0::exports::switchboard::channel::{chat, mail, setup};
 use wasmtime::Store;
 use wasmtime::component::{Component, HasSelf, Linker};
 
@@ -164,6 +164,20 @@ impl Instance {
         match self {
             Self::V0_1_0(_) => Ok(None),
             Self::V0_2_0(i) => i.switchboard_channel_mail().call_send(store, message, thread).await.map(Some),
+        }
+    }
+
+    /// What the plugin makes of a web chat visitor's action; `None` for plugins built before
+    /// `chat` existed.
+    pub async fn receive_chat(
+        &self,
+        store: &mut Store<CallState>,
+        visitor: &chat::Visitor,
+        action: &chat::Action,
+    ) -> wasmtime::Result<Option<Result<wit::Parsed, wit::Rejection>>> {
+        match self {
+            Self::V0_1_0(_) => Ok(None),
+            Self::V0_2_0(i) => i.switchboard_channel_chat().call_receive(store, visitor, action).await.map(Some),
         }
     }
 

@@ -38,6 +38,8 @@ pub enum LiveEventKind {
     NoteCreated,
     /// Who is viewing or typing in a conversation changed.
     PresenceUpdated,
+    /// The customer started or stopped typing (web chat).
+    ContactTyping,
 }
 
 impl LiveEventKind {
@@ -48,6 +50,7 @@ impl LiveEventKind {
             Self::ConversationUpdated => "conversation.updated",
             Self::NoteCreated => "note.created",
             Self::PresenceUpdated => "presence.updated",
+            Self::ContactTyping => "contact.typing",
         }
     }
 }

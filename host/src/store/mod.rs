@@ -32,6 +32,7 @@ pub mod search;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod views;
+pub mod webchat;
 pub mod webhook_log;
 pub mod workflow;
 
@@ -100,6 +101,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "merge_activity", include_str!("../../../migrations/sqlite/0009_merge_activity.sql")),
     (10, "saved_views", include_str!("../../../migrations/sqlite/0010_saved_views.sql")),
     (11, "mail", include_str!("../../../migrations/sqlite/0011_mail.sql")),
+    (12, "webchat", include_str!("../../../migrations/sqlite/0012_webchat.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -113,6 +115,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "merge_activity", include_str!("../../../migrations/postgres/0009_merge_activity.sql")),
     (10, "saved_views", include_str!("../../../migrations/postgres/0010_saved_views.sql")),
     (11, "mail", include_str!("../../../migrations/postgres/0011_mail.sql")),
+    (12, "webchat", include_str!("../../../migrations/postgres/0012_webchat.sql")),
 ];
 
 #[derive(Clone)]

@@ -25,7 +25,7 @@ crate::model::named_enum! {
 }
 
 /// One agent's presence in a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AgentPresence {
     pub agent_id: i64,
     /// The agent's display name.
@@ -38,7 +38,7 @@ pub struct AgentPresence {
 }
 
 /// Who is in one conversation; the payload of `presence.updated` too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ConversationPresence {
     pub conversation_id: i64,
     /// Agents viewing or typing, longest-present first.

@@ -47,7 +47,7 @@ pub struct ConversationView {
     pub snoozed_until: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SenderView {
     pub identity_id: i64,
     /// The provider's id for the customer on this channel.
@@ -56,13 +56,14 @@ pub struct SenderView {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorView {
     pub code: Option<String>,
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// `Deserialize` too: the web chat socket reads it back from live events.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
     pub conversation_id: i64,
@@ -137,7 +138,7 @@ impl<T> Page<T> {
     }
 }
 
-const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.channel_id, m.direction, m.external_id, m.kind, m.text,
+pub(super) const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.channel_id, m.direction, m.external_id, m.kind, m.text,
         m.attachments, m.extra, m.reply_to_external_id, m.author, m.status, m.error_code, m.error_message,
         m.provider_timestamp, m.created_at, m.updated_at, m.identity_id,
         i.external_id AS identity_external_id, i.display_name AS identity_name, i.phone AS identity_phone
