@@ -85,6 +85,15 @@ function Merge({ c, onMerged }) {
 export function ContactPanel() {
   const c = contact.value;
   const [merged, setMerged] = useState(null);
+  // Opening the panel reads the contact afresh: what a customer gave since the conversation
+  // was opened (a web chat visitor's email, a new channel) shows without a reload.
+  const contactId = c?.id;
+  useEffect(() => {
+    if (contactId === undefined) return;
+    let live = true;
+    api.get(`/contacts/${contactId}`).then((found) => live && contact.value?.id === found.id && (contact.value = found), () => {});
+    return () => (live = false);
+  }, [contactId]);
   if (!c) return html`<aside class="contact-panel" aria-label="Contact"><p>Loading…</p></aside>`;
   const onMerged = (result) => {
     contact.value = result.contact;
@@ -115,6 +124,7 @@ export function ContactPanel() {
           <li key=${i.id}>
             <span class="channel-name">${channelLook(i.channel_id, plugins.value).label}</span>
             <code>${i.external_id}</code>
+            ${i.email && i.email !== i.external_id && html` <span class="identity-email" data-identity-email=${i.email} title="Given on this channel; not verified unless it is also the contact's email">${i.email}</span>`}
             ${i.opted_out ? html`<span class="opted-out">opted out</span>` : ""}
           </li>`)}
       </ul>

@@ -13,6 +13,7 @@ or empty for none).
 """
 
 import os
+import re
 import sys
 
 from playwright.sync_api import sync_playwright, expect
@@ -105,6 +106,24 @@ def main():
         outbound = inbox.locator(".message.outbound", has_text=ANSWER)
         expect(outbound.locator(".ticks")).to_have_attribute("data-status", "read", timeout=TIMEOUT)
         shot(visitor, "webchat-open-desktop.png")
+
+        # Nobody is online: the visitor leaves an email, and the agent sees it on the contact.
+        offline = visitor.locator('[data-testid="offline"]')
+        expect(offline).to_contain_text("within a few hours")
+        visitor.locator('[data-testid="offline-email"]').fill("guji.fan@example.com")
+        visitor.locator('[data-testid="offline-email"]').press("Enter")
+        expect(offline).to_contain_text("guji.fan@example.com", timeout=TIMEOUT)
+        inbox.get_by_role("button", name="Contact").click()
+        panel_contact = inbox.get_by_role("complementary", name="Contact")
+        expect(panel_contact.locator('[data-identity-email="guji.fan@example.com"]')).to_be_visible(timeout=TIMEOUT)
+        inbox.get_by_role("button", name="Close the contact panel").click()
+
+        # The admin's channel page gives the snippet and says who may embed it.
+        inbox.goto(BASE + "/#/admin/channels/webchat")
+        expect(inbox.locator("#channel-snippet")).to_have_value(re.compile(r'data-channel="webchat"'), timeout=TIMEOUT)
+        expect(inbox.locator('[data-webchat="origins"]')).to_contain_text("https://shop.example")
+        expect(inbox.locator('[data-webchat="identity"]')).to_contain_text("Verified")
+        inbox.goto(BASE + "/")
 
         # A reload: the whole history is back.
         visitor.reload()

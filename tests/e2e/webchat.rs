@@ -464,7 +464,8 @@ async fn a_visitor_and_an_agent_chat_live_in_chromium() {
         return;
     };
     let server = start("", &Settings::default()).await;
-    create_agent(&server, "mia@example.com", "agent").await;
+    // An admin: the test also opens the widget's channel page.
+    create_agent(&server, "mia@example.com", "admin").await;
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let scratch = tempfile::tempdir().unwrap();
     let shots = if std::env::var_os("SWITCHBOARD_SCREENSHOTS").is_some() { root.join("docs/screenshots") } else { scratch.path().to_path_buf() };
