@@ -59,7 +59,9 @@ async fn the_api_holds_against_its_own_document() {
     };
     // Live streams end quickly, so schemathesis can read them whole.
     let settings = Settings { server: "live_stream_max_secs = 1", ..Settings::default() };
-    let server = TestServer::start_settings(None, "", &settings).await;
+    // With a web chat channel, so the widget's endpoints are fuzzed too.
+    let webchat = "\n[[channels]]\nid = \"webchat\"\nplugin = \"webchat\"\nsecrets = { widget_secret = \"fuzz-secret\" }\n[channels.webchat]\n";
+    let server = TestServer::start_settings(None, webchat, &settings).await;
     // Data for the examples to find: conversation 1 and contact 1.
     server.post_signed(&fixture("whatsapp/text.json")).await;
     let reports = tempfile::tempdir().unwrap();

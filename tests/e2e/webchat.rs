@@ -226,7 +226,7 @@ async fn a_signed_identifier_joins_the_whatsapp_contact_and_a_forged_one_links_n
     let (status, body) = open_session(&server, WEBCHAT, json!({"identifier": phone, "identifier_hash": identifier_hash("+16505559999")})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("identity_forged")));
     let (status, body) = open_session(&server, WEBCHAT, json!({"identifier": phone})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("identity_hash_missing")));
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("identity_hash_missing")));
     let (status, body) = open_session(&server, "anonymous-chat", json!({"identifier": phone, "identifier_hash": identifier_hash(phone)})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("identity_not_configured")));
     assert_eq!(server.conversations().await.len(), 1, "nothing was linked or created");
@@ -308,6 +308,11 @@ async fn origins_off_the_allowlist_are_refused_and_the_address_limit_answers_429
     // The server is fine, for everyone else.
     let health = server.client.get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    // Web chat takes no webhooks; a plain GET of the socket is told to upgrade, in JSON.
+    let webhook = server.post_webhook(WEBCHAT, b"{}", None).await;
+    assert_eq!(error_code(webhook, StatusCode::NOT_FOUND).await, "no_webhooks");
+    let plain = server.client.get(format!("{}/api/v1/webchat/anonymous-chat/socket", server.base)).send().await.unwrap();
+    assert_eq!(error_code(plain, StatusCode::UPGRADE_REQUIRED).await, "websocket_required");
     server.stop().await;
 }
 
@@ -482,6 +487,15 @@ async fn a_visitor_and_an_agent_chat_live_in_chromium() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("all web chat browser checks passed"), "{stdout}");
+    // Every widget screenshot the README and the channel guide show is one this run took.
+    for doc in ["README.md", "docs/channels/webchat.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let shown: Vec<&str> = text.split("screenshots/webchat-").skip(1).filter_map(|rest| rest.split_once(".png").map(|(name, _)| name)).collect();
+        assert!(!shown.is_empty(), "{doc} shows the widget");
+        for name in shown {
+            assert!(shots.join(format!("webchat-{name}.png")).exists(), "screenshot webchat-{name} in {doc} was taken");
+        }
+    }
     // What the browsers did is what the store holds: two visitors, each in their own conversation.
     let conversation = webchat_conversation(&server).await;
     let texts: Vec<String> = server.messages(conversation).await.iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();

@@ -84,7 +84,8 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = openapi::routes(state.metrics_here).split_for_parts();
     let channel_ids: Vec<String> = state.channels.iter().map(|(id, _)| id.clone()).collect();
     // Rendered once: the document only changes with the configuration.
-    let document = openapi::finish(document, &channel_ids);
+    let webchat = state.webchat.upload_types();
+    let document = openapi::finish(document, &channel_ids, &webchat);
     let roles = Arc::new(auth::RouteAuth::from_document(&document));
     let document = bytes::Bytes::from(document.to_string());
     routes
@@ -94,6 +95,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/openapi.json",
             get(move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], document.clone()))),
         )
+        // The web chat widget's socket: a WebSocket, which the document cannot describe.
+        .route("/api/v1/webchat/{channel_id}/socket", get(webchat::socket))
         .route("/api/v1/{*rest}", axum::routing::any(|| async { ApiError::not_found("no_such_endpoint", "no such API endpoint") }))
         // The agent inbox (not part of the API document: it is a client of the API).
         .route("/", get(inbox::index))

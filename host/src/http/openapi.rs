@@ -85,7 +85,6 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(public(routes!(webchat::history)))
         .routes(public(routes!(webchat::upload)))
         .routes(public(routes!(webchat::media)))
-        .routes(public(routes!(webchat::socket)))
         .routes(declare(routes!(events::stream), Some(Role::Agent), true));
     let mut root = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(public(routes!(webhooks::handshake, webhooks::receive)))
@@ -131,8 +130,8 @@ fn declare((schemas, mut paths, router): Routes, role: Option<Role>, query_token
 }
 
 /// The document alone (for tests and tools), with every route, for these channel ids.
-pub fn document(channel_ids: &[String]) -> Value {
-    finish(routes(true).into_openapi(), channel_ids)
+pub fn document(channel_ids: &[String], webchat: &[(String, Vec<String>)]) -> Value {
+    finish(routes(true).into_openapi(), channel_ids, webchat)
 }
 
 /// The served document: what the handlers declare, plus the request rules utoipa cannot
@@ -142,8 +141,9 @@ pub fn document(channel_ids: &[String]) -> Value {
 /// - a template's parameters are at most 4,096 characters each, labels 1–64 without spaces;
 /// - each `content` variant refuses unknown fields (`deny_unknown_fields` on an internally
 ///   tagged enum, which utoipa does not carry over to the variants);
-/// - `channel_id` (webhooks' path, a reply's field) names a configured channel.
-pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String]) -> Value {
+/// - `channel_id` (webhooks' path, a reply's field) names a configured channel, and in the web
+///   chat routes a web chat channel; an upload's content types are those channels take.
+pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String], webchat: &[(String, Vec<String>)]) -> Value {
     let mut doc = serde_json::to_value(document).unwrap_or_default();
     let schemas = &mut doc["components"]["schemas"];
     if let Some(variants) = schemas["ReplyContent"]["oneOf"].as_array_mut() {
@@ -167,10 +167,34 @@ pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String]) -> Val
     let mut ids: Vec<Value> = channel_ids.iter().map(|id| Value::String(id.clone())).collect();
     ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     request["properties"]["channel_id"]["enum"] = Value::Array(ids.iter().cloned().chain([Value::Null]).collect());
+    // Webhooks come to every channel but the web chat ones (their visitors use the widget).
+    let hooks: Vec<Value> = ids.iter().filter(|id| !webchat.iter().any(|(chat, _)| id.as_str() == Some(chat))).cloned().collect();
     for method in ["get", "post"] {
         let parameters = doc["paths"]["/webhooks/{channel_id}"][method]["parameters"].as_array_mut();
         for parameter in parameters.into_iter().flatten().filter(|p| p["name"] == "channel_id") {
-            parameter["schema"]["enum"] = Value::Array(ids.clone());
+            parameter["schema"]["enum"] = Value::Array(hooks.clone());
+        }
+    }
+    // The web chat routes take a web chat channel's id (one with `[channels.webchat]`), and an
+    // upload is a file of a type some web chat channel takes.
+    let mut chats: Vec<Value> = webchat.iter().map(|(id, _)| Value::String(id.clone())).collect();
+    let mut types: Vec<&str> = webchat.iter().flat_map(|(_, types)| types.iter().map(String::as_str)).collect();
+    types.sort_unstable();
+    types.dedup();
+    if !types.is_empty() {
+        let body = &mut doc["paths"]["/api/v1/webchat/{channel_id}/uploads"]["post"]["requestBody"]["content"];
+        let schema = body["application/octet-stream"]["schema"].take();
+        *body = Value::Object(types.into_iter().map(|mime| (mime.to_string(), json!({ "schema": schema }))).collect());
+    }
+    chats.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (_, item) in paths.iter_mut().filter(|(path, _)| path.starts_with("/api/v1/webchat/{channel_id}")) {
+            for operation in item.as_object_mut().into_iter().flat_map(|item| item.values_mut()) {
+                let parameters = operation["parameters"].as_array_mut();
+                for parameter in parameters.into_iter().flatten().filter(|p| p["name"] == "channel_id") {
+                    parameter["schema"]["enum"] = Value::Array(chats.clone());
+                }
+            }
         }
     }
     doc
@@ -181,7 +205,7 @@ mod tests {
     use super::*;
 
     fn document() -> Value {
-        super::document(&["whatsapp".into(), "sms".into()])
+        super::document(&["whatsapp".into(), "sms".into(), "chat".into()], &[("chat".into(), vec!["image/png".into()])])
     }
 
     fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
@@ -285,9 +309,13 @@ mod tests {
     fn channel_ids_and_reply_shape_are_exact() {
         let doc = document();
         let post = &doc["paths"]["/webhooks/{channel_id}"]["post"]["parameters"][0];
-        assert_eq!(post["schema"]["enum"], json!(["sms", "whatsapp"]));
+        assert_eq!(post["schema"]["enum"], json!(["sms", "whatsapp"]), "web chat takes no webhooks");
         let reply = &doc["components"]["schemas"]["ReplyRequest"];
-        assert_eq!(reply["properties"]["channel_id"]["enum"], json!(["sms", "whatsapp", null]));
+        assert_eq!(reply["properties"]["channel_id"]["enum"], json!(["chat", "sms", "whatsapp", null]));
+        let session = &doc["paths"]["/api/v1/webchat/{channel_id}/sessions"]["post"]["parameters"][0];
+        assert_eq!(session["schema"]["enum"], json!(["chat"]));
+        let upload = &doc["paths"]["/api/v1/webchat/{channel_id}/uploads"]["post"]["requestBody"]["content"];
+        assert_eq!(upload.as_object().map(|types| types.keys().cloned().collect::<Vec<_>>()), Some(vec!["image/png".to_string()]));
         assert_eq!(reply["oneOf"].as_array().map(Vec::len), Some(2));
         assert_eq!(reply["additionalProperties"], false);
         for variant in doc["components"]["schemas"]["ReplyContent"]["oneOf"].as_array().unwrap() {

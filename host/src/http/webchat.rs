@@ -11,6 +11,7 @@ use crate::webchat::session::{IdentityError, Session};
 use crate::webchat::{VisitorMessage, WebchatChannel};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -56,11 +57,9 @@ pub struct SessionRequest {
     pub identifier: Option<String>,
     /// Hex HMAC-SHA256 of `identifier` under the instance's `widget_secret`, computed by the site's server.
     pub identifier_hash: Option<String>,
-    /// The logged-in user's name.
-    #[schema(max_length = 200)]
+    /// The logged-in user's name (its first 200 characters are kept).
     pub name: Option<String>,
-    /// The widget's language (`es`, `pt-BR`).
-    #[schema(max_length = 35)]
+    /// The widget's language (`es`, `pt-BR`); anything that is not a language tag is ignored.
     pub locale: Option<String>,
 }
 
@@ -154,17 +153,18 @@ async fn visitor(state: &AppState, channel: &WebchatChannel, headers: &HeaderMap
 #[utoipa::path(post, path = "/webchat/{channel_id}/sessions", tag = "webchat", params(ChannelPath), request_body = SessionRequest,
     responses(
         (status = 200, description = "The visitor's session: the one the token names, or a new one", body = SessionResponse),
-        (status = 400, description = "`identifier` without `identifier_hash` (`identity_hash_missing`), or not an email or phone (`identity_invalid`)", body = ErrorBody),
-        (status = 403, description = "A wrong `identifier_hash` (`identity_forged`), an identifier where the instance has no `widget_secret` (`identity_not_configured`), or an origin not on the allowlist", body = ErrorBody),
+        (status = 400, description = "A signed identifier that is no email address or phone number (`identity_invalid`)", body = ErrorBody),
+        (status = 403, description = "`identifier` without `identifier_hash` (`identity_hash_missing`), a wrong hash (`identity_forged`), an identifier where the instance has no `widget_secret` (`identity_not_configured`), or an origin not on the allowlist", body = ErrorBody),
         (status = 404, description = "No such web chat channel", body = ErrorBody),
         (status = 429, description = "Too many requests from this address", body = ErrorBody),
         JsonBodyErrors, Unavailable))]
 pub async fn create_session(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(ChannelPath { channel_id }): Path<ChannelPath>,
+    path: Result<Path<ChannelPath>, PathRejection>,
     rules::JsonBody(request): rules::JsonBody<SessionRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
+    let Path(ChannelPath { channel_id }) = path?;
     let channel = channel(&state, &channel_id)?;
     limit_address(&channel, peer)?;
     let now = crate::clock::now_ms();
@@ -175,9 +175,11 @@ pub async fn create_session(
         Some(identifier) => {
             let identity = channel.verify_identifier(identifier, request.identifier_hash.as_deref()).map_err(|error| {
                 tracing::info!(channel = channel.id, code = error.code(), "web chat identity refused");
+                // A missing proof is refused like a wrong one; only an identifier the site did
+                // sign but that is no email or phone is the site's malformed request.
                 let status = match error {
-                    IdentityError::HashMissing | IdentityError::Invalid => StatusCode::BAD_REQUEST,
-                    IdentityError::Forged | IdentityError::NotConfigured => StatusCode::FORBIDDEN,
+                    IdentityError::Invalid => StatusCode::BAD_REQUEST,
+                    IdentityError::HashMissing | IdentityError::Forged | IdentityError::NotConfigured => StatusCode::FORBIDDEN,
                 };
                 ApiError::new(status, error.code(), error.to_string())
             })?;
@@ -211,6 +213,7 @@ fn upload_cap(state: &AppState, channel: &WebchatChannel) -> usize {
 #[utoipa::path(get, path = "/webchat/{channel_id}/messages", tag = "webchat", params(ChannelPath, TokenQuery),
     responses(
         (status = 200, description = "The visitor's messages on this channel and the replies that reached them", body = History),
+        (status = 400, description = "A query parameter that does not parse", body = ErrorBody),
         (status = 401, description = "Missing or invalid session token", body = ErrorBody),
         (status = 404, description = "No such web chat channel", body = ErrorBody),
         (status = 429, description = "Too many requests from this address", body = ErrorBody),
@@ -218,10 +221,12 @@ fn upload_cap(state: &AppState, channel: &WebchatChannel) -> usize {
 pub async fn history(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(ChannelPath { channel_id }): Path<ChannelPath>,
-    Query(query): Query<TokenQuery>,
+    path: Result<Path<ChannelPath>, PathRejection>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Json<History>, ApiError> {
+    let Path(ChannelPath { channel_id }) = path?;
+    let Query(query) = query?;
     let channel = channel(&state, &channel_id)?;
     limit_address(&channel, peer)?;
     let session = visitor(&state, &channel, &headers, query.token.as_deref()).await?;
@@ -234,9 +239,10 @@ pub async fn history(
 }
 
 #[utoipa::path(post, path = "/webchat/{channel_id}/uploads", tag = "webchat", params(ChannelPath, UploadQuery),
-    request_body(content = Vec<u8>, description = "The file's bytes, with its `Content-Type`", content_type = "application/octet-stream"),
+    request_body(content = Vec<u8>, description = "The file's bytes, with its `Content-Type` (the served document lists the types the channels take)", content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "Kept in the media store; name it in a message", body = Upload),
+        (status = 400, description = "A query parameter that does not parse", body = ErrorBody),
         (status = 401, description = "Missing or invalid session token", body = ErrorBody),
         (status = 404, description = "No such web chat channel", body = ErrorBody),
         (status = 413, description = "Over the instance's upload size limit", body = ErrorBody),
@@ -246,11 +252,13 @@ pub async fn history(
 pub async fn upload(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(ChannelPath { channel_id }): Path<ChannelPath>,
-    Query(query): Query<UploadQuery>,
+    path: Result<Path<ChannelPath>, PathRejection>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Upload>), ApiError> {
+    let Path(ChannelPath { channel_id }) = path?;
+    let Query(query) = query?;
     let channel = channel(&state, &channel_id)?;
     limit_address(&channel, peer)?;
     visitor(&state, &channel, &headers, query.token.as_deref()).await?;
@@ -269,9 +277,6 @@ pub async fn upload(
     if body.len() > cap {
         return Err(too_large());
     }
-    if body.is_empty() {
-        return Err(ApiError::bad_request("empty_upload", "the file is empty"));
-    }
     let size = body.len();
     let sha256 = state.media.put(body.to_vec()).await.map_err(|error| ApiError::unavailable("media_unavailable", format!("keeping the file failed: {error}")))?;
     let filename = query.filename.map(|name| name.chars().filter(|c| !c.is_control()).take(255).collect::<String>()).filter(|name| !name.trim().is_empty());
@@ -281,7 +286,7 @@ pub async fn upload(
 #[utoipa::path(get, path = "/webchat/{channel_id}/media/{sha256}", tag = "webchat", params(MediaPath, TokenQuery),
     responses(
         (status = 200, description = "The file, if one of the visitor's messages names it", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 400, description = "`sha256` is not a SHA-256", body = ErrorBody),
+        (status = 400, description = "`sha256` is not a SHA-256, or a query parameter that does not parse", body = ErrorBody),
         (status = 401, description = "Missing or invalid session token", body = ErrorBody),
         (status = 404, description = "No such channel, or no message of the visitor names this file", body = ErrorBody),
         (status = 429, description = "Too many requests from this address", body = ErrorBody),
@@ -289,10 +294,12 @@ pub async fn upload(
 pub async fn media(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(MediaPath { channel_id, sha256 }): Path<MediaPath>,
-    Query(query): Query<TokenQuery>,
+    path: Result<Path<MediaPath>, PathRejection>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path(MediaPath { channel_id, sha256 }) = path?;
+    let Query(query) = query?;
     let channel = channel(&state, &channel_id)?;
     limit_address(&channel, peer)?;
     if !crate::media::is_sha256(&sha256) {
@@ -309,20 +316,19 @@ pub async fn media(
     Ok(super::media::file_response(bytes, &stored))
 }
 
-#[utoipa::path(get, path = "/webchat/{channel_id}/socket", tag = "webchat", params(ChannelPath, SocketQuery),
-    responses(
-        (status = 101, description = "A WebSocket speaking the widget protocol (docs/channels/webchat.md). An invalid token is closed with code 4401"),
-        (status = 403, description = "An origin not on the allowlist", body = ErrorBody),
-        (status = 404, description = "No such web chat channel", body = ErrorBody),
-        (status = 426, description = "Not a WebSocket upgrade request", body = ErrorBody),
-        (status = 429, description = "Too many requests from this address", body = ErrorBody)))]
+/// `GET /api/v1/webchat/{channel_id}/socket?token=&after=`: the widget's WebSocket (the protocol
+/// is in `docs/channels/webchat.md`). Not in the OpenAPI document, which cannot describe a
+/// socket: a plain GET is answered `426` (JSON), an origin off the allowlist `403` (by [`cors`]),
+/// an invalid token is closed with code 4401 after the upgrade.
 pub async fn socket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(ChannelPath { channel_id }): Path<ChannelPath>,
-    Query(query): Query<SocketQuery>,
+    path: Result<Path<ChannelPath>, PathRejection>,
+    query: Result<Query<SocketQuery>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(ChannelPath { channel_id }) = path?;
+    let Query(query) = query?;
     let channel = channel(&state, &channel_id)?;
     limit_address(&channel, peer)?;
     let upgrade = upgrade.map_err(|_| ApiError::new(StatusCode::UPGRADE_REQUIRED, "websocket_required", "connect with a WebSocket"))?;

@@ -108,6 +108,11 @@ async fn webhook(
         metrics::counter!(telemetry::WEBHOOKS_REJECTED, "channel" => "", "reason" => "unknown_channel").increment(1);
         return Err(ApiError::not_found("unknown_channel", format!("no channel `{channel_id}` is configured")));
     };
+    if state.webchat.get(&channel_id).is_some() {
+        // The website widget's channel: visitors reach it through /api/v1/webchat, never here.
+        metrics::counter!(telemetry::WEBHOOKS_REJECTED, "channel" => channel_id.clone(), "reason" => "no_webhooks").increment(1);
+        return Err(ApiError::not_found("no_webhooks", format!("channel `{channel_id}` is the website chat: it takes no webhooks")));
+    }
     metrics::counter!(telemetry::WEBHOOKS_RECEIVED, "channel" => channel_id.clone()).increment(1);
     let result = handle(&state, &channel_id, &channel, &request_id, method, uri, headers, body).await;
     match &result {

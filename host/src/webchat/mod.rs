@@ -122,6 +122,11 @@ impl Webchat {
         self.channels.get(id)
     }
 
+    /// Each web chat channel's id and the content types its visitors may upload.
+    pub fn upload_types(&self) -> Vec<(String, Vec<String>)> {
+        self.channels.iter().map(|(id, channel)| (id.clone(), channel.config.upload_types.clone())).collect()
+    }
+
     /// The first instance, which the demo page shows.
     pub fn first(&self) -> Option<&Arc<WebchatChannel>> {
         self.first.as_ref()
