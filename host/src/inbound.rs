@@ -6,21 +6,21 @@
 //! - web chat ([`receive_chat`]): plugin `chat.receive` → every sender set to the session's
 //!   visitor (the host, not the plugin, says who a visitor is);
 //!
-//! then, for both: identity normalisation → group-commit store (dedupe, thread, message,
+//! then, for all three: identity normalisation → group-commit store (dedupe, thread, message,
 //! webhook log, live events, one-time tokens) → the answer.
 //!
 //! Transports stay thin: the HTTP webhook handler reads the body under its limits, calls
 //! [`receive`] and turns the outcome into a status code; the SMTP listener reads a message
 //! under its limits, calls [`receive_mail`] and turns the outcome into an SMTP reply; the web
-//! chat socket reads a frame under its limits, calls [`receive_chat`] and answers the widget. What a request costs and how it ended is counted here, once,
-//! for every transport: the Prometheus series and the channel's activity on the admin page.
+//! chat socket reads a frame under its limits, calls [`receive_chat`] and answers the widget.
+//! What a request costs and how it ended is counted here, once, for every transport: the
+//! Prometheus series and the channel's activity on the admin page.
 //! Nothing is acknowledged before the pipeline returns [`Received::Stored`], which it does only
 //! after the commit.
 
 use crate::media::{MediaError, MediaStore};
-use crate::model::{Claim, Event, ThreadHints};
+use crate::model::{Claim, Event, Party, ThreadHints};
 use crate::plugins::activity::WebhookResult;
-use crate::model::Party;
 use crate::plugins::{
     ChannelPlugin, ChatAction, ChatOutcome, ChatVisitor, IncomingMail, MailOutcome, PluginError, PluginResponse, Rejection, RejectionKind,
     WebhookOutcome, WebhookRequest,
@@ -292,4 +292,68 @@ async fn store_events(store: &Store, channel: &ChannelPlugin, channel_id: &str, 
     metrics::counter!(telemetry::WEBHOOK_DUPLICATES, "channel" => channel_id.to_string()).increment(report.duplicates.into());
     tracing::debug!(channel = channel_id, request_id, events = count, ?report, "stored");
     Ok(Received::Stored { events: count, report, response })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ConsentUpdate, DeliveryStatus, InboundMessage, MessageKind, StatusUpdate, Watermark};
+
+    fn party(id: &str) -> Party {
+        Party { id: id.into(), ..Party::default() }
+    }
+
+    #[test]
+    fn a_plugin_cannot_make_a_visitor_someone_else() {
+        let session = Party { id: "user:ana@example.com".into(), email: Some("ana@example.com".into()), email_verified: true, ..Party::default() };
+        let impostor = Party { id: "v:other".into(), phone: Some("+16505551234".into()), email: Some("boss@example.com".into()), display_name: Some("Ana L.".into()), ..Party::default() };
+        let message = InboundMessage {
+            external_id: "user:ana@example.com/c1".into(),
+            sender: impostor.clone(),
+            recipient: None,
+            kind: MessageKind::Text,
+            text: Some("hi".into()),
+            attachments: Vec::new(),
+            reply_to: None,
+            timestamp_ms: 1,
+            echo: false,
+            extra: None,
+        };
+        let mut events = vec![
+            Event::Message(message),
+            Event::Profile(impostor.clone()),
+            Event::Consent(ConsentUpdate { party: impostor, opted_in: false, keyword: "STOP".into() }),
+            Event::Watermark(Watermark { recipient: "v:other".into(), status: DeliveryStatus::Read, watermark_ms: 5 }),
+            Event::Status(StatusUpdate { external_id: "wamid.someone-elses".into(), status: DeliveryStatus::Failed, timestamp_ms: 1, recipient: None, error: None }),
+        ];
+        pin_visitor(&mut events, &session, None);
+        assert_eq!(events.len(), 4, "status events are dropped");
+        for event in &events {
+            let customer = match event {
+                Event::Message(m) => m.sender.clone(),
+                Event::Profile(p) => p.clone(),
+                Event::Consent(c) => c.party.clone(),
+                Event::Watermark(w) => party(&w.recipient),
+                Event::Status(_) => unreachable!(),
+            };
+            assert_eq!(customer.id, "user:ana@example.com");
+            if !matches!(event, Event::Watermark(_)) {
+                assert_eq!((customer.phone, customer.email.as_deref(), customer.email_verified), (None, Some("ana@example.com"), true));
+                assert_eq!(customer.display_name.as_deref(), Some("Ana L."), "the plugin's name fills a gap");
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_address_the_visitor_typed_passes_and_unverified() {
+        let anonymous = party("v:1");
+        let mut events = vec![Event::Profile(Party { email: Some("ana@example.com".into()), ..party("v:2") })];
+        pin_visitor(&mut events, &anonymous, Some("Ana@Example.com"));
+        let Event::Profile(kept) = &events[0] else { unreachable!() };
+        assert_eq!((kept.id.as_str(), kept.email.as_deref(), kept.email_verified), ("v:1", Some("ana@example.com"), false));
+        let mut events = vec![Event::Profile(Party { email: Some("boss@example.com".into()), ..party("v:1") })];
+        pin_visitor(&mut events, &anonymous, Some("ana@example.com"));
+        let Event::Profile(kept) = &events[0] else { unreachable!() };
+        assert_eq!(kept.email, None, "an address the visitor did not type is dropped");
+    }
 }

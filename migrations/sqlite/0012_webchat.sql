@@ -6,6 +6,3 @@ CREATE TABLE webchat_keys (
     signing_key BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
-
--- A visitor's history: their identity's messages, newest first.
-CREATE INDEX messages_identity ON messages (identity_id, id);

@@ -159,11 +159,18 @@ async fn a_resend_is_stored_once_and_a_reconnect_receives_the_replies_sent_meanw
     let server = start("", &Settings { server: "live_stream_max_secs = 3", ..Settings::default() }).await;
     let (token, mut socket) = visitor(&server).await;
 
+    // A second tab of the same visitor (the same token).
+    let cursor = history(&server, &token).await["cursor"].as_i64();
+    let mut second_tab = connect(&server, &token, cursor, SHOP).await.unwrap();
+    frame_of(&mut second_tab, "ready").await;
+
     // A message, and the same message again after a "flaky connection": one stored message.
     let message = json!({"type": "message", "client_id": "c-1", "text": "Hi! Has order 1001 shipped?"});
     send_frame(&mut socket, message.clone()).await;
     let (ack, _) = frame_of(&mut socket, "ack").await;
     assert_eq!(ack["client_id"], "c-1");
+    let echoed = message_frame(&mut second_tab, |m| m["client_id"] == "c-1").await;
+    assert_eq!(echoed["message"]["direction"], "in", "the other tab shows it too");
     send_frame(&mut socket, message).await;
     let (ack, _) = frame_of(&mut socket, "ack").await;
     assert_eq!(ack["client_id"], "c-1", "a resend is acknowledged too");
@@ -175,6 +182,8 @@ async fn a_resend_is_stored_once_and_a_reconnect_receives_the_replies_sent_meanw
     // An agent's reply reaches the widget, which reports it delivered.
     let first_reply = server.queue_text_reply(conversation, "Yes, it left this morning.").await;
     let frame = message_frame(&mut socket, |m| m["id"] == first_reply).await;
+    message_frame(&mut second_tab, |m| m["id"] == first_reply).await;
+    drop(second_tab);
     assert_eq!((frame["message"]["direction"].as_str(), frame["message"]["text"].as_str()), (Some("out"), Some("Yes, it left this morning.")));
     let mut cursor = frame["cursor"].as_i64().unwrap();
     server.wait_for_status(conversation, first_reply, "delivered").await;

@@ -106,7 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/demo/webchat", get(crate::webchat::assets::demo))
         .fallback(|| async { ApiError::not_found("not_found", "no such page") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), webchat::cors))
+        .layer(axum::middleware::from_fn_with_state(state.webchat.clone(), webchat::cors))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(move |request, next| listener::with_body_deadline(body_timeout, request, next)))
         .layer(axum::middleware::from_fn(attach_request_id))

@@ -356,14 +356,16 @@ pub async fn socket(
 /// The origin allowlist and CORS, for every `/api/v1/webchat/{channel_id}/…` request: a page
 /// whose origin the instance does not allow is refused (`403`), preflights are answered here,
 /// and allowed origins get `Access-Control-Allow-Origin`. Requests without `Origin` (not from a
-/// browser page) pass: the allowlist keeps other sites' pages out, not other programs.
-pub async fn cors(State(state): State<AppState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// browser page) pass: the allowlist keeps other sites' pages out, not other programs. It runs
+/// on every request, so it holds only the web chat channels, not the whole state, and any
+/// other path goes straight on.
+pub async fn cors(State(webchat): State<Arc<crate::webchat::Webchat>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let Some(rest) = request.uri().path().strip_prefix(PREFIX) else { return next.run(request).await };
     let channel_id = rest.split('/').next().unwrap_or_default().to_string();
     let Some(origin) = request.headers().get(header::ORIGIN).and_then(|value| value.to_str().ok()).map(str::to_string) else {
         return next.run(request).await;
     };
-    let Some(channel) = state.webchat.get(&channel_id).cloned() else { return next.run(request).await };
+    let Some(channel) = webchat.get(&channel_id).cloned() else { return next.run(request).await };
     let host = request.headers().get(header::HOST).and_then(|value| value.to_str().ok());
     if !channel.allows_origin(&origin, host) {
         tracing::debug!(channel = channel.id, origin, "web chat request from an origin not on the allowlist");

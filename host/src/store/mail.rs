@@ -60,12 +60,7 @@ impl Store {
         let mut conn = self.db.read().await?;
         let visible = format!("SELECT m.attachments FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.id = $1 AND {}", visible_to(2));
         let rows: Vec<Json<Vec<Attachment>>> = sql!(conn, query_scalar(&visible, conversation_id, viewer).fetch_all)?;
-        let reference = format!("{}{sha256}", crate::media::MEDIA_PREFIX);
-        Ok(rows
-            .into_iter()
-            .flat_map(|attachments| attachments.0)
-            .find(|attachment| attachment.reference == reference)
-            .map(|attachment| StoredMedia { mime_type: attachment.mime_type, filename: attachment.filename }))
+        Ok(named_in(rows, sha256))
     }
 
     /// Forget one-time webhook tokens that expired before `now_ms`; returns how many.
@@ -73,6 +68,15 @@ impl Store {
         let mut conn = self.db.write().await?;
         Ok(sql!(conn, execute("DELETE FROM replay_tokens WHERE expires_at < $1", Millis(now_ms)))?)
     }
+}
+
+/// The attachment among `rows` (messages' attachment lists) that names stored file `sha256`.
+pub(super) fn named_in(rows: Vec<Json<Vec<Attachment>>>, sha256: &str) -> Option<StoredMedia> {
+    let reference = format!("{}{sha256}", crate::media::MEDIA_PREFIX);
+    rows.into_iter()
+        .flat_map(|attachments| attachments.0)
+        .find(|attachment| attachment.reference == reference)
+        .map(|attachment| StoredMedia { mime_type: attachment.mime_type, filename: attachment.filename })
 }
 
 /// A reply token: 16 random characters of `[a-z0-9]` (about 80 bits), short enough for an address's
