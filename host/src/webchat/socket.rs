@@ -192,20 +192,21 @@ impl Connection {
         ping.reset();
         loop {
             let step = tokio::select! {
-                () = &mut stopping => return End::Close(CLOSE_GOING_AWAY, "the server is restarting"),
-                () = &mut lifetime => return End::Close(CLOSE_GOING_AWAY, "reconnect"),
+                () = &mut stopping => Err(End::Close(CLOSE_GOING_AWAY, "the server is restarting")),
+                () = &mut lifetime => Err(End::Close(CLOSE_GOING_AWAY, "reconnect")),
                 _ = ping.tick() => socket.send(Message::Ping(Bytes::new())).await.map_err(|_| End::Gone),
                 event = events.next() => match event {
                     Some(event) => self.forward(socket, &event).await,
-                    None => return End::Close(CLOSE_GOING_AWAY, "reconnect"),
+                    None => Err(End::Close(CLOSE_GOING_AWAY, "reconnect")),
                 },
                 frame = socket.recv() => match frame {
                     Some(Ok(Message::Text(text))) => self.handle(socket, text.as_str()).await,
                     Some(Ok(Message::Binary(_))) => error(socket, "bad_frame", "frames are JSON text", None).await,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return End::Gone,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(End::Gone),
                 },
             };
+            // However it ends, a visitor who was typing is not any more.
             if let Err(end) = step {
                 self.stop_typing().await;
                 return end;
