@@ -36,18 +36,30 @@ pub async fn download(caller: Principal, State(state): State<AppState>, path: Re
         return Err(ApiError::bad_request("invalid_path", "`sha256` must be 64 lowercase hex digits"));
     }
     let not_found = || ApiError::not_found("not_found", format!("conversation {id} has no file {sha256}"));
-    let Some(stored) = state.store.media_in_conversation(caller.viewer(), id, &sha256).await? else { return Err(not_found()) };
-    let bytes = match state.media.get(&sha256).await {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => return Err(not_found()),
-        Err(error) => return Err(ApiError::unavailable("media_unavailable", format!("reading the file failed: {error}"))),
-    };
-    Ok(file_response(bytes, &stored))
+    let stored = state.store.media_in_conversation(caller.viewer(), id, &sha256).await?;
+    serve_stored(&state.media, &sha256, stored, not_found).await
+}
+
+/// The file `sha256` as a download, once the caller's right to it was checked (`stored`, the
+/// attachment that names it; `None` when none does). Both `not_found` cases, no attachment and
+/// no file on disk, answer the same, so a caller learns nothing about files it may not see.
+pub(super) async fn serve_stored(
+    media: &crate::media::MediaStore,
+    sha256: &str,
+    stored: Option<crate::store::mail::StoredMedia>,
+    not_found: impl Fn() -> ApiError,
+) -> Result<Response, ApiError> {
+    let Some(stored) = stored else { return Err(not_found()) };
+    match media.get(sha256).await {
+        Ok(Some(bytes)) => Ok(file_response(bytes, &stored)),
+        Ok(None) => Err(not_found()),
+        Err(error) => Err(ApiError::unavailable("media_unavailable", format!("reading the file failed: {error}"))),
+    }
 }
 
 /// A stored file as a download: its type (or `application/octet-stream`), its name, and headers
 /// that keep a customer's file from ever running as a page of ours.
-pub(super) fn file_response(bytes: Vec<u8>, stored: &crate::store::mail::StoredMedia) -> Response {
+fn file_response(bytes: Vec<u8>, stored: &crate::store::mail::StoredMedia) -> Response {
     let content_type = stored
         .mime_type
         .as_deref()

@@ -120,8 +120,12 @@ pub struct SocketQuery {
     pub after: Option<i64>,
 }
 
-fn channel(state: &AppState, id: &str) -> Result<Arc<WebchatChannel>, ApiError> {
-    state.webchat.get(id).cloned().ok_or_else(|| ApiError::not_found("unknown_channel", format!("no web chat channel `{id}`")))
+/// The web chat channel `id`, with one request from `peer` counted against its per-address
+/// limit.
+fn channel(state: &AppState, id: &str, peer: SocketAddr) -> Result<Arc<WebchatChannel>, ApiError> {
+    let channel = state.webchat.get(id).cloned().ok_or_else(|| ApiError::not_found("unknown_channel", format!("no web chat channel `{id}`")))?;
+    channel.per_ip.check(&peer.ip()).map_err(rate_limited)?;
+    Ok(channel)
 }
 
 fn rate_limited(wait: std::time::Duration) -> ApiError {
@@ -132,11 +136,6 @@ fn rate_limited(wait: std::time::Duration) -> ApiError {
     }
 }
 
-/// Count one request from `peer` against the instance's per-address limit.
-fn limit_address(channel: &WebchatChannel, peer: SocketAddr) -> Result<(), ApiError> {
-    channel.per_ip.check(&peer.ip()).map_err(rate_limited)
-}
-
 /// The visitor's session, from `Authorization: Bearer` or `?token=`.
 async fn visitor(state: &AppState, channel: &WebchatChannel, headers: &HeaderMap, query_token: Option<&str>) -> Result<Session, ApiError> {
     let token = headers
@@ -145,8 +144,9 @@ async fn visitor(state: &AppState, channel: &WebchatChannel, headers: &HeaderMap
         .and_then(|value| value.strip_prefix("Bearer "))
         .or(query_token)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_token", "send the visitor's session token"))?;
-    let key = channel.signing_key(&state.store).await?;
-    Session::verify(token, key, &channel.id, crate::clock::now_ms(), channel.session_max_age_ms())
+    channel
+        .session(&state.store, token)
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the session token is not valid: start a new session"))
 }
 
@@ -165,11 +165,12 @@ pub async fn create_session(
     rules::JsonBody(request): rules::JsonBody<SessionRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
     let Path(ChannelPath { channel_id }) = path?;
-    let channel = channel(&state, &channel_id)?;
-    limit_address(&channel, peer)?;
+    let channel = channel(&state, &channel_id, peer)?;
     let now = crate::clock::now_ms();
-    let key = channel.signing_key(&state.store).await?;
-    let kept = request.token.as_deref().and_then(|token| Session::verify(token, key, &channel.id, now, channel.session_max_age_ms()));
+    let kept = match request.token.as_deref() {
+        Some(token) => channel.session(&state.store, token).await?,
+        None => None,
+    };
     let name = request.name.map(|name| name.trim().chars().take(200).collect::<String>()).filter(|name| !name.is_empty());
     let session = match request.identifier.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
         Some(identifier) => {
@@ -203,6 +204,7 @@ pub async fn create_session(
         max_upload_bytes: upload_cap(&state, &channel),
         upload_types: channel.config.upload_types.clone(),
     };
+    let key = channel.signing_key(&state.store).await?;
     Ok(Json(SessionResponse { token: session.token(key), identified: session.identifier.is_some(), visitor_id: session.visitor_id, email, settings }))
 }
 
@@ -227,8 +229,7 @@ pub async fn history(
 ) -> Result<Json<History>, ApiError> {
     let Path(ChannelPath { channel_id }) = path?;
     let Query(query) = query?;
-    let channel = channel(&state, &channel_id)?;
-    limit_address(&channel, peer)?;
+    let channel = channel(&state, &channel_id, peer)?;
     let session = visitor(&state, &channel, &headers, query.token.as_deref()).await?;
     // Read the position first: anything committed after it reaches the socket, so nothing
     // falls between the history and the stream (a message in both is the same `id`).
@@ -259,18 +260,16 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<Upload>), ApiError> {
     let Path(ChannelPath { channel_id }) = path?;
     let Query(query) = query?;
-    let channel = channel(&state, &channel_id)?;
-    limit_address(&channel, peer)?;
+    let channel = channel(&state, &channel_id, peer)?;
     visitor(&state, &channel, &headers, query.token.as_deref()).await?;
-    let mime_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
-    let mime_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if !channel.accepts_upload_type(&mime_type) {
-        return Err(ApiError::new(
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let mime_type = channel.upload_type(content_type).map_err(|refused| {
+        ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "upload_type_not_allowed",
-            format!("files of type `{mime_type}` cannot be sent here; allowed: {}", channel.config.upload_types.join(", ")),
-        ));
-    }
+            format!("files of type `{refused}` cannot be sent here; allowed: {}", channel.config.upload_types.join(", ")),
+        )
+    })?;
     let cap = upload_cap(&state, &channel);
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large", format!("the file is larger than {} KB", cap / 1024));
     let body = body.map_err(|rejection| if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large() } else { ApiError::from(axum::extract::rejection::JsonRejection::BytesRejection(rejection)) })?;
@@ -279,7 +278,7 @@ pub async fn upload(
     }
     let size = body.len();
     let sha256 = state.media.put(body.to_vec()).await.map_err(|error| ApiError::unavailable("media_unavailable", format!("keeping the file failed: {error}")))?;
-    let filename = query.filename.map(|name| name.chars().filter(|c| !c.is_control()).take(255).collect::<String>()).filter(|name| !name.trim().is_empty());
+    let filename = crate::webchat::clean_filename(query.filename);
     Ok((StatusCode::CREATED, Json(Upload { upload: sha256, filename, mime_type, size })))
 }
 
@@ -300,20 +299,13 @@ pub async fn media(
 ) -> Result<Response, ApiError> {
     let Path(MediaPath { channel_id, sha256 }) = path?;
     let Query(query) = query?;
-    let channel = channel(&state, &channel_id)?;
-    limit_address(&channel, peer)?;
+    let channel = channel(&state, &channel_id, peer)?;
     if !crate::media::is_sha256(&sha256) {
         return Err(ApiError::bad_request("invalid_path", "`sha256` must be 64 lowercase hex digits"));
     }
     let session = visitor(&state, &channel, &headers, query.token.as_deref()).await?;
-    let not_found = || ApiError::not_found("not_found", "no such file in this chat");
-    let stored = state.store.visitor_media(&channel.id, &session.visitor_id, &sha256).await?.ok_or_else(not_found)?;
-    let bytes = match state.media.get(&sha256).await {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => return Err(not_found()),
-        Err(error) => return Err(ApiError::unavailable("media_unavailable", format!("reading the file failed: {error}"))),
-    };
-    Ok(super::media::file_response(bytes, &stored))
+    let stored = state.store.visitor_media(&channel.id, &session.visitor_id, &sha256).await?;
+    super::media::serve_stored(&state.media, &sha256, stored, || ApiError::not_found("not_found", "no such file in this chat")).await
 }
 
 /// `GET /api/v1/webchat/{channel_id}/socket?token=&after=`: the widget's WebSocket (the protocol
@@ -329,14 +321,10 @@ pub async fn socket(
 ) -> Result<Response, ApiError> {
     let Path(ChannelPath { channel_id }) = path?;
     let Query(query) = query?;
-    let channel = channel(&state, &channel_id)?;
-    limit_address(&channel, peer)?;
+    let channel = channel(&state, &channel_id, peer)?;
     let upgrade = upgrade.map_err(|_| ApiError::new(StatusCode::UPGRADE_REQUIRED, "websocket_required", "connect with a WebSocket"))?;
     let session = match query.token.as_deref() {
-        Some(token) => {
-            let key = channel.signing_key(&state.store).await?;
-            Session::verify(token, key, &channel.id, crate::clock::now_ms(), channel.session_max_age_ms())
-        }
+        Some(token) => channel.session(&state.store, token).await?,
         None => None,
     };
     let context = crate::webchat::socket::Context {

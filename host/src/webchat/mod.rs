@@ -62,9 +62,12 @@ impl WebchatChannel {
         self.widget_secret.is_some()
     }
 
-    /// How long a session token stays valid.
-    pub fn session_max_age_ms(&self) -> i64 {
-        i64::from(self.config.session_days) * 24 * 3600 * 1000
+    /// The session `token` names, if it is this instance's, signed with its key and younger
+    /// than `session_days`.
+    pub async fn session(&self, store: &Store, token: &str) -> Result<Option<session::Session>, StoreError> {
+        let key = self.signing_key(store).await?;
+        let max_age_ms = i64::from(self.config.session_days) * 24 * 3600 * 1000;
+        Ok(session::Session::verify(token, key, &self.id, crate::clock::now_ms(), max_age_ms))
     }
 
     /// Whether a page from `origin` may use this instance: it is on the allowlist, or it is
@@ -75,14 +78,16 @@ impl WebchatChannel {
             || host.is_some_and(|host| origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)))
     }
 
-    /// Whether visitors may upload a file of `content_type`.
-    pub fn accepts_upload_type(&self, content_type: &str) -> bool {
+    /// `content_type` without parameters, lowercased (`image/png`), when visitors may upload
+    /// files of that type; `Err` with that form otherwise, for the refusal.
+    pub fn upload_type(&self, content_type: &str) -> Result<String, String> {
         let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         let family = essence.split('/').next().unwrap_or_default();
-        self.config.upload_types.iter().any(|allowed| {
+        let allowed = self.config.upload_types.iter().any(|allowed| {
             let allowed = allowed.to_ascii_lowercase();
             allowed == essence || allowed.strip_suffix("/*").is_some_and(|prefix| prefix == family)
-        })
+        });
+        if allowed { Ok(essence) } else { Err(essence) }
     }
 }
 
@@ -131,6 +136,17 @@ impl Webchat {
     pub fn first(&self) -> Option<&Arc<WebchatChannel>> {
         self.first.as_ref()
     }
+}
+
+/// A file name a visitor gave, as it is kept: no control characters, at most 255 characters,
+/// none when blank.
+pub fn clean_filename(name: Option<String>) -> Option<String> {
+    name.map(|name| name.chars().filter(|c| !c.is_control()).take(255).collect::<String>()).filter(|name| !name.trim().is_empty())
+}
+
+/// What a visitor over a rate limit is told, in the widget's words.
+pub fn too_fast(wait: std::time::Duration) -> String {
+    format!("You're sending too fast. Try again in {} s.", wait.as_secs().max(1))
 }
 
 /// An attachment as the widget shows it.

@@ -13,6 +13,7 @@
 //! hash are each refused, never downgraded to something that links.
 
 use crate::identity::{normalize_email, normalize_phone};
+use crate::model::Party;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -63,6 +64,27 @@ impl Session {
             name,
             locale: None,
             issued_ms: now_ms,
+        }
+    }
+
+    /// The visitor as the pipeline's party: the session's id, and the verified identifier as
+    /// an email (`email_verified`, so it links like a DMARC-authenticated mail) or a phone.
+    /// An anonymous visitor is named "Website visitor 3f9a" (the id's first hex digits), so two
+    /// can be told apart in the agents' list.
+    pub fn party(&self) -> Party {
+        let is_email = self.identifier.as_deref().is_some_and(|id| id.contains('@'));
+        let anonymous_name = || {
+            let tag: String = self.visitor_id.trim_start_matches("v:").chars().take(4).collect();
+            format!("Website visitor {tag}")
+        };
+        Party {
+            id: self.visitor_id.clone(),
+            phone: self.identifier.clone().filter(|_| !is_email),
+            email: self.identifier.clone().filter(|_| is_email),
+            // Proven by the site's signature (`verify_identifier`), never by a claim.
+            email_verified: is_email,
+            display_name: self.name.clone().or_else(|| self.identifier.is_none().then(anonymous_name)),
+            username: None,
         }
     }
 
@@ -176,6 +198,19 @@ mod tests {
         let forged = format!("{}.{signature}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered).unwrap()));
         assert_eq!(Session::verify(&forged, b"key", "chat", 2_000, 10_000), None, "a changed payload breaks the signature");
         assert_eq!(Session::verify("garbage", b"key", "chat", 2_000, 10_000), None);
+    }
+
+    #[test]
+    fn the_party_carries_only_what_the_site_proved() {
+        let anonymous = Session::anonymous("c", 0).unwrap();
+        let party = anonymous.party();
+        assert_eq!((party.phone, party.email, party.email_verified), (None, None, false));
+        assert_eq!(party.display_name, Some(format!("Website visitor {}", &anonymous.visitor_id[2..6])));
+        let email = Session::identified("c", VerifiedIdentity("ana@example.com".into()), Some("Ana".into()), 0).party();
+        assert_eq!((email.id.as_str(), email.email.as_deref(), email.email_verified, email.phone), ("user:ana@example.com", Some("ana@example.com"), true, None));
+        assert_eq!(email.display_name.as_deref(), Some("Ana"));
+        let phone = Session::identified("c", VerifiedIdentity("+34600111222".into()), None, 0).party();
+        assert_eq!((phone.phone.as_deref(), phone.email, phone.email_verified, phone.display_name), (Some("+34600111222"), None, false, None));
     }
 
     #[test]

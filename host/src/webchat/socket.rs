@@ -147,19 +147,8 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 
 impl Connection {
     fn new(context: Context, session: Session) -> Self {
-        let identifier = session.identifier.clone();
-        let is_email = identifier.as_deref().is_some_and(|id| id.contains('@'));
-        let party = Party {
-            id: session.visitor_id.clone(),
-            phone: identifier.clone().filter(|_| !is_email),
-            email: identifier.clone().filter(|_| is_email),
-            // Proven by the site's signature (`session::verify_identifier`), never by a claim.
-            email_verified: is_email,
-            // An anonymous visitor still needs a name in the agents' list.
-            display_name: session.name.clone().or_else(|| session.identifier.is_none().then(|| visitor_name(&session.visitor_id))),
-            username: None,
-        };
-        let visitor = ChatVisitor { id: session.visitor_id.clone(), verified_identifier: identifier, name: session.name.clone(), locale: session.locale.clone() };
+        let party = session.party();
+        let visitor = ChatVisitor { id: session.visitor_id.clone(), verified_identifier: session.identifier.clone(), name: session.name.clone(), locale: session.locale.clone() };
         Self { context, session, visitor, party, conversations: BTreeSet::new(), agent_typing: None, typing_announced: None }
     }
 
@@ -249,7 +238,7 @@ impl Connection {
     async fn handle(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), End> {
         let channel = self.context.channel.clone();
         if let Err(wait) = channel.per_ip.check(&self.context.peer.ip()) {
-            let message = format!("You're sending too fast. Try again in {} s.", wait.as_secs().max(1));
+            let message = super::too_fast(wait);
             let client_id = serde_json::from_str::<serde_json::Value>(text).ok().and_then(|v| v.get("client_id")?.as_str().map(str::to_string));
             return error(socket, "rate_limited", &message, client_id.as_deref()).await;
         }
@@ -280,8 +269,7 @@ impl Connection {
         let channel = self.context.channel.clone();
         let client = Some(client_id.as_str());
         if let Err(wait) = channel.per_session.check(&self.session.visitor_id) {
-            let message = format!("You're sending too fast. Try again in {} s.", wait.as_secs().max(1));
-            return error(socket, "rate_limited", &message, client).await;
+            return error(socket, "rate_limited", &super::too_fast(wait), client).await;
         }
         let chars = text.as_deref().map_or(0, |text| text.trim().chars().count());
         if chars > channel.config.max_message_chars {
@@ -293,19 +281,18 @@ impl Connection {
         }
         let mut attachments = Vec::with_capacity(uploads.len());
         for upload in uploads {
-            let mime_type = upload.mime_type.map(|mime| mime.trim().to_ascii_lowercase()).unwrap_or_default();
             if !self.context.media.contains(&upload.upload).await {
                 return error(socket, "upload_missing", "A file was not uploaded: attach it again.", client).await;
             }
-            if !channel.accepts_upload_type(&mime_type) {
+            let Ok(mime_type) = channel.upload_type(upload.mime_type.as_deref().unwrap_or_default()) else {
                 return error(socket, "upload_type_not_allowed", "Files of this type cannot be sent here.", client).await;
-            }
+            };
             attachments.push(Attachment {
                 kind: media_kind(&mime_type),
                 reference: format!("{}{}", crate::media::MEDIA_PREFIX, upload.upload),
                 url: None,
                 mime_type: Some(mime_type),
-                filename: upload.filename.map(|name| name.chars().filter(|c| !c.is_control()).take(255).collect()),
+                filename: super::clean_filename(upload.filename),
                 caption: None,
                 sha256: Some(upload.upload),
             });
@@ -373,13 +360,6 @@ impl Connection {
             }
         }
     }
-}
-
-/// "Website visitor 3f9a": the visitor id's first hex digits, so two anonymous visitors can
-/// be told apart in the list.
-fn visitor_name(visitor_id: &str) -> String {
-    let tag: String = visitor_id.trim_start_matches("v:").chars().take(4).collect();
-    format!("Website visitor {tag}")
 }
 
 fn media_kind(mime_type: &str) -> MediaKind {
