@@ -56,7 +56,9 @@ impl MediaStore {
     }
 
     /// Keep `data`; returns its SHA-256 (lowercase hex). Durable when this returns.
-    pub async fn put(&self, data: Vec<u8>) -> Result<String, MediaError> {
+    pub async fn put(&self, data: impl Into<bytes::Bytes>) -> Result<String, MediaError> {
+        // `Bytes` either way: a request body is kept without a copy, a plugin's `Vec` moves in.
+        let data: bytes::Bytes = data.into();
         let sha256 = hex::encode(Sha256::digest(&data));
         let path = self.path_of(&sha256);
         // File system calls block: off the runtime's threads.

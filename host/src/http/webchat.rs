@@ -277,7 +277,7 @@ pub async fn upload(
         return Err(too_large());
     }
     let size = body.len();
-    let sha256 = state.media.put(body.to_vec()).await.map_err(|error| ApiError::unavailable("media_unavailable", format!("keeping the file failed: {error}")))?;
+    let sha256 = state.media.put(body).await.map_err(|error| ApiError::unavailable("media_unavailable", format!("keeping the file failed: {error}")))?;
     let filename = crate::webchat::clean_filename(query.filename);
     Ok((StatusCode::CREATED, Json(Upload { upload: sha256, filename, mime_type, size })))
 }
