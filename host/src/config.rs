@@ -43,6 +43,67 @@ pub struct Config {
     pub media: MediaConfig,
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+}
+
+/// The routing stage: the policy chain that runs after a customer's message is stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// The policies, run in this order; each sees the decision of those before it.
+    pub policies: Vec<PolicyConfig>,
+    /// How often the routing leader looks for conversations to route that another node
+    /// stored (this node's own are routed as soon as they are committed), in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How often conversations waiting in a team queue are offered to agents with room, in
+    /// milliseconds (also done at once when an agent's load or availability changes here).
+    pub queue_interval_ms: u64,
+    /// Time limit of one policy call, in milliseconds.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self { policies: Vec::new(), poll_interval_ms: 500, queue_interval_ms: 5_000, call_timeout_ms: 200 }
+    }
+}
+
+/// One routing policy of the chain: a `switchboard:router` plugin plus its settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The name decisions are recorded under ("routed to Billing by urgency").
+    pub name: String,
+    /// Plugin file name without `.wasm`, looked up in `plugins.dir`.
+    pub plugin: String,
+    /// Hosts the policy may call; none by default.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Handed to the policy: strings as they are, other values as JSON text.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+impl PolicyConfig {
+    /// The `config` table as the policy reads it, with its own `name` added.
+    pub fn config_strings(&self) -> BTreeMap<String, String> {
+        let mut strings: BTreeMap<String, String> = self
+            .config
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => serde_json::to_string(other).unwrap_or_default(),
+                };
+                (key.clone(), text)
+            })
+            .collect();
+        strings.insert("name".into(), self.name.clone());
+        strings
+    }
 }
 
 /// The SMTP listener: where customers' mail (or an MX forwarding rule) arrives.
@@ -592,6 +653,18 @@ impl Config {
                     return Err(ConfigError::Invalid(format!("mail address `{address}` is served by both `{other}` and `{}`", channel.id)));
                 }
             }
+        }
+        let mut policies = std::collections::HashSet::new();
+        for policy in &self.routing.policies {
+            if policy.name.trim().is_empty() || policy.name.len() > 64 || policy.plugin.trim().is_empty() {
+                return Err(ConfigError::Invalid("routing policies need a `name` (at most 64 characters) and a `plugin`".into()));
+            }
+            if !policies.insert(policy.name.as_str()) {
+                return Err(ConfigError::Invalid(format!("routing policy name `{}` is used twice", policy.name)));
+            }
+        }
+        if self.routing.call_timeout_ms == 0 || self.routing.poll_interval_ms == 0 || self.routing.queue_interval_ms == 0 {
+            return Err(ConfigError::Invalid("routing intervals and call_timeout_ms must be > 0".into()));
         }
         if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
             return Err(ConfigError::Invalid("smtp.tls_cert and smtp.tls_key must be set together".into()));

@@ -27,6 +27,7 @@ pub mod model;
 pub mod outbox;
 pub mod plugins;
 pub mod realtime;
+pub mod routing;
 pub mod smtp;
 pub mod store;
 pub mod telemetry;
@@ -76,6 +77,7 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
         .await
         .with_context(|| format!("opening database {}", config::redact_url_password(&config.database.url)))?;
     let channels = Arc::new(plugins::Channels::load(&config.plugins, &config.channels).await?);
+    let policies = Arc::new(routing::Policies::load(&channels, &config.routing).await?);
     for (id, channel) in channels.iter() {
         store
             .upsert_channel(id, &channel.context.plugin_name, &channel.info())
@@ -89,6 +91,16 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
     let outbox_signal = outbox::OutboxSignal::default();
     let outbox_settings = config.outbox.clone();
     let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
+    let routing_signal = routing::RoutingSignal::default();
+    tokio::spawn(routing::run(
+        store.clone(),
+        channels.clone(),
+        policies.clone(),
+        config.routing.clone(),
+        routing_signal.clone(),
+        outbox_signal.clone(),
+        shutdown.subscribe(),
+    ));
     spawn_until_shutdown(shutdown.subscribe(), maintenance(store.clone(), config.database.clone()));
     spawn_until_shutdown(shutdown.subscribe(), sample_gauges(store.clone(), channels.clone()));
     spawn_until_shutdown(shutdown.subscribe(), memory::trim_task());
@@ -122,6 +134,8 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
         channels,
         live,
         outbox: outbox_signal,
+        routing: routing_signal,
+        policies,
         server: Arc::new(config.server.clone()),
         admin_token: admin_token.map(Arc::new),
         shutdown: shutdown.subscribe(),

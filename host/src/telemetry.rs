@@ -22,6 +22,14 @@ pub const INGEST_BATCH_SIZE: &str = "switchboard_ingest_batch_size";
 pub const PLUGIN_CALL_DURATION: &str = "switchboard_plugin_call_seconds";
 /// Plugin calls that failed in the sandbox. Labels: `plugin`, `call`, `reason` (`trap`, `timeout`, `memory`).
 pub const PLUGIN_FAILURES: &str = "switchboard_plugin_failures_total";
+/// Routing policies skipped in a chain run. Labels: `policy` (the configured name), `reason`
+/// (`trap`, `timeout`, `memory`, or `error` when the policy answered with one).
+pub const ROUTING_POLICY_SKIPPED: &str = "switchboard_routing_policy_skipped_total";
+/// Routing runs applied. Labels: `trigger` (`message`, `capacity`).
+pub const ROUTING_RUNS: &str = "switchboard_routing_runs_total";
+/// Time from a customer message's commit to its routing decision being applied (the lag of
+/// the routing stage behind ingest).
+pub const ROUTING_LAG: &str = "switchboard_routing_lag_seconds";
 /// Plugin time spent on webhooks the plugin refused (forged signatures, malformed bodies),
 /// including the wait for a turn; `_sum` is the total cost. Labels: `channel`, `reason`
 /// (`bad_signature`, `handshake_rejected`, `malformed_payload`).

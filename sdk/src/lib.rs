@@ -11,6 +11,8 @@
 //! - [`mail::Mail`], for channels whose messages arrive over SMTP and whose replies leave as
 //!   mail (`export_channel!(T, mail)`);
 //! - [`chat::Chat`], for the host's website chat widget (`export_channel!(T, chat)`);
+//! - [`router`], for routing policies: the `switchboard:router@0.1.0` world, its [`router::Policy`]
+//!   trait and [`export_policy!`];
 //! - mail out through the instance's relay, with relay answers mapped to send errors
 //!   ([`relay`]), and one-time webhook tokens claimed against replays ([`replay`]);
 //! - helpers every channel needs: constant-time signature checks ([`signature`]), JSON and form
@@ -52,6 +54,7 @@ pub mod meta_messaging;
 pub mod relay;
 pub mod replay;
 pub mod request;
+pub mod router;
 pub mod setup;
 pub mod signature;
 pub mod testing;

@@ -21,6 +21,7 @@ mod instagram;
 mod messenger;
 mod metrics;
 mod presence;
+mod routing;
 mod sandbox;
 mod saved_views;
 mod telegram;

@@ -27,10 +27,16 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("switchboard-plugin-telegram", "telegram"),
     ("switchboard-plugin-email", "email"),
     ("switchboard-plugin-webchat", "webchat"),
+    ("switchboard-policy-business-hours", "business-hours"),
+    ("switchboard-policy-urgency", "urgency"),
+    ("switchboard-policy-capacity", "capacity"),
+    ("switchboard-policy-preference", "preference"),
+    ("switchboard-policy-cost", "cost"),
     ("test-component-trap", "test-trap"),
     ("test-component-spin", "test-spin"),
     ("test-component-hog", "test-hog"),
     ("test-component-legacy", "test-legacy"),
+    ("test-component-policy-trap", "test-policy-trap"),
 ];
 
 fn main() -> Result<()> {

@@ -182,7 +182,11 @@ pub async fn update_me(
         password_hash,
         ..AgentChanges::default()
     };
-    Ok(Json(state.store.update_agent(id, &changes).await?))
+    let updated = state.store.update_agent(id, &changes).await?;
+    if changes.availability.is_some() {
+        state.routing.capacity_changed();
+    }
+    Ok(Json(updated))
 }
 
 #[utoipa::path(get, path = "/me/tokens", tag = "agents",
@@ -359,7 +363,11 @@ pub async fn update_agent(
             None => None,
         },
     };
-    Ok(Json(state.store.update_agent(id, &changes).await?))
+    let updated = state.store.update_agent(id, &changes).await?;
+    if changes.availability.is_some() || changes.max_conversations.is_some() {
+        state.routing.capacity_changed();
+    }
+    Ok(Json(updated))
 }
 
 #[utoipa::path(delete, path = "/agents/{id}", tag = "agents", params(IdParam),

@@ -349,7 +349,7 @@ pub async fn reply(
     let Some(conversation) = state.store.conversation(caller.viewer(), id).await? else {
         return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
     };
-    let channel_id = request.channel_id.unwrap_or(conversation.channel_id);
+    let channel_id = request.channel_id.or(conversation.reply_channel_id).unwrap_or(conversation.channel_id);
     let Some(channel) = state.channels.get(&channel_id) else {
         return Err(ApiError::bad_request("unknown_channel", format!("no channel `{channel_id}` is configured")));
     };

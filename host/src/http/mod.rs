@@ -14,6 +14,7 @@ mod media;
 mod merges;
 mod openapi;
 mod presence;
+mod routing;
 mod rules;
 mod saved_views;
 mod webchat;
@@ -48,6 +49,10 @@ pub struct AppState {
     pub channels: Arc<Channels>,
     pub live: LiveFeed,
     pub outbox: OutboxSignal,
+    /// Wakes the routing stage when agents' capacity may have changed.
+    pub routing: crate::routing::RoutingSignal,
+    /// The routing chain, for the admin API.
+    pub policies: Arc<crate::routing::Policies>,
     pub server: Arc<ServerConfig>,
     pub admin_token: Option<Arc<Secret>>,
     /// Turns true when the gateway shuts down; long-lived responses (live streams) end then.

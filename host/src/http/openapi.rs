@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, channels, events, health, media, merges, presence, saved_views, webchat, webhooks, workflow, AppState};
+use super::{agents, api, canned, channels, events, health, media, merges, presence, routing, saved_views, webchat, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -60,6 +60,8 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(api::conversation_counts)))
         .routes(agent(routes!(api::get_conversation, workflow::update_conversation)))
         .routes(agent(routes!(workflow::activity)))
+        .routes(agent(routes!(workflow::routing)))
+        .routes(admin(routes!(routing::routing_policies)))
         .routes(agent(routes!(workflow::add_note)))
         .routes(agent(routes!(workflow::mark_read)))
         .routes(agent(routes!(presence::heartbeat, presence::leave)))

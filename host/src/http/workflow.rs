@@ -6,6 +6,7 @@ use super::error::{ApiError, ErrorBody, JsonBodyErrors, Unauthorized, Unavailabl
 use super::{rules, AppState};
 use crate::auth::Principal;
 use crate::store::views::{ConversationView, Page};
+use crate::store::routing::DecisionView;
 use crate::store::workflow::{ActivityView, Actor, Changes, Priority, Status};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -94,7 +95,24 @@ pub async fn update_conversation(
         crate::store::StoreError::InvalidReference(message) => ApiError::not_found("invalid_reference", message),
         other => other.into(),
     })?;
+    if changes.status.is_some() || changes.assignee_id.is_some() || changes.team_id.is_some() {
+        // A resolved or reassigned conversation may free an agent for the team queue.
+        state.routing.capacity_changed();
+    }
     Ok(Json(updated))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/routing", tag = "conversations", params(IdParam),
+    responses(
+        (status = 200, description = "Routing runs, newest first (at most 50): every policy's decision and reason, and what was applied", body = Vec<DecisionView>),
+        (status = 400, description = "`id` is not an integer", body = ErrorBody),
+        (status = 404, description = "No such conversation (or not one of the caller's)", body = ErrorBody),
+        Unauthorized, Unavailable))]
+pub async fn routing(State(state): State<AppState>, caller: Principal, Id(id): Id) -> Result<Json<Vec<DecisionView>>, ApiError> {
+    if state.store.conversation(caller.viewer(), id).await?.is_none() {
+        return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
+    }
+    Ok(Json(state.store.routing_decisions(id, 50).await?))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}/activity", tag = "conversations", params(IdParam, BackPageQuery),

@@ -16,9 +16,12 @@ mod allowed_hosts;
 mod bindings;
 mod convert;
 mod engine;
+mod limits;
 pub mod mail_relay;
+mod outbound;
 pub mod output_limits;
 mod replay;
+pub mod router;
 mod sandbox;
 mod versions;
 
@@ -30,6 +33,7 @@ use crate::model::{self, Claim, PluginInfo, ThreadHints};
 use crate::telemetry;
 use anyhow::Context;
 use bindings::v0_1_0::switchboard::channel::types as wit;
+use limits::Limited;
 use sandbox::CallState;
 use versions::{Instance, Pre};
 use std::collections::{BTreeMap, HashMap};
@@ -180,6 +184,8 @@ impl LoadedPlugin {
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<CallState>,
+    /// The `switchboard:router` world's imports, for routing policies.
+    policy_linker: Linker<router::PolicyState>,
     settings: PluginsConfig,
     http: reqwest::Client,
     /// Turns for inbound calls, webhooks and mail alike (`plugins.max_concurrent_webhook_calls`).
@@ -193,6 +199,7 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
         versions::add_to_linker(&mut linker)?;
+        let policy_linker = router::linker(&engine)?;
         let http = reqwest::Client::builder()
             // Redirects could lead a plugin past its allowlist: a redirect is returned to it as a response.
             .redirect(reqwest::redirect::Policy::none())
@@ -200,7 +207,7 @@ impl PluginRuntime {
             .build()
             .context("building the outbound HTTP client")?;
         let inbound_calls = tokio::sync::Semaphore::new(settings.webhook_call_slots());
-        Ok(Arc::new(Self { engine, linker, settings: settings.clone(), http, inbound_calls }))
+        Ok(Arc::new(Self { engine, linker, policy_linker, settings: settings.clone(), http, inbound_calls }))
     }
 
     fn memory_limit_bytes(&self) -> usize {
@@ -239,7 +246,7 @@ impl PluginRuntime {
             .with_context(|| format!("compiling plugin {}", path.display()))
     }
 
-    /// Run `body` against a fresh instance of `plugin` with the time and memory limits applied.
+    /// Run `body` against a fresh instance of a channel plugin with the limits applied.
     async fn call<R>(
         &self,
         plugin: &LoadedPlugin,
@@ -248,27 +255,44 @@ impl PluginRuntime {
         timeout: Duration,
         body: impl AsyncFnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        let started = Instant::now();
-        let result = self.call_limited(plugin, channel, timeout, body).await;
+        let state = CallState::new(channel.clone(), self.memory_limit_bytes());
         // Labelled by the configured plugin name, known before the plugin has said its own
         // (and never a file path).
-        let name = channel.plugin_name.clone();
-        metrics::histogram!(telemetry::PLUGIN_CALL_DURATION, "plugin" => name.clone(), "call" => call).record(started.elapsed());
+        let who = Caller { label: plugin.label(), metric_name: channel.plugin_name.clone(), call };
+        self.call_in(&who, state, timeout, async |store| plugin.pre.instantiate(store).await, body).await
+    }
+
+    /// Run `body` against an instance that `instantiate` makes in a fresh store holding
+    /// `state`, with the time and memory limits applied, and record the call's duration and
+    /// failure in `/metrics`. Every world's calls come through here.
+    pub(crate) async fn call_in<S: Limited, I, R>(
+        &self,
+        who: &Caller,
+        state: S,
+        timeout: Duration,
+        instantiate: impl AsyncFnOnce(&mut Store<S>) -> wasmtime::Result<I>,
+        body: impl AsyncFnOnce(&mut Store<S>, &I) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let started = Instant::now();
+        let result = self.call_limited(&who.label, state, timeout, instantiate, body).await;
+        let name = who.metric_name.clone();
+        metrics::histogram!(telemetry::PLUGIN_CALL_DURATION, "plugin" => name.clone(), "call" => who.call).record(started.elapsed());
         if let Err(error) = &result {
-            metrics::counter!(telemetry::PLUGIN_FAILURES, "plugin" => name, "call" => call, "reason" => error.reason()).increment(1);
+            metrics::counter!(telemetry::PLUGIN_FAILURES, "plugin" => name, "call" => who.call, "reason" => error.reason()).increment(1);
         }
         result
     }
 
-    async fn call_limited<R>(
+    async fn call_limited<S: Limited, I, R>(
         &self,
-        plugin: &LoadedPlugin,
-        channel: &Arc<ChannelContext>,
+        label: &str,
+        state: S,
         timeout: Duration,
-        body: impl AsyncFnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
+        instantiate: impl AsyncFnOnce(&mut Store<S>) -> wasmtime::Result<I>,
+        body: impl AsyncFnOnce(&mut Store<S>, &I) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        let mut store = Store::new(&self.engine, CallState::new(channel.clone(), self.memory_limit_bytes()));
-        store.limiter(|state| &mut state.limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state.memory_cap());
         let deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -279,7 +303,7 @@ impl PluginRuntime {
             }
         });
         let run = async {
-            let instance = plugin.pre.instantiate(&mut store).await?;
+            let instance = instantiate(&mut store).await?;
             body(&mut store, &instance).await
         };
         // The epoch deadline stops runaway guest code; this outer timeout also covers time
@@ -287,19 +311,28 @@ impl PluginRuntime {
         let result = match tokio::time::timeout(timeout + engine::EPOCH_TICK * 4, run).await {
             Ok(result) => result,
             Err(_) => {
-                return Err(PluginError::TimedOut { plugin: plugin.label(), limit_ms: timeout.as_millis() });
+                return Err(PluginError::TimedOut { plugin: label.to_string(), limit_ms: timeout.as_millis() });
             }
         };
         result.map_err(|error| {
-            if store.data().limits.exceeded {
-                PluginError::MemoryExceeded { plugin: plugin.label(), limit_mb: self.settings.memory_limit_mb }
+            if store.data_mut().memory_cap().exceeded {
+                PluginError::MemoryExceeded { plugin: label.to_string(), limit_mb: self.settings.memory_limit_mb }
             } else if Instant::now() >= deadline && matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-                PluginError::TimedOut { plugin: plugin.label(), limit_ms: timeout.as_millis() }
+                PluginError::TimedOut { plugin: label.to_string(), limit_ms: timeout.as_millis() }
             } else {
-                PluginError::Trapped { plugin: plugin.label(), message: format!("{error:#}") }
+                PluginError::Trapped { plugin: label.to_string(), message: format!("{error:#}") }
             }
         })
     }
+}
+
+/// Who a call is for, in errors and `/metrics`.
+pub(crate) struct Caller {
+    /// `name@version`, as the plugin reported it.
+    pub label: String,
+    /// The configured plugin name: the `plugin` label of the call metrics.
+    pub metric_name: String,
+    pub call: &'static str,
 }
 
 /// Where one secret comes from, and whether it has a value.
@@ -368,9 +401,7 @@ impl ChannelPlugin {
             plugin_name: channel.plugin.clone(),
             config,
             secrets,
-            allowed_hosts,
-            http: runtime.http.clone(),
-            http_timeout: Duration::from_millis(runtime.settings.http_timeout_ms),
+            network: outbound::Network { allowed_hosts, http: runtime.http.clone(), timeout: Duration::from_millis(runtime.settings.http_timeout_ms) },
             relay,
             replay: replay::ReplayMemory::default(),
         });

@@ -6,7 +6,8 @@
 //! only ways out are [`outbound-http`](super::bindings), checked against `allowed_hosts`, and
 //! (0.2.0) `outbound-mail`, which reaches only the instance's own relay ([`super::mail_relay`]).
 
-use super::allowed_hosts::AllowedHosts;
+use super::limits::MemoryCap;
+use super::outbound;
 use super::mail_relay::{MailRelay, RelayError};
 use super::replay::{ReplayMemory, MAX_CLAIMS_PER_CALL, MAX_NONCE_BYTES};
 use crate::model::Claim;
@@ -16,15 +17,10 @@ use hmac::{Hmac, Mac};
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Result};
+use wasmtime::Result;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// Largest response body a plugin's outbound request may read.
-const MAX_OUTBOUND_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-/// Longest log line a plugin may write; longer lines are cut.
-const MAX_LOG_LINE: usize = 2048;
 
 /// Everything about a channel instance that its plugin calls share.
 #[derive(Debug)]
@@ -33,9 +29,8 @@ pub struct ChannelContext {
     pub plugin_name: String,
     pub config: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, Secret>,
-    pub allowed_hosts: AllowedHosts,
-    pub http: reqwest::Client,
-    pub http_timeout: Duration,
+    /// Where its `outbound-http` may go.
+    pub network: outbound::Network,
     /// A mail channel's relay (`[channels.mail] relay`).
     pub relay: Option<MailRelay>,
     /// One-time tokens of requests this node stored (`replay.claim`).
@@ -60,36 +55,15 @@ impl CallState {
     }
 }
 
+impl super::limits::Limited for CallState {
+    fn memory_cap(&mut self) -> &mut MemoryCap {
+        &mut self.limits
+    }
+}
+
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-/// Caps linear memory growth and remembers whether the cap was hit, so a failed call can be
-/// reported as "memory limit exceeded" rather than a bare trap.
-pub struct MemoryCap {
-    limit_bytes: usize,
-    pub exceeded: bool,
-}
-
-impl MemoryCap {
-    fn new(limit_bytes: usize) -> Self {
-        Self { limit_bytes, exceeded: false }
-    }
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
-        if desired > self.limit_bytes {
-            self.exceeded = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
-        Ok(desired <= 100_000)
     }
 }
 
@@ -124,14 +98,8 @@ impl crypto::Host for CallState {
 }
 
 impl logging::Host for CallState {
-    fn log(&mut self, level: logging::Level, mut message: String) -> Result<()> {
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
+    fn log(&mut self, level: logging::Level, message: String) -> Result<()> {
+        let message = super::limits::cut_log_line(message);
         let channel = self.channel.channel_id.as_str();
         let plugin = self.channel.plugin_name.as_str();
         match level {
@@ -153,7 +121,21 @@ impl clock::Host for CallState {
 
 impl outbound_http::Host for CallState {
     async fn send(&mut self, request: outbound_http::Request) -> std::result::Result<types::HttpResponse, outbound_http::Error> {
-        send_outbound(&self.channel, request).await
+        let request = outbound::Request {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+            timeout_ms: request.timeout_ms,
+        };
+        let channel = &self.channel;
+        match outbound::send(&channel.network, ("channel", &channel.channel_id), request).await {
+            Ok(response) => Ok(types::HttpResponse { status: response.status, headers: response.headers, body: response.body }),
+            Err(outbound::Error::Denied(host)) => Err(outbound_http::Error::Denied(host)),
+            Err(outbound::Error::Timeout) => Err(outbound_http::Error::Timeout),
+            Err(outbound::Error::Connection(message)) => Err(outbound_http::Error::Connection(message)),
+            Err(outbound::Error::InvalidRequest(message)) => Err(outbound_http::Error::InvalidRequest(message)),
+        }
     }
 }
 
@@ -183,57 +165,3 @@ pub async fn relay_mail(channel: &ChannelContext, mail_from: &str, rcpt_to: &[St
     relay.send(mail_from, rcpt_to, raw).await
 }
 
-/// Perform a plugin's outbound request, if its host is allowed.
-async fn send_outbound(
-    channel: &ChannelContext,
-    request: outbound_http::Request,
-) -> std::result::Result<types::HttpResponse, outbound_http::Error> {
-    use outbound_http::Error;
-    let url = reqwest::Url::parse(&request.url).map_err(|e| Error::InvalidRequest(format!("bad URL: {e}")))?;
-    if !channel.allowed_hosts.allows(&url) {
-        let host = url.host_str().unwrap_or_default().to_string();
-        let target = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
-        };
-        tracing::warn!(channel = channel.channel_id, plugin = channel.plugin_name, target, "outbound request denied");
-        return Err(Error::Denied(target));
-    }
-    let method = reqwest::Method::from_bytes(request.method.as_bytes())
-        .map_err(|_| Error::InvalidRequest(format!("bad method `{}`", request.method)))?;
-    let timeout = request
-        .timeout_ms
-        .map(|ms| Duration::from_millis(ms.into()).min(channel.http_timeout))
-        .unwrap_or(channel.http_timeout);
-    let mut builder = channel.http.request(method, url).timeout(timeout).body(request.body);
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let mut response = builder.send().await.map_err(classify_reqwest_error)?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
-        .collect();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(classify_reqwest_error)? {
-        if body.len() + chunk.len() > MAX_OUTBOUND_RESPONSE_BYTES {
-            return Err(Error::Connection(format!("response body exceeds {MAX_OUTBOUND_RESPONSE_BYTES} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(types::HttpResponse { status, headers, body })
-}
-
-/// The URL is left out of error messages: it can carry credentials (Telegram puts the bot
-/// token in the path), and plugins may store or log these messages.
-fn classify_reqwest_error(error: reqwest::Error) -> outbound_http::Error {
-    if error.is_timeout() {
-        outbound_http::Error::Timeout
-    } else if error.is_builder() {
-        outbound_http::Error::InvalidRequest(error.without_url().to_string())
-    } else {
-        outbound_http::Error::Connection(error.without_url().to_string())
-    }
-}

@@ -26,6 +26,7 @@ pub mod mail;
 pub mod merge;
 pub mod outbox;
 pub mod presence;
+pub mod routing;
 pub mod saved_views;
 pub mod scratch;
 pub mod search;
@@ -102,6 +103,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "saved_views", include_str!("../../../migrations/sqlite/0010_saved_views.sql")),
     (11, "mail", include_str!("../../../migrations/sqlite/0011_mail.sql")),
     (12, "webchat", include_str!("../../../migrations/sqlite/0012_webchat.sql")),
+    (13, "routing", include_str!("../../../migrations/sqlite/0013_routing.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -116,6 +118,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "saved_views", include_str!("../../../migrations/postgres/0010_saved_views.sql")),
     (11, "mail", include_str!("../../../migrations/postgres/0011_mail.sql")),
     (12, "webchat", include_str!("../../../migrations/postgres/0012_webchat.sql")),
+    (13, "routing", include_str!("../../../migrations/postgres/0013_routing.sql")),
 ];
 
 #[derive(Clone)]
@@ -124,6 +127,8 @@ pub struct Store {
     ingest: ingest::IngestQueue,
     /// Signalled after every commit that appended live events (on PostgreSQL, by any node).
     live_events_written: Arc<Notify>,
+    /// Signalled after every ingest commit on this node: there may be conversations to route.
+    routing_wanted: Arc<Notify>,
     leader: leader::Leadership,
 }
 
@@ -213,9 +218,10 @@ impl Store {
         if let Db::Postgres { pool, .. } = &db {
             live::forward_notifications(pool.clone(), live_events_written.clone());
         }
-        let ingest = ingest::IngestQueue::start(db.clone(), settings.max_batch, live_events_written.clone());
+        let routing_wanted = Arc::new(Notify::new());
+        let ingest = ingest::IngestQueue::start(db.clone(), settings.max_batch, live_events_written.clone(), routing_wanted.clone());
         let leader = leader::Leadership::start(&db);
-        Ok(Self { db, ingest, live_events_written, leader })
+        Ok(Self { db, ingest, live_events_written, routing_wanted, leader })
     }
 
     pub fn backend(&self) -> Backend {
@@ -228,6 +234,10 @@ impl Store {
     }
 
     /// Notified whenever new live events are committed.
+    pub fn routing_wanted(&self) -> Arc<Notify> {
+        self.routing_wanted.clone()
+    }
+
     pub fn live_events_written(&self) -> Arc<Notify> {
         self.live_events_written.clone()
     }

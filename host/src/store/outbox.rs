@@ -56,74 +56,83 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
         let mut events = PendingEvents::default();
-        let (contact_id, last_channel_id): (i64, String) = sql!(conn, query_as(
-            "SELECT contact_id, last_channel_id FROM conversations WHERE id = $1",
-            reply.conversation_id,
-        ).fetch_optional)?
-        .ok_or_else(|| StoreError::NotFound(format!("conversation {}", reply.conversation_id)))?;
-        let channel_id = reply.channel_id.clone().unwrap_or(last_channel_id);
-        #[allow(clippy::type_complexity)]
-        let identity: (i64, String, Option<String>, Option<String>, Option<String>, Option<String>, bool) = sql!(conn, query_as(
-            "SELECT id, external_id, phone, email, display_name, username, opted_out FROM contact_identities
-             WHERE contact_id = $1 AND channel_id = $2 ORDER BY updated_at DESC, id DESC LIMIT 1",
-            contact_id,
-            &channel_id,
-        ).fetch_optional)?
-        .ok_or_else(|| StoreError::Unreachable(format!("the contact cannot be reached on channel `{channel_id}`")))?;
-        let (identity_id, external_id, phone, email, display_name, username, opted_out) = identity;
-        if opted_out {
-            return Err(StoreError::Unreachable(format!("the contact opted out of messages on channel `{channel_id}`")));
-        }
-        let message_id: i64 = sql!(conn, query_scalar(
-            "INSERT INTO messages (conversation_id, channel_id, identity_id, direction, kind, text, attachments, reply_to_external_id,
-                 author, status, status_rank, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, '[]', $7, $8, $9, $10, $11, $11) RETURNING id",
-            reply.conversation_id,
-            &channel_id,
-            identity_id,
-            Direction::Outbound.as_str(),
-            reply.content.kind(),
-            reply.content.preview_text(),
-            &reply.reply_to,
-            &reply.author,
-            DeliveryStatus::Pending.as_str(),
-            DeliveryStatus::Pending.rank(),
-            now,
-        ).fetch_one)?;
-        let outbound = OutboundMessage {
-            message_id: message_id.to_string(),
-            recipient: Party { id: external_id, phone, email, email_verified: false, display_name, username },
-            content: reply.content.clone(),
-            reply_to: reply.reply_to.clone(),
-        };
-        sql!(conn, execute(
-            "INSERT INTO outbox (message_id, channel_id, payload, state, attempts, next_attempt_at, request_id, created_at, updated_at)
-             VALUES ($1, $2, $3, 'pending', 0, $4, $5, $4, $4)",
-            message_id,
-            &channel_id,
-            Json(&outbound),
-            now,
-            &reply.request_id,
-        ))?;
-        // The reply channel default stays the customer's: where they last wrote, not where we
-        // last answered.
-        sql!(conn, execute(
-            "UPDATE conversations SET last_message_id = $1, last_message_at = $2, unread_count = 0, updated_at = $2
-             WHERE id = $3",
-            message_id,
-            now,
-            reply.conversation_id,
-        ))?;
-        let view = views::message(&mut conn, message_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
-        events.message(LiveEventKind::MessageCreated, &view)?;
+        let view = queue_reply_on(&mut conn, reply, now, &mut events).await?;
         events.append(&mut conn).await?;
         tx.commit().await?;
         self.live_events_written.notify_one();
         Ok(view)
     }
+}
 
+/// Store `reply` as a pending message with its outbox row, on `conn` (inside the caller's
+/// transaction), queueing its live event.
+pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: Millis, events: &mut PendingEvents) -> Result<MessageView, StoreError> {
+    let (contact_id, last_channel_id): (i64, String) = sql!(conn, query_as(
+        "SELECT contact_id, COALESCE(reply_channel_id, last_channel_id) FROM conversations WHERE id = $1",
+        reply.conversation_id,
+    ).fetch_optional)?
+    .ok_or_else(|| StoreError::NotFound(format!("conversation {}", reply.conversation_id)))?;
+    let channel_id = reply.channel_id.clone().unwrap_or(last_channel_id);
+    #[allow(clippy::type_complexity)]
+    let identity: (i64, String, Option<String>, Option<String>, Option<String>, Option<String>, bool) = sql!(conn, query_as(
+        "SELECT id, external_id, phone, email, display_name, username, opted_out FROM contact_identities
+         WHERE contact_id = $1 AND channel_id = $2 ORDER BY updated_at DESC, id DESC LIMIT 1",
+        contact_id,
+        &channel_id,
+    ).fetch_optional)?
+    .ok_or_else(|| StoreError::Unreachable(format!("the contact cannot be reached on channel `{channel_id}`")))?;
+    let (identity_id, external_id, phone, email, display_name, username, opted_out) = identity;
+    if opted_out {
+        return Err(StoreError::Unreachable(format!("the contact opted out of messages on channel `{channel_id}`")));
+    }
+    let message_id: i64 = sql!(conn, query_scalar(
+        "INSERT INTO messages (conversation_id, channel_id, identity_id, direction, kind, text, attachments, reply_to_external_id,
+             author, status, status_rank, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, '[]', $7, $8, $9, $10, $11, $11) RETURNING id",
+        reply.conversation_id,
+        &channel_id,
+        identity_id,
+        Direction::Outbound.as_str(),
+        reply.content.kind(),
+        reply.content.preview_text(),
+        &reply.reply_to,
+        &reply.author,
+        DeliveryStatus::Pending.as_str(),
+        DeliveryStatus::Pending.rank(),
+        now,
+    ).fetch_one)?;
+    let outbound = OutboundMessage {
+        message_id: message_id.to_string(),
+        recipient: Party { id: external_id, phone, email, email_verified: false, display_name, username },
+        content: reply.content.clone(),
+        reply_to: reply.reply_to.clone(),
+    };
+    sql!(conn, execute(
+        "INSERT INTO outbox (message_id, channel_id, payload, state, attempts, next_attempt_at, request_id, created_at, updated_at)
+         VALUES ($1, $2, $3, 'pending', 0, $4, $5, $4, $4)",
+        message_id,
+        &channel_id,
+        Json(&outbound),
+        now,
+        &reply.request_id,
+    ))?;
+    // The reply channel default stays the customer's: where they last wrote, not where we
+    // last answered.
+    sql!(conn, execute(
+        "UPDATE conversations SET last_message_id = $1, last_message_at = $2, unread_count = 0, updated_at = $2
+         WHERE id = $3",
+        message_id,
+        now,
+        reply.conversation_id,
+    ))?;
+    let view = views::message(conn, message_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
+    events.message(LiveEventKind::MessageCreated, &view)?;
+    Ok(view)
+}
+
+impl Store {
     /// Claim up to `limit` due rows for `lease_ms`. On PostgreSQL, rows another node is
     /// claiming at this moment are skipped rather than waited for (and never claimed twice).
     pub async fn claim_outbox(&self, limit: u32, lease_ms: i64) -> Result<Vec<OutboxJob>, StoreError> {

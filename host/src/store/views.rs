@@ -31,8 +31,12 @@ pub struct ConversationView {
     pub id: i64,
     pub status: super::workflow::Status,
     pub priority: super::workflow::Priority,
-    /// The channel of the latest message: where a reply goes by default.
+    /// The channel of the customer's latest message: where a reply goes by default, unless
+    /// routing chose `reply_channel_id`.
     pub channel_id: String,
+    /// The channel routing prefers for replies (a preference or cost policy); replies go
+    /// there when the request names none.
+    pub reply_channel_id: Option<String>,
     pub contact: ContactSummary,
     pub last_message: Option<MessagePreview>,
     pub last_message_at: i64,
@@ -190,7 +194,7 @@ fn stored<T>(text: String, parse: fn(&str) -> Option<T>) -> Result<T, sqlx::Erro
 }
 
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.status, c.priority, c.last_channel_id, c.last_message_at, c.unread_count,
-        c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email, c.assignee_id, c.team_id, c.snoozed_until,
+        c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email, c.assignee_id, c.team_id, c.snoozed_until, c.reply_channel_id,
         m.id AS m_id, m.direction AS m_direction, m.kind AS m_kind, m.text AS m_text, m.status AS m_status,
         m.created_at AS m_created_at
     FROM conversations c
@@ -204,6 +208,7 @@ from_row!(ConversationView, |row| {
         status: stored(row.try_get("status")?, super::workflow::Status::parse)?,
         priority: stored(row.try_get("priority")?, super::workflow::Priority::parse)?,
         channel_id: row.try_get("last_channel_id")?,
+        reply_channel_id: row.try_get("reply_channel_id")?,
         contact: ContactSummary {
             id: row.try_get("contact_id")?,
             display_name: row.try_get("display_name")?,

@@ -149,6 +149,23 @@ async fn must_exist(conn: &mut Conn<'_>, table: &str, id: i64) -> Result<(), Sto
 /// Apply `changes` to conversation `id` on `conn`; returns the activity written (empty when
 /// nothing changed) and, when the team changed, the team it left.
 async fn apply(conn: &mut Conn<'_>, id: i64, changes: &Changes, actor: &Actor, now: Millis) -> Result<(Vec<ActivityView>, Option<i64>), StoreError> {
+    apply_with(conn, id, changes, actor, now, true).await
+}
+
+/// [`apply`] without an activity entry per change: routing records one line per deciding
+/// policy instead (`routed`, with its reason).
+pub(super) async fn apply_quietly(conn: &mut Conn<'_>, id: i64, changes: &Changes, actor: &Actor, now: Millis) -> Result<(Vec<ActivityView>, Option<i64>), StoreError> {
+    apply_with(conn, id, changes, actor, now, false).await
+}
+
+async fn apply_with(
+    conn: &mut Conn<'_>,
+    id: i64,
+    changes: &Changes,
+    actor: &Actor,
+    now: Millis,
+    record_activity: bool,
+) -> Result<(Vec<ActivityView>, Option<i64>), StoreError> {
     let row: Option<(String, String, Option<i64>, Option<i64>)> =
         sql!(conn, query_as("SELECT status, priority, assignee_id, team_id FROM conversations WHERE id = $1", id).fetch_optional)?;
     let Some((status, priority, assignee_id, team_id)) = row else {
@@ -178,19 +195,31 @@ async fn apply(conn: &mut Conn<'_>, id: i64, changes: &Changes, actor: &Actor, n
                 Some(until) => format!("snoozed until {}", until.0),
                 None => status.as_str().to_string(),
             };
-            activity.push(record(conn, id, "status", actor, Some(current.status.clone()), Some(new_value), None, now).await?);
+            if record_activity {
+                activity.push(record(conn, id, "status", actor, Some(current.status.clone()), Some(new_value), None, now).await?);
+            }
         }
     }
     if let Some(priority) = changes.priority.filter(|p| p.as_str() != current.priority) {
         sql!(conn, execute("UPDATE conversations SET priority = $2, updated_at = $3 WHERE id = $1", id, priority.as_str(), now))?;
-        activity.push(record(conn, id, "priority", actor, Some(current.priority.clone()), Some(priority.as_str().into()), None, now).await?);
+        if record_activity {
+                activity.push(record(conn, id, "priority", actor, Some(current.priority.clone()), Some(priority.as_str().into()), None, now).await?);
+            }
     }
     if let Some(assignee) = changes.assignee_id.filter(|a| *a != current.assignee_id) {
         if let Some(agent) = assignee {
             must_exist(conn, "agents", agent).await?;
         }
-        sql!(conn, execute("UPDATE conversations SET assignee_id = $2, updated_at = $3 WHERE id = $1", id, assignee, now))?;
-        activity.push(record(conn, id, "assignee", actor, opt(current.assignee_id), opt(assignee), None, now).await?);
+        // `assigned_at` orders round robin among equally loaded agents (routing).
+        sql!(conn, execute(
+            "UPDATE conversations SET assignee_id = $2, assigned_at = CASE WHEN $2 IS NULL THEN assigned_at ELSE $3 END, updated_at = $3 WHERE id = $1",
+            id,
+            assignee,
+            now,
+        ))?;
+        if record_activity {
+                activity.push(record(conn, id, "assignee", actor, opt(current.assignee_id), opt(assignee), None, now).await?);
+            }
     }
     if let Some(team) = changes.team_id.filter(|t| *t != current.team_id) {
         if let Some(team) = team {
@@ -198,7 +227,9 @@ async fn apply(conn: &mut Conn<'_>, id: i64, changes: &Changes, actor: &Actor, n
         }
         sql!(conn, execute("UPDATE conversations SET team_id = $2, updated_at = $3 WHERE id = $1", id, team, now))?;
         left_team = current.team_id;
-        activity.push(record(conn, id, "team", actor, opt(current.team_id), opt(team), None, now).await?);
+        if record_activity {
+                activity.push(record(conn, id, "team", actor, opt(current.team_id), opt(team), None, now).await?);
+            }
     }
     for label in &changes.add_labels {
         let added = sql!(conn, execute(
@@ -207,13 +238,17 @@ async fn apply(conn: &mut Conn<'_>, id: i64, changes: &Changes, actor: &Actor, n
             label,
         ))?;
         if added > 0 {
-            activity.push(record(conn, id, "label_added", actor, None, Some(label.clone()), None, now).await?);
+            if record_activity {
+                activity.push(record(conn, id, "label_added", actor, None, Some(label.clone()), None, now).await?);
+            }
         }
     }
     for label in &changes.remove_labels {
         let removed = sql!(conn, execute("DELETE FROM conversation_labels WHERE conversation_id = $1 AND label = $2", id, label))?;
         if removed > 0 {
-            activity.push(record(conn, id, "label_removed", actor, Some(label.clone()), None, None, now).await?);
+            if record_activity {
+                activity.push(record(conn, id, "label_removed", actor, Some(label.clone()), None, None, now).await?);
+            }
         }
     }
     Ok((activity, left_team))

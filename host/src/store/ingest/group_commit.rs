@@ -22,9 +22,11 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    pub(in crate::store) fn start(db: Db, max_batch: usize, committed: Arc<Notify>) -> Self {
+    /// `committed` is signalled after each batch that stored something (for the live feed),
+    /// and so is `routing` (for the routing stage, which routes what was just stored).
+    pub(in crate::store) fn start(db: Db, max_batch: usize, committed: Arc<Notify>, routing: Arc<Notify>) -> Self {
         let (sender, receiver) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(run_writer(db, receiver, max_batch.max(1), committed));
+        tokio::spawn(run_writer(db, receiver, max_batch.max(1), committed, routing));
         Self { sender }
     }
 
@@ -35,7 +37,7 @@ impl IngestQueue {
     }
 }
 
-async fn run_writer(db: Db, mut receiver: mpsc::Receiver<Job>, max_batch: usize, committed: Arc<Notify>) {
+async fn run_writer(db: Db, mut receiver: mpsc::Receiver<Job>, max_batch: usize, committed: Arc<Notify>, routing: Arc<Notify>) {
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
         metrics::histogram!(crate::telemetry::INGEST_BATCH_SIZE).record(batch.len() as f64);
@@ -47,6 +49,7 @@ async fn run_writer(db: Db, mut receiver: mpsc::Receiver<Job>, max_batch: usize,
         }
         if wrote_events {
             committed.notify_one();
+            routing.notify_one();
         }
     }
 }

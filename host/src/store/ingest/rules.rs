@@ -141,11 +141,12 @@ async fn store_message(
     };
     let unread_increment = i64::from(!message.echo);
     sql!(conn, execute(
-        // A customer's message wakes a snoozed conversation and ends waiting on them (pending);
-        // the business's own echo does neither.
+        // A customer's message wakes a snoozed conversation, ends waiting on them (pending) and
+        // queues the conversation for routing (`inbound_seq`, after the commit); the business's
+        // own echo does none of these.
         "UPDATE conversations SET last_message_id = $1, last_message_at = $2,
              last_channel_id = CASE WHEN $4 = 1 THEN $3 ELSE last_channel_id END,
-             unread_count = unread_count + $4, updated_at = $2,
+             unread_count = unread_count + $4, inbound_seq = inbound_seq + $4, updated_at = $2,
              status = CASE WHEN $4 = 1 AND status IN ('snoozed', 'pending') THEN 'open' ELSE status END,
              snoozed_until = CASE WHEN $4 = 1 THEN NULL ELSE snoozed_until END
          WHERE id = $5",
