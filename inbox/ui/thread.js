@@ -117,6 +117,8 @@ function describe(entry) {
     case "label_removed": return `${by} removed the label ${entry.old_value}`;
     case "contact_merged": return `${by} merged ${entry.old_value} into ${entry.new_value}`;
     case "contact_unmerged": return `${by} undid the merge of ${entry.old_value}`;
+    // A routing policy's decision: "Routed to Billing, as urgent by urgency: matched 'refund'".
+    case "routed": return `Routed ${entry.new_value} by ${by}: ${entry.body}`;
     default: return `${by}: ${entry.kind}`;
   }
 }

@@ -163,6 +163,8 @@ def main():
         # Open it and reply; the outbox sends it and its tick shows "sent".
         whatsapp.click()
         expect(page.locator(".message.inbound", has_text="pedido #12345")).to_be_visible(timeout=TIMEOUT)
+        # The routing policy's decision is in the thread, with its reason.
+        expect(page.locator(".activity-line", has_text="Routed as high by urgency: matched 'pedido'")).to_be_visible(timeout=TIMEOUT)
         expect(whatsapp.locator(".badge")).to_have_count(0, timeout=TIMEOUT)
         composer = page.get_by_label("Reply", exact=True)
         composer.fill("Olá José! Vou verificar o pedido agora.")

@@ -50,7 +50,11 @@ async fn an_agent_works_the_inbox_in_chromium() {
         "\n[[channels]]\nid = \"wa-wrong\"\nplugin = \"whatsapp\"\nallowed_hosts = [\"{graph}\"]\nconfig = {{ phone_number_id = \"{PHONE_NUMBER_ID}\", api_base = \"http://{graph}/v21.0\" }}\nsecrets = {{ access_token = \"EAA-not-the-right-token\", app_secret = {{ env = \"SWITCHBOARD_TEST_NEVER_SET\" }} }}\n",
         graph = graph.addr
     );
-    let server = TestServer::start_with(Some(graph.addr), &format!("{}{wrong}", channel_toml(Some(twilio.addr)))).await;
+    // Routing runs too: urgency treats an order number ("pedido") as high priority, and the
+    // thread shows the decision with its reason.
+    let routing = "[routing]\npoll_interval_ms = 50\n\n[[routing.policies]]\nname = \"urgency\"\nplugin = \"urgency\"\n[routing.policies.config]\nkeywords = { pt = { high = [\"pedido\"] } }\n";
+    let settings = Settings { sections: routing, ..Settings::default() };
+    let server = TestServer::start_settings(Some(graph.addr), &format!("{}{wrong}", channel_toml(Some(twilio.addr))), &settings).await;
     agent(&server, "ana@example.com", "Ana", "agent").await;
     agent(&server, "bo@example.com", "Bo", "agent").await;
     agent(&server, "cy@example.com", "Cy", "admin").await;

@@ -90,7 +90,7 @@ async fn urgent_words_raise_priority_and_the_reason_is_recorded() {
     let activity = server.api_get(&format!("/api/v1/conversations/{id}/activity")).await;
     let routed_line = activity["items"].as_array().unwrap().iter().find(|a| a["kind"] == "routed").cloned().expect("a routed entry");
     assert_eq!(routed_line["actor"], "urgency");
-    assert_eq!(routed_line["new_value"], "priority urgent");
+    assert_eq!(routed_line["new_value"], "as urgent");
     assert!(routed_line["body"].as_str().unwrap().to_lowercase().contains("urgent"), "{routed_line}");
     // A calm message in another conversation stays normal, and is still routed.
     let calm = write(&server, "wamid.calm-1", "16505550000", "hello, what are your opening hours?").await;

@@ -79,21 +79,21 @@ fn merge(outcome: &mut Outcome, owners: &mut Vec<(&'static str, String, String, 
     }
     if let Some(priority) = decided.priority {
         merged.priority = Some(priority);
-        own("priority", format!("priority {}", priority.as_str()));
+        own("priority", format!("as {}", priority.as_str()));
     }
     if let Some(channel) = &decided.reply_channel {
         merged.reply_channel = Some(channel.clone());
-        own("reply_channel", format!("replies on {channel}"));
+        own("reply_channel", format!("with replies on {channel}"));
     }
     if let Some(reply) = &decided.auto_reply {
         merged.auto_reply = Some(reply.clone());
         outcome.auto_reply_policy = Some(policy.to_string());
-        own("auto_reply", "auto-reply".to_string());
+        own("auto_reply", "with an auto-reply".to_string());
     }
     for label in &decided.add_labels {
         if !merged.add_labels.contains(label) {
             merged.add_labels.push(label.clone());
-            owners.push(("label", policy.to_string(), format!("label {label}"), decided.reason.clone()));
+            owners.push(("label", policy.to_string(), format!("with the label {label}"), decided.reason.clone()));
         }
     }
     if !decided.reason.is_empty() {
@@ -114,7 +114,8 @@ fn credits(owners: &[(&'static str, String, String, String)], context: &Context)
     credits.into_iter().map(|(policy, parts, reason)| (policy, parts.join(", "), reason)).collect()
 }
 
-/// `team:3` → "to Billing", `agent:7` → "to Ana"; anything else as it is.
+/// `team:3` → "to Billing", `agent:7` → "to Ana"; anything else as it is: the thread
+/// reads "Routed to Billing, as urgent by urgency: matched 'refund'".
 fn describe(what: &str, context: &Context) -> String {
     if let Some(id) = what.strip_prefix("team:").and_then(|id| id.parse::<i64>().ok()) {
         let name = context.teams.iter().find(|team| team.id == id).map_or_else(|| format!("team {id}"), |team| team.name.clone());
@@ -122,7 +123,7 @@ fn describe(what: &str, context: &Context) -> String {
     }
     if let Some(id) = what.strip_prefix("agent:").and_then(|id| id.parse::<i64>().ok()) {
         let name = context.agents.iter().find(|agent| agent.id == id).map_or_else(|| format!("agent {id}"), |agent| agent.name.clone());
-        return format!("assigned to {name}");
+        return format!("to {name}");
     }
     what.to_string()
 }

@@ -106,6 +106,11 @@ pub struct DecisionView {
     pub created_at: i64,
 }
 
+/// status, priority, assignee, team, contact.
+type ConversationRow = (String, String, Option<i64>, Option<i64>, i64);
+/// id, channel, kind, text, received, extra.
+type MessageRow = (i64, String, String, Option<String>, Millis, Option<Json<serde_json::Value>>);
+
 type DecisionRow = (i64, i64, String, Json<Vec<Step>>, Option<i64>, Option<i64>, Option<String>, Json<Vec<String>>, Option<String>, Option<i64>, Option<String>, Millis);
 
 impl Store {
@@ -146,7 +151,7 @@ impl Store {
     pub async fn routing_context(&self, id: i64, trigger: Trigger, new_messages: i64) -> Result<Option<Context>, StoreError> {
         let mut conn = self.db.read().await?;
         let mut conn = conn.conn();
-        let row: Option<(String, String, Option<i64>, Option<i64>, i64)> = sql!(conn, query_as(
+        let row: Option<ConversationRow> = sql!(conn, query_as(
             "SELECT status, priority, assignee_id, team_id, contact_id FROM conversations WHERE id = $1",
             id,
         ).fetch_optional)?;
@@ -331,7 +336,7 @@ async fn waiting(conn: &mut Conn<'_>, id: i64) -> Result<(Option<i64>, u32), Sto
 }
 
 async fn new_customer_messages(conn: &mut Conn<'_>, id: i64, count: i64) -> Result<Vec<Message>, StoreError> {
-    let rows: Vec<(i64, String, String, Option<String>, Millis, Option<Json<serde_json::Value>>)> = sql!(conn, query_as(
+    let rows: Vec<MessageRow> = sql!(conn, query_as(
         "SELECT id, channel_id, kind, text, created_at, extra FROM messages
          WHERE conversation_id = $1 AND direction = 'inbound' ORDER BY id DESC LIMIT $2",
         id,

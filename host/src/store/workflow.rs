@@ -237,18 +237,14 @@ async fn apply_with(
             id,
             label,
         ))?;
-        if added > 0 {
-            if record_activity {
-                activity.push(record(conn, id, "label_added", actor, None, Some(label.clone()), None, now).await?);
-            }
+        if added > 0 && record_activity {
+            activity.push(record(conn, id, "label_added", actor, None, Some(label.clone()), None, now).await?);
         }
     }
     for label in &changes.remove_labels {
         let removed = sql!(conn, execute("DELETE FROM conversation_labels WHERE conversation_id = $1 AND label = $2", id, label))?;
-        if removed > 0 {
-            if record_activity {
-                activity.push(record(conn, id, "label_removed", actor, Some(label.clone()), None, None, now).await?);
-            }
+        if removed > 0 && record_activity {
+            activity.push(record(conn, id, "label_removed", actor, Some(label.clone()), None, None, now).await?);
         }
     }
     Ok((activity, left_team))
