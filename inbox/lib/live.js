@@ -6,7 +6,9 @@ const KINDS = ["message.created", "message.updated", "conversation.updated", "no
 
 /**
  * Follow the stream with `token`; `handle(kind, payload)` is called for each event and
- * `onState("live" | "connecting")` when the connection changes. Returns a function that stops.
+ * `onState("live" | "connecting", fresh)` when the connection changes. `fresh` is true when a
+ * new stream went live without resuming (no `Last-Event-ID`): what happened before it is not
+ * on it, so the caller reads its lists again. Returns a function that stops.
  */
 export function follow(token, handle, onState) {
   let source = null;
@@ -16,7 +18,12 @@ export function follow(token, handle, onState) {
     if (stopped) return;
     onState("connecting");
     source = new EventSource(`/api/v1/events?access_token=${encodeURIComponent(token)}`);
-    source.onopen = () => onState("live");
+    // EventSource's own reconnects resume from the last event; only its first open does not.
+    let fresh = true;
+    source.onopen = () => {
+      onState("live", fresh);
+      fresh = false;
+    };
     source.onerror = () => {
       onState("connecting");
       // EventSource retries on its own unless the server refused (then it is CLOSED).

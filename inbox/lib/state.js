@@ -469,7 +469,15 @@ export async function start() {
   const current = session.value;
   if (!current) return;
   stopLive?.();
-  stopLive = follow(current.token, handle, (state) => (connection.value = state));
+  stopLive = follow(current.token, handle, (state, fresh) => {
+    connection.value = state;
+    // A conversation that arrived after the first page was read but before the stream
+    // started is on neither: once a fresh stream is live, read the list again.
+    if (state === "live" && fresh) {
+      reloadList();
+      refreshCounts();
+    }
+  });
   // The list first: it is what the agent waits for, and it needs nothing of what follows.
   reloadList();
   refreshCounts();
