@@ -772,6 +772,25 @@ secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABL
     /// The shipped `config.toml` parses, and says what the defaults say where it names a
     /// setting, so the file documents the real behaviour.
     #[test]
+    fn the_shipped_routing_chain_parses_when_uncommented() {
+        let shipped = include_str!("../../config.toml");
+        let start = shipped.find("# [routing]").expect("config.toml shows the routing chain");
+        let block: String = shipped[start..]
+            .lines()
+            .take_while(|line| line.starts_with('#'))
+            .map(|line| line.trim_start_matches('#').trim_start())
+            .map(|line| line.split("  #").next().unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::parse(&block).expect("the commented routing chain is valid config");
+        let names: Vec<&str> = config.routing.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["business-hours", "urgency", "capacity", "preference", "cost"]);
+        let hours = config.routing.policies[0].config_strings();
+        assert_eq!(hours["name"], "business-hours");
+        assert!(hours["schedule"].starts_with('{'), "tables reach the policy as JSON: {}", hours["schedule"]);
+    }
+
+    #[test]
     fn the_shipped_config_parses_and_matches_the_defaults() {
         let shipped = Config::parse(include_str!("../../config.toml")).expect("config.toml parses");
         let defaults = WorkflowConfig::default();
