@@ -16,7 +16,7 @@ export const notice = signal(null); // {kind: "error" | "info", text}
 export const page = signal(pageFromHash());
 
 function pageFromHash() {
-  const match = /^#\/admin\/(agents|teams|canned|audit|channels(?:\/[A-Za-z0-9._-]+)?)$/.exec(location.hash);
+  const match = /^#\/admin\/(agents|teams|canned|audit|routing|channels(?:\/[A-Za-z0-9._-]+)?)$/.exec(location.hash);
   return match ? `admin:${match[1]}` : "inbox";
 }
 

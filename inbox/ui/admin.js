@@ -1,4 +1,4 @@
-// Admin pages: agents, teams, canned responses and channels. Only admins see the links; the
+// Admin pages: agents, teams, canned responses, channels, routing and the audit log. Only admins see the links; the
 // API refuses agents on every one of these routes whatever the page shows.
 import { html } from "./html.js";
 import { useEffect, useState } from "preact/hooks";
@@ -167,6 +167,28 @@ function Channels() {
           <p class="info">Can send: ${c.plugin.capabilities.join(", ") || "nothing"}.</p>
           <a class="button" href=${`#/admin/channels/${c.id}`} aria-label=${`Set up and test ${c.id}`}>Set up and test</a>
         </div>`)}
+    </section>
+  `;
+}
+
+/** The routing chain, in the order it runs (`[[routing.policies]]` in config.toml). */
+function Routing() {
+  const [policies, , error] = useLoad("/admin/routing/policies");
+  return html`
+    <section aria-labelledby="routing-title">
+      <h1 id="routing-title">Routing</h1>
+      <p class="info">After each customer message is stored, these policies run in this order; each sees what the ones before it decided, and a later one's choice wins. Every decision and its reason shows in the conversation's thread. The chain is set in <code>config.toml</code> (<code>[[routing.policies]]</code>).</p>
+      ${error && html`<p role="alert">${error.message}</p>`}
+      ${policies && policies.length === 0 && html`<p class="empty">No routing policies are configured: conversations wait unassigned, as they arrive.</p>`}
+      ${policies && policies.length > 0 && html`
+        <ol class="policy-chain">
+          ${policies.map((p) => html`
+            <li class="policy-card" key=${p.name} data-policy=${p.name}>
+              <h2>${p.name}</h2>
+              <p>Plugin <code>${p.plugin}</code> · ${p.plugin_name} ${p.version} · contract <code>switchboard:router@${p.contract}</code></p>
+              ${p.description && html`<p class="info">${p.description}</p>`}
+            </li>`)}
+        </ol>`}
     </section>
   `;
 }
@@ -370,7 +392,7 @@ function Audit() {
   `;
 }
 
-const PAGES = { agents: Agents, teams: Teams, canned: Canned, channels: Channels, audit: Audit };
+const PAGES = { agents: Agents, teams: Teams, canned: Canned, channels: Channels, routing: Routing, audit: Audit };
 
 export function AdminPage({ name }) {
   if (me.value?.role !== "admin") {

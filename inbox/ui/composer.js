@@ -174,7 +174,9 @@ export function Composer({ conversation }) {
   };
 
   const reachable = contact.value?.reachable_channels ?? [conversation.channel_id];
-  const defaultChannel = conversation.channel_id;
+  // Where replies go unless the agent picks another: routing's choice (a preference or cost
+  // policy), else where the customer last wrote; the server applies the same default.
+  const defaultChannel = conversation.reply_channel_id ?? conversation.channel_id;
   const replyChannel = channel || defaultChannel;
   const templates = channels.value.find((c) => c.id === replyChannel)?.plugin.capabilities.includes("templates") ?? false;
   // A template tab left open on a channel without templates falls back to the reply.
@@ -190,7 +192,7 @@ export function Composer({ conversation }) {
         ${shown !== "note" && html`
           <label for="reply-channel" class="via">via</label>
           <select id="reply-channel" value=${channel || defaultChannel} onChange=${(e) => setChannel(e.currentTarget.value === defaultChannel ? "" : e.currentTarget.value)}>
-            ${reachable.map((ch) => html`<option value=${ch}>${channelLook(ch, plugins.value).label} (${ch})${ch === defaultChannel ? " · last used" : ""}</option>`)}
+            ${reachable.map((ch) => html`<option value=${ch}>${channelLook(ch, plugins.value).label} (${ch})${ch === conversation.reply_channel_id ? " · preferred by routing" : ch === conversation.channel_id ? " · last used" : ""}</option>`)}
           </select>`}
       </div>
       ${canned.length > 0 && html`

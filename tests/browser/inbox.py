@@ -403,6 +403,12 @@ def main():
         expect(admin.locator("tr", has_text="Undid a merge")).to_be_visible(timeout=TIMEOUT)
         expect(admin.get_by_role("button", name=re.compile(r"^Undo merge"))).to_have_count(0)
         assert api(admin, f"/contacts/{jose}") == before, "the undo restored the contact exactly"
+
+        # The routing chain, as config.toml sets it, on its admin page.
+        admin.get_by_role("button", name="Routing").click()
+        policy = admin.locator(".policy-card", has_text="urgency")
+        expect(policy).to_be_visible(timeout=TIMEOUT)
+        expect(policy).to_contain_text("switchboard:router@0.1.0")
         admin_context.close()
         # axe-core on a channel page, in a context that lets its script in (the CSP keeps
         # inline scripts out everywhere else).
@@ -412,6 +418,9 @@ def main():
         audited.goto(BASE + "/#/admin/channels/whatsapp")
         expect(audited.get_by_role("button", name="Test connection")).to_be_visible(timeout=TIMEOUT)
         accessible(audited, "a channel page")
+        audited.goto(BASE + "/#/admin/routing")
+        expect(audited.locator(".policy-card", has_text="urgency")).to_be_visible(timeout=TIMEOUT)
+        accessible(audited, "the routing page")
         checked.close()
         teams = api(page, "/teams")
         assert any(t["name"] == "Returns" and len(t["members"]) == 1 for t in teams), teams

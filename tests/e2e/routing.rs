@@ -298,3 +298,59 @@ windows = { whatsapp = 0.0002 }"#;
     assert_eq!(view["reply_channel_id"], "sms");
     server.stop().await;
 }
+
+/// The preference policy learns from the contact's history: they answered the business twice
+/// on SMS and once on WhatsApp, so SMS becomes the reply channel, even when they last wrote on
+/// WhatsApp. Replies then default to it.
+#[tokio::test]
+async fn the_preference_policy_prefers_the_channel_the_customer_answers_on() {
+    let server = start(None, &sms_channel(None), &chain(&[("preference", "preference", "min_replies = 2")])).await;
+    let phone = "+14155550177";
+    let sms = async |sid: &str, text: &str| {
+        let body = inbound_form_from(sid, phone, text);
+        let signature = twilio_signature("twilio-test-auth-token-8c1d", "https://switchboard.test/webhooks/sms", &body);
+        let response = server
+            .client
+            .post(format!("{}/webhooks/sms", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    };
+    sms("SM10000000000000000000000000000001", "hello").await;
+    let id = server.eventually("the conversation", async |server| server.conversations().await.first().and_then(|c| c["id"].as_i64())).await;
+    let runs = routed(&server, id, 1).await;
+    assert_eq!(runs[0]["reply_channel_id"], Value::Null, "nothing to learn from yet: {runs:?}");
+    let mut routed_runs = 1;
+    // Twice the business writes on SMS and the customer answers there.
+    for (n, answer) in [(2, "yes"), (3, "thanks")] {
+        let (status, reply) = server.api_post(&format!("/api/v1/conversations/{id}/messages"), &json!({"text": "a question", "channel_id": "sms"})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+        sms(&format!("SM1000000000000000000000000000000{n}"), answer).await;
+        routed_runs += 1;
+        routed(&server, id, routed_runs).await;
+    }
+    // Once on WhatsApp, which the same phone reaches.
+    server.post_signed(&whatsapp_text("wamid.pref-1", &phone[1..], "hi on whatsapp")).await;
+    routed_runs += 1;
+    routed(&server, id, routed_runs).await;
+    let (status, _) = server.api_post(&format!("/api/v1/conversations/{id}/messages"), &json!({"text": "and here?", "channel_id": "whatsapp"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    server.post_signed(&whatsapp_text("wamid.pref-2", &phone[1..], "yes here too")).await;
+    routed_runs += 1;
+    let runs = routed(&server, id, routed_runs).await;
+    assert_eq!(runs[0]["reply_channel_id"], "sms", "two answers on SMS beat one on WhatsApp: {runs:?}");
+    let reason = runs[0]["steps"][0]["decision"]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("sms"), "{reason}");
+    let view = conversation(&server, id).await;
+    assert_eq!(view["channel_id"], "whatsapp", "the customer last wrote on WhatsApp");
+    assert_eq!(view["reply_channel_id"], "sms");
+    // A reply that names no channel goes where routing prefers.
+    let (status, reply) = server.api_post(&format!("/api/v1/conversations/{id}/messages"), &json!({"text": "by text it is"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(reply["channel_id"], "sms", "{reply}");
+    server.stop().await;
+}
