@@ -45,6 +45,8 @@ enum Scenario {
     Ingest,
     /// The ingest scenario with the gateway on a scratch PostgreSQL database.
     IngestPostgres,
+    /// The ingest scenario on SQLite with the five bundled routing policies chained.
+    IngestRouted,
     Live,
     Outbound,
     Plugin,
@@ -326,6 +328,15 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
             }
         }
     }
+    if selected(Scenario::IngestRouted) {
+        eprintln!("bench: [3b/8] ingest with the routing chain");
+        let db = scenarios::IngestDb::SqliteRouted;
+        ctx.settle(db.scenario()).await;
+        match scenarios::ingest(&ctx, results.baseline.as_ref(), &db).await {
+            Ok(r) => results.ingest_routed = Some(r),
+            Err(e) => note_error(db.scenario(), e),
+        }
+    }
     if selected(Scenario::Live) {
         eprintln!("bench: [4/8] live stream");
         ctx.settle("live").await;
@@ -377,6 +388,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
     let verification_passed = [
         results.ingest.as_ref().map(|r| r.verification.ok),
         results.ingest_postgres.as_ref().map(|r| r.verification.ok),
+        results.ingest_routed.as_ref().map(|r| r.verification.ok),
         results.live.as_ref().map(|r| r.verification.ok),
         results.storage.as_ref().map(|r| r.verification.ok),
     ]
@@ -396,8 +408,10 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
             note("baseline", &b.max);
             note("baseline", &b.driver_check);
         }
-        for i in [&results.ingest, &results.ingest_postgres].into_iter().flatten() {
-            let scenario = if i.database == "postgres" { "ingest-postgres" } else { "ingest" };
+        for (scenario, i) in [("ingest", &results.ingest), ("ingest-postgres", &results.ingest_postgres), ("ingest-routed", &results.ingest_routed)]
+            .into_iter()
+            .filter_map(|(scenario, i)| Some((scenario, i.as_ref()?)))
+        {
             i.open_loop.iter().for_each(|p| note(scenario, p));
             note(scenario, &i.max);
         }

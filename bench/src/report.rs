@@ -21,6 +21,8 @@ pub struct Scenarios {
     pub ingest: Option<IngestResult>,
     /// The same ingest measurement with the gateway on PostgreSQL.
     pub ingest_postgres: Option<IngestResult>,
+    /// The SQLite ingest measurement with the five routing policies chained after the commit.
+    pub ingest_routed: Option<IngestResult>,
     pub live: Option<LiveResult>,
     pub outbound: Option<OutboundResult>,
     pub plugin: Option<PluginResult>,
@@ -393,6 +395,32 @@ pub fn render(report: &Report) -> String {
     if let Some(i) = &sc.ingest_postgres {
         let title = format!("2b. Ingest on PostgreSQL — the same webhooks, durable in PostgreSQL before 2xx ({} senders)", i.sender_pool);
         ingest_section(&mut out, &title, i);
+    }
+    if let Some(i) = &sc.ingest_routed {
+        let title = format!("2c. Ingest with routing — the same webhooks on SQLite, five policies chained after each commit ({} senders)", i.sender_pool);
+        ingest_section(&mut out, &title, i);
+        let sm = &i.server_metrics;
+        let _ = writeln!(
+            out,
+            "  routing: {} runs applied, mean commit→decision {} ms, {} policy failures",
+            sm.routing_runs.map(|v| format!("{v:.0}")).unwrap_or("-".into()),
+            sm.mean_routing_lag_ms.map(|v| format!("{v:.1}")).unwrap_or("-".into()),
+            sm.routing_skipped.map(|v| format!("{v:.0}")).unwrap_or("0".into()),
+        );
+        if let (Some(plain), Some(p50), Some(p99)) = (&sc.ingest, i.open_loop.first().map(|p| p.latency.p50_ms), i.open_loop.first().map(|p| p.latency.p99_ms)) {
+            if let Some(base) = plain.open_loop.first() {
+                let _ = writeln!(
+                    out,
+                    "  vs ingest without routing, first open-loop rate: 2xx p50 {} → {} ms, p99 {} → {} ms; max {:.0} → {:.0}/s",
+                    ms(base.latency.p50_ms),
+                    ms(p50),
+                    ms(base.latency.p99_ms),
+                    ms(p99),
+                    plain.max.achieved_rate,
+                    i.max.achieved_rate
+                );
+            }
+        }
     }
     if report.ingest_comparison.len() > 1 {
         comparison_section(&mut out, &report.ingest_comparison);

@@ -283,6 +283,12 @@ pub struct ServerMetrics {
     pub mean_plugin_webhook_call_us: Option<f64>,
     /// Mean request-arrival-to-commit inside the gateway, ms.
     pub mean_server_ingest_ms: Option<f64>,
+    /// Routing runs applied (`switchboard_routing_runs_total`), when routing is on.
+    pub routing_runs: Option<f64>,
+    /// Mean commit-to-decision lag of the routing stage, ms.
+    pub mean_routing_lag_ms: Option<f64>,
+    /// Policies skipped for a failure: must stay 0.
+    pub routing_skipped: Option<f64>,
 }
 
 async fn scrape_metrics(base: &str) -> ServerMetrics {
@@ -316,6 +322,9 @@ async fn scrape_metrics(base: &str) -> ServerMetrics {
         .map(|s| s * 1e6),
         mean_server_ingest_ms: ratio(sum("switchboard_webhook_ingest_seconds_sum", None), sum("switchboard_webhook_ingest_seconds_count", None))
             .map(|s| s * 1e3),
+        routing_runs: sum("switchboard_routing_runs_total", None),
+        mean_routing_lag_ms: ratio(sum("switchboard_routing_lag_seconds_sum", None), sum("switchboard_routing_lag_seconds_count", None)).map(|s| s * 1e3),
+        routing_skipped: sum("switchboard_routing_policy_skipped_total", None),
     }
 }
 
@@ -361,6 +370,9 @@ pub async fn baseline(ctx: &Ctx) -> Result<BaselineResult> {
 pub enum IngestDb {
     /// A new SQLite file in the scenario's folder, as every other scenario uses.
     Sqlite,
+    /// SQLite, with the five bundled routing policies chained after every commit: the
+    /// difference to `Sqlite` is what routing costs ingest on the same core.
+    SqliteRouted,
     /// A new, empty PostgreSQL database, dropped with the value.
     Postgres(ScratchDatabase),
 }
@@ -370,13 +382,14 @@ impl IngestDb {
     pub fn scenario(&self) -> &'static str {
         match self {
             IngestDb::Sqlite => "ingest",
+            IngestDb::SqliteRouted => "ingest-routed",
             IngestDb::Postgres(_) => "ingest-postgres",
         }
     }
 
     fn backend(&self) -> &'static str {
         match self {
-            IngestDb::Sqlite => "sqlite",
+            IngestDb::Sqlite | IngestDb::SqliteRouted => "sqlite",
             IngestDb::Postgres(_) => "postgres",
         }
     }
@@ -385,6 +398,7 @@ impl IngestDb {
     fn tag(&self) -> &'static str {
         match self {
             IngestDb::Sqlite => "I",
+            IngestDb::SqliteRouted => "IR",
             IngestDb::Postgres(_) => "IP",
         }
     }
@@ -392,6 +406,7 @@ impl IngestDb {
     fn options(&self) -> Options {
         match self {
             IngestDb::Sqlite => Options::default(),
+            IngestDb::SqliteRouted => Options { routing: true, ..Default::default() },
             IngestDb::Postgres(db) => Options { postgres: Some(db.url.clone()), ..Default::default() },
         }
     }
@@ -400,7 +415,7 @@ impl IngestDb {
     /// is metered.
     fn postgres_name(&self) -> Option<&str> {
         match self {
-            IngestDb::Sqlite => None,
+            IngestDb::Sqlite | IngestDb::SqliteRouted => None,
             IngestDb::Postgres(db) => db.url.split('?').next().and_then(|url| url.rsplit('/').next()),
         }
     }
@@ -408,7 +423,7 @@ impl IngestDb {
     /// Where the stored messages are, once the server (whose SQLite file is `sqlite`) stopped.
     fn stored<'a>(&'a self, sqlite: Option<&'a Path>) -> Result<Stored<'a>> {
         match self {
-            IngestDb::Sqlite => Ok(Stored::Sqlite(sqlite.context("no database")?)),
+            IngestDb::Sqlite | IngestDb::SqliteRouted => Ok(Stored::Sqlite(sqlite.context("no database")?)),
             IngestDb::Postgres(db) => Ok(Stored::Postgres(&db.url)),
         }
     }
@@ -417,7 +432,7 @@ impl IngestDb {
     /// `pg_database_size` (its WAL belongs to the whole cluster, so it is not counted).
     async fn size(&self, server: &Server) -> Result<(u64, Option<u64>)> {
         match self {
-            IngestDb::Sqlite => {
+            IngestDb::Sqlite | IngestDb::SqliteRouted => {
                 let (db, wal) = db_bytes(server.db.as_deref().context("no database")?);
                 Ok((db, Some(wal)))
             }

@@ -33,7 +33,44 @@ pub struct Options {
     pub outbound: bool,
     /// The URL of an (empty) PostgreSQL database to use instead of a new SQLite file.
     pub postgres: Option<String>,
+    /// Chain the five bundled routing policies (the ingest-routed scenario).
+    pub routing: bool,
 }
+
+/// The five bundled policies, open around the clock (so business-hours answers nothing and
+/// the outbox stays idle: what is measured is routing itself).
+const ROUTING_CHAIN: &str = r#"
+[routing]
+poll_interval_ms = 500
+
+[[routing.policies]]
+name = "business-hours"
+plugin = "business-hours"
+[routing.policies.config]
+timezone = "Europe/Madrid"
+schedule = { mon = ["00:00-24:00"], tue = ["00:00-24:00"], wed = ["00:00-24:00"], thu = ["00:00-24:00"], fri = ["00:00-24:00"], sat = ["00:00-24:00"], sun = ["00:00-24:00"] }
+after_hours_team = "After hours"
+
+[[routing.policies]]
+name = "urgency"
+plugin = "urgency"
+
+[[routing.policies]]
+name = "capacity"
+plugin = "capacity"
+[routing.policies.config]
+default_team = "Support"
+
+[[routing.policies]]
+name = "preference"
+plugin = "preference"
+
+[[routing.policies]]
+name = "cost"
+plugin = "cost"
+[routing.policies.config]
+costs = { whatsapp = 0.005, "twilio-sms" = 0.0079 }
+"#;
 
 pub struct Server {
     child: Option<Child>,
@@ -90,6 +127,7 @@ cache_dir = "{cache}"
 {send_timeouts}
 [outbox]
 {outbox}
+{routing}
 [[channels]]
 id = "whatsapp"
 plugin = "whatsapp"
@@ -99,6 +137,7 @@ secrets = {{ app_secret = "{APP_SECRET}", verify_token = "{VERIFY_TOKEN}", acces
 "#,
         plugins = plugins.display(),
         cache = cache.display(),
+        routing = if options.routing { ROUTING_CHAIN } else { "" },
     )
 }
 
