@@ -92,7 +92,7 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
     let outbox_settings = config.outbox.clone();
     let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
     let routing_signal = routing::RoutingSignal::default();
-    tokio::spawn(routing::run(
+    routing::spawn(
         store.clone(),
         channels.clone(),
         policies.clone(),
@@ -100,7 +100,8 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
         routing_signal.clone(),
         outbox_signal.clone(),
         shutdown.subscribe(),
-    ));
+    )
+    .context("starting the routing stage")?;
     spawn_until_shutdown(shutdown.subscribe(), maintenance(store.clone(), config.database.clone()));
     spawn_until_shutdown(shutdown.subscribe(), sample_gauges(store.clone(), channels.clone()));
     spawn_until_shutdown(shutdown.subscribe(), memory::trim_task());

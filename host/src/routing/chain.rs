@@ -6,14 +6,14 @@
 
 use super::types::{Context, Decision};
 use crate::plugins::router::PolicyPlugin;
-use crate::store::routing::{Outcome, Step, StepDecision};
+use crate::store::routing::{Credit, Outcome, Step, StepDecision};
 use crate::telemetry;
 use std::sync::Arc;
 
 pub async fn run(policies: &[Arc<PolicyPlugin>], context: &Context) -> Outcome {
     let mut outcome = Outcome::default();
-    // Who set each field last: (policy, what, reason) per field, merged into credits at the end.
-    let mut owners: Vec<(&'static str, String, String, String)> = Vec::new();
+    // Who set each field last, merged into one credit per policy at the end.
+    let mut owners: Vec<Owner> = Vec::new();
     for policy in policies {
         let name = policy.name().to_string();
         let decided = match policy.route(context, &outcome.decision).await {
@@ -63,10 +63,20 @@ fn checked(mut decision: Decision, context: &Context) -> (Decision, Vec<String>)
     (decision, ignored)
 }
 
-fn merge(outcome: &mut Outcome, owners: &mut Vec<(&'static str, String, String, String)>, policy: &str, decided: &Decision) {
+/// The policy that set one field of the merged decision last.
+struct Owner {
+    /// `team`, `agent`, `priority`, `reply_channel`, `auto_reply` or `label` (labels add up,
+    /// so each has its own owner).
+    field: &'static str,
+    policy: String,
+    what: String,
+    reason: String,
+}
+
+fn merge(outcome: &mut Outcome, owners: &mut Vec<Owner>, policy: &str, decided: &Decision) {
     let mut own = |field: &'static str, what: String| {
-        owners.retain(|(known, ..)| *known != field);
-        owners.push((field, policy.to_string(), what, decided.reason.clone()));
+        owners.retain(|owner| field == "label" || owner.field != field);
+        owners.push(Owner { field, policy: policy.to_string(), what, reason: decided.reason.clone() });
     };
     let merged = &mut outcome.decision;
     if let Some(team) = decided.team {
@@ -93,7 +103,7 @@ fn merge(outcome: &mut Outcome, owners: &mut Vec<(&'static str, String, String, 
     for label in &decided.add_labels {
         if !merged.add_labels.contains(label) {
             merged.add_labels.push(label.clone());
-            owners.push(("label", policy.to_string(), format!("with the label {label}"), decided.reason.clone()));
+            own("label", format!("with the label {label}"));
         }
     }
     if !decided.reason.is_empty() {
@@ -102,16 +112,19 @@ fn merge(outcome: &mut Outcome, owners: &mut Vec<(&'static str, String, String, 
 }
 
 /// One thread line per policy that set something: what it set, in words, and its reason.
-fn credits(owners: &[(&'static str, String, String, String)], context: &Context) -> Vec<(String, String, String)> {
-    let mut credits: Vec<(String, Vec<String>, String)> = Vec::new();
-    for (_, policy, what, reason) in owners {
-        let what = describe(what, context);
-        match credits.iter_mut().find(|(known, ..)| known == policy) {
-            Some((_, parts, _)) => parts.push(what),
-            None => credits.push((policy.clone(), vec![what], reason.clone())),
+fn credits(owners: &[Owner], context: &Context) -> Vec<Credit> {
+    let mut credits: Vec<Credit> = Vec::new();
+    for owner in owners {
+        let what = describe(&owner.what, context);
+        match credits.iter_mut().find(|credit| credit.policy == owner.policy) {
+            Some(credit) => {
+                credit.what.push_str(", ");
+                credit.what.push_str(&what);
+            }
+            None => credits.push(Credit { policy: owner.policy.clone(), what, reason: owner.reason.clone() }),
         }
     }
-    credits.into_iter().map(|(policy, parts, reason)| (policy, parts.join(", "), reason)).collect()
+    credits
 }
 
 /// `team:3` → "to Billing", `agent:7` → "to Ana"; anything else as it is: the thread

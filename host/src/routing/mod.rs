@@ -12,6 +12,8 @@
 //! an agent's load or availability changes ([`RoutingSignal::capacity_changed`]) and every
 //! `routing.queue_interval_ms`.
 //!
+//! With no policies configured the stage only marks conversations routed, once a minute.
+//!
 //! With several nodes on PostgreSQL only the leader routes, like the outbox worker; the
 //! `routed_seq` guard keeps a decision single even while leadership changes hands.
 
@@ -23,7 +25,7 @@ use crate::config::RoutingConfig;
 use crate::outbox::OutboxSignal;
 use crate::plugins::router::PolicyPlugin;
 use crate::plugins::Channels;
-use crate::store::routing::Pending;
+use crate::store::routing::{Pending, Staff};
 use crate::store::Store;
 use crate::telemetry;
 use std::collections::HashSet;
@@ -60,8 +62,45 @@ impl Policies {
     }
 }
 
+/// Start the stage on a thread of its own, at a lower scheduling priority than the threads
+/// that answer webhooks and commit them: on a busy core the kernel runs ingest first and
+/// routing takes what is left, so a burst of routing work cannot delay a webhook's 2xx.
+/// (Tokio has no task priorities; an OS thread with a higher nice value is the tool for it.)
+/// Routing lags further behind under load instead, and catches up when load drops (one run
+/// then covers every message that arrived meanwhile).
+#[allow(clippy::too_many_arguments)]
+pub fn spawn(
+    store: Store,
+    channels: Arc<Channels>,
+    policies: Arc<Policies>,
+    settings: RoutingConfig,
+    signal: RoutingSignal,
+    outbox: OutboxSignal,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("routing".into()).spawn(move || {
+        lower_priority();
+        runtime.block_on(run(store, channels, policies, settings, signal, outbox, shutdown));
+    })?;
+    Ok(())
+}
+
+/// Nice 10 for the calling thread (Linux applies nice values per thread): a tenth of a
+/// normal thread's share of a contended core, all of an idle one.
+fn lower_priority() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    unsafe {
+        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, thread, 10) != 0 {
+            tracing::warn!("routing: cannot lower the routing thread's priority; it competes with ingest as an equal");
+        }
+    }
+}
+
 /// The stage's loop, until shutdown.
-pub async fn run(
+async fn run(
     store: Store,
     channels: Arc<Channels>,
     policies: Arc<Policies>,
@@ -70,6 +109,9 @@ pub async fn run(
     outbox: OutboxSignal,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    if policies.0.is_empty() {
+        return mark_routed(store, shutdown).await;
+    }
     let stage = Stage { store, channels, policies, outbox };
     let wanted = stage.store.routing_wanted();
     let poll = Duration::from_millis(settings.poll_interval_ms);
@@ -97,6 +139,27 @@ pub async fn run(
     }
 }
 
+/// With no policies configured: mark conversations routed now and then, so that a chain
+/// configured later starts from recent messages rather than answering months of old ones.
+/// Not on every commit: that would be a write competing with ingest for nothing.
+async fn mark_routed(store: Store, mut shutdown: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(60);
+    let mut leadership = store.leadership();
+    loop {
+        tokio::select! {
+            () = leadership.wait_until_leader() => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+        if let Err(error) = store.skip_routing().await {
+            tracing::warn!(%error, "routing: cannot mark conversations routed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+    }
+}
+
 struct Stage {
     store: Store,
     channels: Arc<Channels>,
@@ -107,12 +170,6 @@ struct Stage {
 impl Stage {
     /// Route conversations with new customer messages; true when there may be more.
     async fn route_new(&self) -> bool {
-        if self.policies.0.is_empty() {
-            if let Err(error) = self.store.skip_routing().await {
-                tracing::warn!(%error, "routing: cannot mark conversations routed");
-            }
-            return false;
-        }
         let pending = match self.store.conversations_to_route(BATCH).await {
             Ok(pending) => pending,
             Err(error) => {
@@ -120,33 +177,44 @@ impl Stage {
                 return false;
             }
         };
+        if pending.is_empty() {
+            return false;
+        }
+        let Some(mut staff) = self.staff().await else { return false };
         for conversation in &pending {
-            self.route(*conversation).await;
+            self.route(*conversation, &mut staff).await;
         }
         pending.len() as i64 == BATCH
     }
 
-    async fn route(&self, pending: Pending) {
+    async fn route(&self, pending: Pending, staff: &mut Staff) {
         let id = pending.conversation_id;
         let new_messages = pending.inbound_seq - pending.routed_seq;
-        let Some(context) = self.context(id, Trigger::Message, new_messages).await else { return };
+        let Some(context) = self.context(id, Trigger::Message, new_messages, staff).await else { return };
         let outcome = chain::run(&self.policies.0, &context).await;
         match self.store.apply_routing(id, Trigger::Message, pending.inbound_seq, &outcome).await {
             Ok(applied) => {
                 if applied {
-                    self.applied(Trigger::Message, &outcome, &context);
+                    self.applied(Trigger::Message, &outcome, &context, staff);
                 }
             }
             Err(error) => tracing::warn!(%error, conversation = id, "routing: cannot apply the decision"),
         }
     }
 
+    async fn staff(&self) -> Option<Staff> {
+        match self.store.routing_staff().await {
+            Ok(staff) => Some(staff),
+            Err(error) => {
+                tracing::warn!(%error, "routing: cannot read the agents and teams");
+                None
+            }
+        }
+    }
+
     /// Offer queued conversations to agents with room, most urgent first; a team whose
     /// offer assigns nobody is not offered again this round.
     async fn offer_queue(&self) {
-        if self.policies.0.is_empty() {
-            return;
-        }
         let queued = match self.store.queued_conversations(BATCH).await {
             Ok(queued) => queued,
             Err(error) => {
@@ -154,12 +222,16 @@ impl Stage {
                 return;
             }
         };
+        if queued.is_empty() {
+            return;
+        }
+        let Some(mut staff) = self.staff().await else { return };
         let mut full_teams = HashSet::new();
         for (id, team) in queued {
             if full_teams.contains(&team) {
                 continue;
             }
-            let Some(context) = self.context(id, Trigger::Capacity, 0).await else { continue };
+            let Some(context) = self.context(id, Trigger::Capacity, 0, &staff).await else { continue };
             let room = context.agents.iter().any(|agent| agent.teams.contains(&team) && agent.has_room());
             if !room {
                 full_teams.insert(team);
@@ -171,7 +243,7 @@ impl Stage {
                 continue;
             }
             match self.store.apply_routing(id, Trigger::Capacity, 0, &outcome).await {
-                Ok(true) => self.applied(Trigger::Capacity, &outcome, &context),
+                Ok(true) => self.applied(Trigger::Capacity, &outcome, &context, &mut staff),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, conversation = id, "routing: cannot apply the queue decision"),
             }
@@ -179,8 +251,8 @@ impl Stage {
     }
 
     /// The context from the store, with what only the loaded channels know filled in.
-    async fn context(&self, id: i64, trigger: Trigger, new_messages: i64) -> Option<Context> {
-        let mut context = match self.store.routing_context(id, trigger, new_messages).await {
+    async fn context(&self, id: i64, trigger: Trigger, new_messages: i64, staff: &Staff) -> Option<Context> {
+        let mut context = match self.store.routing_context(id, trigger, new_messages, staff).await {
             Ok(Some(context)) => context,
             Ok(None) => return None,
             Err(error) => {
@@ -200,8 +272,11 @@ impl Stage {
         Some(context)
     }
 
-    fn applied(&self, trigger: Trigger, outcome: &crate::store::routing::Outcome, context: &Context) {
+    fn applied(&self, trigger: Trigger, outcome: &crate::store::routing::Outcome, context: &Context, staff: &mut Staff) {
         metrics::counter!(telemetry::ROUTING_RUNS, "trigger" => trigger.as_str()).increment(1);
+        if let Some(agent) = outcome.decision.agent.filter(|agent| context.conversation.assignee != Some(*agent)) {
+            staff.assigned(agent, context.now_ms);
+        }
         if let Some(newest) = context.messages.last() {
             let lag = (crate::clock::now_ms() - newest.received_at_ms).max(0);
             metrics::histogram!(telemetry::ROUTING_LAG).record(lag as f64 / 1000.0);

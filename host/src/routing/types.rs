@@ -4,7 +4,6 @@
 
 use crate::auth::Availability;
 use crate::store::workflow::{Priority, Status};
-use serde::Serialize;
 
 crate::model::named_enum! {
     /// Why a conversation is routed.
@@ -101,7 +100,7 @@ pub struct Context {
 }
 
 /// One policy's decision, or the chain's merged one.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Decision {
     pub team: Option<i64>,
     pub agent: Option<i64>,

@@ -23,7 +23,7 @@ use sqlx::types::Json;
 /// At most this many new messages go into one context.
 const MAX_MESSAGES: i64 = 20;
 /// How much of a contact's history the channel statistics are learned from.
-const HISTORY: i64 = 500;
+const HISTORY: i64 = 200;
 
 /// A conversation waiting to be routed, and the sequence number that routing covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,12 +77,21 @@ impl From<&Decision> for StepDecision {
 pub struct Outcome {
     pub decision: Decision,
     pub steps: Vec<Step>,
-    /// Which policy set each applied field, for the thread: `(policy, what it set, reason)`.
-    pub credits: Vec<(String, String, String)>,
+    /// One thread line per policy that set something.
+    pub credits: Vec<Credit>,
     /// The policy whose auto-reply is sent, if any.
     pub auto_reply_policy: Option<String>,
     /// The channel an auto-reply leaves on: the newest message's.
     pub auto_reply_channel: Option<String>,
+}
+
+/// What one policy set, for its line in the thread: "Routed {what} by {policy}: {reason}".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credit {
+    pub policy: String,
+    /// In words: "to Billing, as urgent".
+    pub what: String,
+    pub reason: String,
 }
 
 /// A routing run as the API shows it.
@@ -146,9 +155,18 @@ impl Store {
         ).fetch_all)?)
     }
 
-    /// What a policy sees of conversation `id` now; `None` when it does not exist.
-    /// `new_messages` is how many customer messages arrived since it was last routed.
-    pub async fn routing_context(&self, id: i64, trigger: Trigger, new_messages: i64) -> Result<Option<Context>, StoreError> {
+    /// Every agent with their load, and every team: read once per routing round (the stage
+    /// keeps the loads current as it assigns).
+    pub async fn routing_staff(&self) -> Result<Staff, StoreError> {
+        let mut conn = self.db.read().await?;
+        let mut conn = conn.conn();
+        staff(&mut conn).await
+    }
+
+    /// What a policy sees of conversation `id` now, with `staff` as the agents and teams;
+    /// `None` when it does not exist. `new_messages` is how many customer messages arrived
+    /// since it was last routed.
+    pub async fn routing_context(&self, id: i64, trigger: Trigger, new_messages: i64, staff: &Staff) -> Result<Option<Context>, StoreError> {
         let mut conn = self.db.read().await?;
         let mut conn = conn.conn();
         let row: Option<ConversationRow> = sql!(conn, query_as(
@@ -169,7 +187,6 @@ impl Store {
             Trigger::Capacity => Vec::new(),
         };
         let contact = contact(&mut conn, contact_id).await?;
-        let (agents, teams) = staff(&mut conn).await?;
         Ok(Some(Context {
             trigger,
             conversation: Conversation {
@@ -189,8 +206,8 @@ impl Store {
             contact,
             messages,
             now_ms: crate::clock::now_ms(),
-            agents,
-            teams,
+            agents: staff.agents.clone(),
+            teams: staff.teams.clone(),
         }))
     }
 
@@ -271,9 +288,9 @@ impl Store {
             now,
         ))?;
         let mut activity: Vec<ActivityView> = Vec::new();
-        for (policy, what, reason) in &outcome.credits {
-            let actor = Actor { name: policy.clone(), agent_id: None };
-            activity.push(workflow::record(&mut conn, id, "routed", &actor, None, Some(what.clone()), Some(reason), now).await?);
+        for credit in &outcome.credits {
+            let actor = Actor { name: credit.policy.clone(), agent_id: None };
+            activity.push(workflow::record(&mut conn, id, "routed", &actor, None, Some(credit.what.clone()), Some(&credit.reason), now).await?);
         }
         if !activity.is_empty() {
             workflow::announce(&mut conn, id, &activity, left_team, &mut events).await?;
@@ -395,8 +412,24 @@ async fn contact(conn: &mut Conn<'_>, contact_id: i64) -> Result<Contact, StoreE
     Ok(Contact { id: contact_id, name, channels })
 }
 
-/// Every agent with their load, and every team.
-async fn staff(conn: &mut Conn<'_>) -> Result<(Vec<Agent>, Vec<Team>), StoreError> {
+/// Agents with their loads, and teams, as routing sees them.
+#[derive(Debug, Clone, Default)]
+pub struct Staff {
+    pub agents: Vec<Agent>,
+    pub teams: Vec<Team>,
+}
+
+impl Staff {
+    /// Count a conversation just assigned to `agent`, so the rest of the round sees it.
+    pub fn assigned(&mut self, agent: i64, at_ms: i64) {
+        if let Some(agent) = self.agents.iter_mut().find(|known| known.id == agent) {
+            agent.open_conversations = agent.open_conversations.saturating_add(1);
+            agent.last_assigned_ms = Some(at_ms);
+        }
+    }
+}
+
+async fn staff(conn: &mut Conn<'_>) -> Result<Staff, StoreError> {
     let agents: Vec<(i64, String, String, i64)> =
         sql!(conn, query_as("SELECT id, display_name, availability, max_conversations FROM agents ORDER BY id").fetch_all)?;
     let memberships: Vec<(i64, i64)> = sql!(conn, query_as("SELECT agent_id, team_id FROM team_members ORDER BY team_id").fetch_all)?;
@@ -420,5 +453,5 @@ async fn staff(conn: &mut Conn<'_>) -> Result<(Vec<Agent>, Vec<Team>), StoreErro
             }
         })
         .collect();
-    Ok((agents, teams.into_iter().map(|(id, name)| Team { id, name }).collect()))
+    Ok(Staff { agents, teams: teams.into_iter().map(|(id, name)| Team { id, name }).collect() })
 }

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use bindings::v0_1_0;
 pub(super) use sandbox::PolicyState;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -133,8 +133,6 @@ pub struct PolicyInfo {
 
 struct Loaded {
     info: PolicyInfo,
-    #[allow(dead_code)]
-    path: PathBuf,
     pre: Pre,
 }
 
@@ -195,7 +193,7 @@ impl PolicyPlugin {
             description,
             contract,
         };
-        Ok(Loaded { info, path: path.to_path_buf(), pre })
+        Ok(Loaded { info, pre })
     }
 
     fn current(&self) -> Arc<Loaded> {
