@@ -407,19 +407,18 @@ pub fn render(report: &Report) -> String {
             sm.mean_routing_lag_ms.map(|v| format!("{v:.1}")).unwrap_or("-".into()),
             sm.routing_skipped.map(|v| format!("{v:.0}")).unwrap_or("0".into()),
         );
-        if let (Some(plain), Some(p50), Some(p99)) = (&sc.ingest, i.open_loop.first().map(|p| p.latency.p50_ms), i.open_loop.first().map(|p| p.latency.p99_ms)) {
-            if let Some(base) = plain.open_loop.first() {
-                let _ = writeln!(
-                    out,
-                    "  vs ingest without routing, first open-loop rate: 2xx p50 {} → {} ms, p99 {} → {} ms; max {:.0} → {:.0}/s",
-                    ms(base.latency.p50_ms),
-                    ms(p50),
-                    ms(base.latency.p99_ms),
-                    ms(p99),
-                    plain.max.achieved_rate,
-                    i.max.achieved_rate
-                );
-            }
+        let plain = sc.ingest.as_ref().and_then(|plain| Some((plain, plain.open_loop.first()?)));
+        if let (Some((plain, base)), Some(first)) = (plain, i.open_loop.first()) {
+            let _ = writeln!(
+                out,
+                "  vs ingest without routing, first open-loop rate: 2xx p50 {} → {} ms, p99 {} → {} ms; max {:.0} → {:.0}/s",
+                ms(base.latency.p50_ms),
+                ms(first.latency.p50_ms),
+                ms(base.latency.p99_ms),
+                ms(first.latency.p99_ms),
+                plain.max.achieved_rate,
+                i.max.achieved_rate
+            );
         }
     }
     if report.ingest_comparison.len() > 1 {
