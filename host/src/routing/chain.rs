@@ -21,13 +21,13 @@ pub async fn run(policies: &[Arc<PolicyPlugin>], context: &Context) -> Outcome {
             Ok(Err(message)) => {
                 tracing::warn!(policy = name, conversation = context.conversation.id, message, "routing policy declined with an error; skipped");
                 metrics::counter!(telemetry::ROUTING_POLICY_SKIPPED, "policy" => name.clone(), "reason" => "error").increment(1);
-                outcome.steps.push(Step { policy: name, decision: None, error: Some(message), ignored: Vec::new() });
+                outcome.steps.push(Step { policy: name, decision: None, error: Some(first_line(&message)), ignored: Vec::new() });
                 continue;
             }
             Err(error) => {
                 tracing::error!(policy = name, conversation = context.conversation.id, %error, "routing policy failed; skipped");
                 metrics::counter!(telemetry::ROUTING_POLICY_SKIPPED, "policy" => name.clone(), "reason" => error.reason()).increment(1);
-                outcome.steps.push(Step { policy: name, decision: None, error: Some(error.to_string()), ignored: Vec::new() });
+                outcome.steps.push(Step { policy: name, decision: None, error: Some(first_line(&error.to_string())), ignored: Vec::new() });
                 continue;
             }
         };
@@ -40,6 +40,16 @@ pub async fn run(policies: &[Arc<PolicyPlugin>], context: &Context) -> Outcome {
     outcome.auto_reply_channel = context.messages.last().map(|message| message.channel_id.clone());
     outcome.credits = credits(&owners, context);
     outcome
+}
+
+/// What a step records of an error: its first line, at most 300 characters (a trap's message
+/// carries the guest's backtrace; the log has all of it).
+fn first_line(error: &str) -> String {
+    let line = error.lines().next().unwrap_or_default();
+    match line.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
 }
 
 /// `decision` without the parts that name nothing real, and what was dropped.
