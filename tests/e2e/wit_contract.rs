@@ -302,3 +302,85 @@ async fn mail_goes_through_the_0_2_0_mail_interface() {
     let old = load_channel("[[channels]]\nid = \"old\"\nplugin = \"test-legacy\"\n").await;
     assert!(old.handle_mail(mail("support@example.com", "first_message.eml")).await.unwrap().is_none());
 }
+
+mod router {
+    //! The `switchboard:router@0.1.0` world: the real policy components, loaded by the host's
+    //! plugin runtime and called with a hand-built context, without HTTP or a database.
+
+    use super::*;
+    use std::time::Duration;
+    use switchboard::auth::Availability;
+    use switchboard::config::PolicyConfig;
+    use switchboard::plugins::router::PolicyPlugin;
+    use switchboard::routing::types::{Agent, Contact, Context, Conversation, Decision, Message, Team, Trigger};
+    use switchboard::store::workflow::{Priority, Status};
+
+    fn policy(name: &str, plugin: &str, config: &str) -> PolicyConfig {
+        toml::from_str(&format!("name = \"{name}\"\nplugin = \"{plugin}\"\n[config]\n{config}")).unwrap()
+    }
+
+    fn runtime() -> Arc<PluginRuntime> {
+        let config = Config::parse(&config_text("sqlite://unused.db", None, "")).unwrap();
+        PluginRuntime::new(&config.plugins).unwrap()
+    }
+
+    fn context(text: &str) -> Context {
+        Context {
+            trigger: Trigger::Message,
+            conversation: Conversation {
+                id: 7,
+                status: Status::Open,
+                priority: Priority::Normal,
+                assignee: None,
+                team: None,
+                labels: vec![],
+                waiting_since_ms: Some(1),
+                unanswered: 1,
+                auto_replies: vec![],
+            },
+            contact: Contact { id: 3, name: Some("Ana".into()), channels: vec![] },
+            messages: vec![Message { id: 11, channel_id: "whatsapp".into(), kind: "text".into(), text: Some(text.into()), received_at_ms: 1, automated: false }],
+            now_ms: 1_764_700_000_000,
+            agents: vec![
+                Agent { id: 1, name: "Ana".into(), availability: Availability::Online, teams: vec![5], open_conversations: 3, max_conversations: 5, last_assigned_ms: None },
+                Agent { id: 2, name: "Bo".into(), availability: Availability::Online, teams: vec![5], open_conversations: 1, max_conversations: 5, last_assigned_ms: None },
+            ],
+            teams: vec![Team { id: 5, name: "Billing".into() }],
+        }
+    }
+
+    #[tokio::test]
+    async fn policies_answer_through_the_router_world() {
+        let runtime = runtime();
+        let timeout = Duration::from_millis(500);
+        let urgency = PolicyPlugin::load(&runtime, &policy("urgency", "urgency", ""), timeout).await.unwrap();
+        assert_eq!(urgency.info().contract, "0.1.0");
+        let decided = urgency.route(&context("URGENT refund please"), &Decision::default()).await.unwrap().unwrap();
+        assert_eq!(decided.priority, Some(Priority::Urgent), "{decided:?}");
+        let calm = urgency.route(&context("thanks, all good"), &Decision::default()).await.unwrap().unwrap();
+        assert_eq!(calm.priority, None, "{calm:?}");
+        assert!(!calm.reason.is_empty(), "a reason is always given");
+        // The decision so far reaches the policy: capacity assigns within the team decided before it.
+        let capacity = PolicyPlugin::load(&runtime, &policy("capacity", "capacity", ""), timeout).await.unwrap();
+        let so_far = Decision { team: Some(5), reason: "billing words".into(), ..Decision::default() };
+        let assigned = capacity.route(&context("invoice"), &so_far).await.unwrap().unwrap();
+        assert_eq!(assigned.agent, Some(2), "the least loaded: {assigned:?}");
+        // A policy's own configuration error is its answer, not a trap.
+        let broken = PolicyPlugin::load(&runtime, &policy("hours", "business-hours", "timezone = \"Mars/Olympus\""), timeout).await.unwrap();
+        let refused = broken.route(&context("hi"), &Decision::default()).await.unwrap();
+        assert!(refused.is_err(), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_channel_component_is_not_a_policy_and_a_trap_is_contained() {
+        let runtime = runtime();
+        let timeout = Duration::from_millis(300);
+        let error = PolicyPlugin::load(&runtime, &policy("wa", "whatsapp", ""), timeout).await.err().expect("refused");
+        assert!(format!("{error:#}").contains("is not a routing policy"), "{error:#}");
+        let trap = PolicyPlugin::load(&runtime, &policy("trap", "test-policy-trap", ""), timeout).await.unwrap();
+        assert!(matches!(trap.route(&context("hi"), &Decision::default()).await, Err(PluginError::Trapped { .. })));
+        assert!(matches!(trap.route(&context("loop"), &Decision::default()).await, Err(PluginError::TimedOut { .. })));
+        // The runtime is unharmed: the same policy answers (traps) again at once.
+        assert!(matches!(trap.route(&context("hi"), &Decision::default()).await, Err(PluginError::Trapped { .. })));
+    }
+}
