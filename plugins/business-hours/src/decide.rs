@@ -36,7 +36,7 @@ pub fn decide(context: &Context, settings: &Settings) -> Decision {
     }
 
     if let Some(name) = &settings.after_hours_team {
-        match find_team(&context.teams, name) {
+        match context.team_named(name) {
             Some(team) => {
                 decision.team = Some(team.id);
                 notes.push(format!("to {}", team.name));
@@ -74,12 +74,6 @@ fn hold_back(context: &Context, settings: &Settings, closed_since: i64) -> Resul
         return Err(Some("auto-reply already sent"));
     }
     Ok(())
-}
-
-/// The team named `name`, ignoring case and surrounding spaces.
-fn find_team<'a>(teams: &'a [Team], name: &str) -> Option<&'a Team> {
-    let wanted = name.trim().to_lowercase();
-    teams.iter().find(|team| team.name.trim().to_lowercase() == wanted)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use switchboard_sdk::router::prelude::*;
 
-use crate::settings::{Settings, same_name};
+use crate::settings::Settings;
 
 /// Where the team came from. Only a team this policy picked itself (`default_team`) goes into
 /// the decision: the others are recorded already.
@@ -90,7 +90,7 @@ fn team(context: &Context, so_far: &Decision, settings: &Settings) -> Result<Opt
     } else if let Some(id) = context.conversation.team {
         Some(known_team(context, id, Source::Conversation))
     } else if let Some(name) = &settings.default_team {
-        let Some(team) = context.teams.iter().find(|team| same_name(&team.name, name)) else {
+        let Some(team) = context.team_named(name) else {
             return Err(format!("no team; the default team `{name}` does not exist"));
         };
         Some(Target { id: team.id, label: team.name.clone(), known: true, source: Source::Default })

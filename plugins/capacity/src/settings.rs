@@ -2,6 +2,8 @@
 //! function instead of calling the host's `config` import, so it runs in native tests; a bad
 //! value is an error that names its key, because the host logs it and the admin has to find it.
 
+use switchboard_sdk::router::{parse_list, same_name};
+
 /// What `[routing.policies.config]` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -31,7 +33,7 @@ impl Settings {
             None => Self::default().any_team,
         };
         let teams = match value("teams") {
-            Some(text) => list("teams", &text)?,
+            Some(text) => parse_list("teams", &text, "team names")?,
             None => Vec::new(),
         };
         Ok(Self { default_team: value("default_team"), any_team, teams })
@@ -43,11 +45,6 @@ impl Settings {
     }
 }
 
-/// Team names are compared as people type them: ignoring case and surrounding blanks.
-pub fn same_name(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
-}
-
 /// `true` or `false`: a TOML boolean (which arrives as JSON text) or the same word as a string.
 fn boolean(key: &str, text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
@@ -55,17 +52,6 @@ fn boolean(key: &str, text: &str) -> Result<bool, String> {
         "false" => Ok(false),
         _ => Err(format!("config value `{key}` must be true or false, not `{text}`")),
     }
-}
-
-/// A TOML array of strings (JSON text), or one comma-separated string.
-fn list(key: &str, text: &str) -> Result<Vec<String>, String> {
-    let items = if text.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(text)
-            .map_err(|error| format!("config value `{key}` must be a list of team names: {error}"))?
-    } else {
-        text.split(',').map(str::to_string).collect()
-    };
-    Ok(items.into_iter().map(|item| item.trim().to_string()).filter(|item| !item.is_empty()).collect())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 
 use switchboard_sdk::router::prelude::*;
 
-use crate::duration::human;
+use switchboard_sdk::router::human_duration as human;
 use crate::settings::Settings;
 
 /// Whether a reply can leave on a priced channel now.

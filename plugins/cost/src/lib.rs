@@ -17,7 +17,6 @@
 //! are tested natively.
 
 pub mod choose;
-pub mod duration;
 pub mod settings;
 
 use switchboard_sdk::router::prelude::*;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use switchboard_sdk::router::parse_list;
 use switchboard_sdk::router::prelude::ReachableChannel;
 
 const HOUR_MS: f64 = 3_600_000.0;
@@ -47,7 +48,7 @@ impl Settings {
             }
         }
         let templates = match value("templates") {
-            Some(text) => list("templates", &text)?,
+            Some(text) => parse_list("templates", &text, "channel ids or plugin names")?,
             None => Vec::new(),
         };
         Ok(Self { costs, windows, templates })
@@ -98,17 +99,6 @@ fn table(key: &str, text: &str, meaning: &str) -> Result<BTreeMap<String, f64>, 
         }
     }
     Ok(map)
-}
-
-/// A TOML array of strings (JSON text), or one comma-separated string.
-fn list(key: &str, text: &str) -> Result<Vec<String>, String> {
-    let items = if text.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(text)
-            .map_err(|error| format!("config value `{key}` must be a list of channel ids or plugin names: {error}"))?
-    } else {
-        text.split(',').map(str::to_string).collect()
-    };
-    Ok(items.into_iter().map(|item| item.trim().to_string()).filter(|item| !item.is_empty()).collect())
 }
 
 #[cfg(test)]

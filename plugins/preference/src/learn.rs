@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 
 use switchboard_sdk::router::prelude::*;
 
-use crate::duration::human;
+use switchboard_sdk::router::human_duration as human;
 use crate::settings::Settings;
 
 /// A channel whose replies are at least this share of the top count (in fifths: 4/5 = 80%)

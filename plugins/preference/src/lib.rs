@@ -16,7 +16,6 @@
 //! The decision lives in [`learn`] and the settings in [`settings`]; neither calls a host
 //! import, so both are tested natively.
 
-pub mod duration;
 pub mod learn;
 pub mod settings;
 

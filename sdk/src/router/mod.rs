@@ -25,8 +25,10 @@
 
 mod config;
 mod decision;
+mod words;
 
 pub use config::{config_json, config_list, config_value};
+pub use words::{human_duration, parse_list, same_name};
 
 /// Generated bindings for the `switchboard:router@0.1.0` world.
 pub mod bindings {
@@ -47,7 +49,7 @@ pub mod prelude {
         ReachableChannel, Status, Team, Trigger,
     };
     pub use super::bindings::switchboard::router::{clock, logging};
-    pub use super::{config_json, config_list, config_value, log};
+    pub use super::{config_json, config_list, config_value, human_duration, log, parse_list, same_name};
 }
 
 use bindings::switchboard::router::types::{Context, Decision, PolicyInfo};
