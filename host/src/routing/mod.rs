@@ -4,7 +4,7 @@
 //!
 //! It runs beside ingest, never inside its transaction: ingest only bumps the conversation's
 //! `inbound_seq` and signals [`Store::routing_wanted`]; this stage picks the conversation up,
-//! builds the context from the store, runs the chain, and applies a round's results in a
+//! builds the context from the store, runs the chain, and applies the result in a
 //! transaction of its own ([`Store::apply_routing`]). A slow or broken policy therefore
 //! delays routing, never a webhook's 2xx.
 //!
@@ -25,7 +25,7 @@ use crate::config::RoutingConfig;
 use crate::outbox::OutboxSignal;
 use crate::plugins::router::PolicyPlugin;
 use crate::plugins::Channels;
-use crate::store::routing::{Apply, Staff};
+use crate::store::routing::{Outcome, Pending, Staff};
 use crate::store::Store;
 use crate::telemetry;
 use std::collections::HashSet;
@@ -189,54 +189,31 @@ impl Stage {
             return false;
         }
         let Some(mut staff) = self.staff().await else { return false };
-        let mut round = Round::default();
         for conversation in &pending {
-            let new_messages = conversation.inbound_seq - conversation.routed_seq;
-            let id = conversation.conversation_id;
-            let Some(context) = self.context(id, Trigger::Message, new_messages, &staff).await else { continue };
-            let outcome = chain::run(&self.policies.0, &context).await;
-            round.push(Apply { conversation_id: id, trigger: Trigger::Message, seq: conversation.inbound_seq, outcome }, &context, &mut staff);
+            self.route(*conversation, &mut staff).await;
         }
-        self.write(round).await;
         pending.len() as i64 == BATCH
     }
 
-    /// Apply a round's runs in one transaction, on the gateway's runtime (see [`spawn`]). If
-    /// the round fails as a whole, each run is tried alone, so that one bad decision costs
-    /// only itself.
-    async fn write(&self, round: Round) {
-        if round.runs.is_empty() {
-            return;
-        }
-        let applied = match self.apply(round.runs.clone()).await {
-            Ok(applied) => applied,
-            Err(error) => {
-                tracing::warn!(%error, runs = round.runs.len(), "routing: cannot apply the round's decisions together; trying each alone");
-                let mut applied = Vec::with_capacity(round.runs.len());
-                for run in &round.runs {
-                    let id = run.conversation_id;
-                    applied.push(match self.apply(vec![run.clone()]).await {
-                        Ok(one) => one.first().copied().unwrap_or(false),
-                        Err(error) => {
-                            tracing::warn!(%error, conversation = id, "routing: cannot apply the decision");
-                            false
-                        }
-                    });
+    async fn route(&self, pending: Pending, staff: &mut Staff) {
+        let id = pending.conversation_id;
+        let new_messages = pending.inbound_seq - pending.routed_seq;
+        let Some(context) = self.context(id, Trigger::Message, new_messages, staff).await else { return };
+        let outcome = chain::run(&self.policies.0, &context).await;
+        match self.apply(id, Trigger::Message, pending.inbound_seq, &outcome).await {
+            Ok(applied) => {
+                if applied {
+                    self.applied(Trigger::Message, &outcome, &context, staff);
                 }
-                applied
             }
-        };
-        for ((run, lag_from), applied) in round.runs.iter().zip(&round.newest_ms).zip(applied) {
-            if applied {
-                self.applied(run, *lag_from);
-            }
+            Err(error) => tracing::warn!(%error, conversation = id, "routing: cannot apply the decision"),
         }
     }
 
     /// [`Store::apply_routing`], run on the gateway's runtime.
-    async fn apply(&self, runs: Vec<Apply>) -> Result<Vec<bool>, crate::store::StoreError> {
-        let store = self.store.clone();
-        match self.writer.spawn(async move { store.apply_routing(&runs).await }).await {
+    async fn apply(&self, id: i64, trigger: Trigger, seq: i64, outcome: &Outcome) -> Result<bool, crate::store::StoreError> {
+        let (store, outcome) = (self.store.clone(), outcome.clone());
+        match self.writer.spawn(async move { store.apply_routing(id, trigger, seq, &outcome).await }).await {
             Ok(result) => result,
             Err(error) => Err(crate::store::StoreError::Unavailable(format!("the routing write did not finish: {error}"))),
         }
@@ -267,7 +244,6 @@ impl Stage {
         }
         let Some(mut staff) = self.staff().await else { return };
         let mut full_teams = HashSet::new();
-        let mut round = Round::default();
         for (id, team) in queued {
             if full_teams.contains(&team) {
                 continue;
@@ -283,9 +259,12 @@ impl Stage {
                 full_teams.insert(team);
                 continue;
             }
-            round.push(Apply { conversation_id: id, trigger: Trigger::Capacity, seq: 0, outcome }, &context, &mut staff);
+            match self.apply(id, Trigger::Capacity, 0, &outcome).await {
+                Ok(true) => self.applied(Trigger::Capacity, &outcome, &context, &mut staff),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, conversation = id, "routing: cannot apply the queue decision"),
+            }
         }
-        self.write(round).await;
     }
 
     /// The context from the store, with what only the loaded channels know filled in.
@@ -310,36 +289,17 @@ impl Stage {
         Some(context)
     }
 
-    /// Count an applied run, and wake the outbox for its auto-reply.
-    fn applied(&self, run: &Apply, newest_ms: Option<i64>) {
-        metrics::counter!(telemetry::ROUTING_RUNS, "trigger" => run.trigger.as_str()).increment(1);
-        if let Some(newest) = newest_ms {
-            let lag = (crate::clock::now_ms() - newest).max(0);
-            metrics::histogram!(telemetry::ROUTING_LAG).record(lag as f64 / 1000.0);
-        }
-        if run.outcome.decision.auto_reply.is_some() {
-            self.outbox.wake();
-        }
-    }
-}
-
-/// The runs of one round, written together by [`Stage::write`].
-#[derive(Default)]
-struct Round {
-    runs: Vec<Apply>,
-    /// When each run's newest message arrived, for the lag metric.
-    newest_ms: Vec<Option<i64>>,
-}
-
-impl Round {
-    /// Add a run. Its assignment counts in `staff` at once, so the next conversation of the
-    /// round sees this agent's new load; were the run not applied after all (another router
-    /// got there first), the load is a round's estimate off, and the next round rereads it.
-    fn push(&mut self, run: Apply, context: &Context, staff: &mut Staff) {
-        if let Some(agent) = run.outcome.decision.agent.filter(|agent| context.conversation.assignee != Some(*agent)) {
+    fn applied(&self, trigger: Trigger, outcome: &Outcome, context: &Context, staff: &mut Staff) {
+        metrics::counter!(telemetry::ROUTING_RUNS, "trigger" => trigger.as_str()).increment(1);
+        if let Some(agent) = outcome.decision.agent.filter(|agent| context.conversation.assignee != Some(*agent)) {
             staff.assigned(agent, context.now_ms);
         }
-        self.newest_ms.push(context.messages.last().map(|message| message.received_at_ms));
-        self.runs.push(run);
+        if let Some(newest) = context.messages.last() {
+            let lag = (crate::clock::now_ms() - newest.received_at_ms).max(0);
+            metrics::histogram!(telemetry::ROUTING_LAG).record(lag as f64 / 1000.0);
+        }
+        if outcome.decision.auto_reply.is_some() {
+            self.outbox.wake();
+        }
     }
 }

@@ -33,17 +33,6 @@ pub struct Pending {
     pub routed_seq: i64,
 }
 
-/// A routing run to apply: what the chain decided for one conversation.
-#[derive(Debug, Clone)]
-pub struct Apply {
-    pub conversation_id: i64,
-    pub trigger: Trigger,
-    /// For a `message` run, the `inbound_seq` it covers: it is applied only if the
-    /// conversation was not routed that far already.
-    pub seq: i64,
-    pub outcome: Outcome,
-}
-
 /// One policy's part of a run, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Step {
@@ -222,19 +211,89 @@ impl Store {
         }))
     }
 
-    /// Apply a round's runs and record them, each once, in one transaction: under
-    /// `synchronous=FULL` every commit is an fsync during which SQLite's one writer is taken
-    /// from ingest, so a round costs ingest one wait instead of one per conversation.
-    /// Returns, per run, whether it was applied (see [`Apply`]). An error rolls the whole
-    /// round back.
-    pub async fn apply_routing(&self, runs: &[Apply]) -> Result<Vec<bool>, StoreError> {
+    /// Apply `outcome` to conversation `id` and record it, once. For a `message` run, only if
+    /// the conversation was not routed up to `seq` already (`false` then, and nothing is
+    /// written); a `capacity` run assigns only a conversation that is still unassigned.
+    pub async fn apply_routing(&self, id: i64, trigger: Trigger, seq: i64, outcome: &Outcome) -> Result<bool, StoreError> {
         let now = Millis(crate::clock::now_ms());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
+        let decision = &outcome.decision;
+        match trigger {
+            Trigger::Message => {
+                let claimed = sql!(conn, execute(
+                    "UPDATE conversations SET routed_seq = $2, reply_channel_id = $3 WHERE id = $1 AND routed_seq < $2",
+                    id,
+                    seq,
+                    &decision.reply_channel,
+                ))?;
+                if claimed == 0 {
+                    return Ok(false);
+                }
+            }
+            Trigger::Capacity => {
+                let unassigned: Option<i64> =
+                    sql!(conn, query_scalar("SELECT id FROM conversations WHERE id = $1 AND assignee_id IS NULL", id).fetch_optional)?;
+                if unassigned.is_none() {
+                    return Ok(false);
+                }
+                if decision.reply_channel.is_some() {
+                    sql!(conn, execute("UPDATE conversations SET reply_channel_id = $2 WHERE id = $1", id, &decision.reply_channel))?;
+                }
+            }
+        }
+        let changes = Changes {
+            priority: decision.priority,
+            assignee_id: decision.agent.map(Some),
+            team_id: decision.team.map(Some),
+            add_labels: decision.add_labels.clone(),
+            ..Changes::default()
+        };
+        let routing = Actor { name: "routing".into(), agent_id: None };
+        // The field changes themselves are not listed one by one: the thread shows one line
+        // per policy that decided something, with its reason.
+        let (_, left_team) = workflow::apply_quietly(&mut conn, id, &changes, &routing, now).await?;
         let mut events = PendingEvents::default();
-        let mut applied = Vec::with_capacity(runs.len());
-        for run in runs {
-            applied.push(apply_on(&mut conn, run, now, &mut events).await?);
+        let mut auto_reply_message_id = None;
+        if let (Some(text), Some(policy)) = (&decision.auto_reply, &outcome.auto_reply_policy) {
+            let reply = NewReply {
+                conversation_id: id,
+                channel_id: outcome.auto_reply_channel.clone(),
+                content: OutboundContent::Text { text: text.clone() },
+                reply_to: None,
+                author: format!("routing: {policy}"),
+                request_id: None,
+            };
+            match queue_reply_on(&mut conn, &reply, now, &mut events).await {
+                Ok(message) => auto_reply_message_id = Some(message.id),
+                // Opted out, or no identity on that channel: no auto-reply, the rest applies.
+                Err(StoreError::Unreachable(reason)) => tracing::info!(conversation = id, policy, reason, "auto-reply not sent"),
+                Err(error) => return Err(error),
+            }
+        }
+        sql!(conn, execute(
+            "INSERT INTO routing_decisions (conversation_id, trigger, steps, team_id, agent_id, priority, labels, reply_channel_id,
+                 auto_reply_message_id, auto_reply_policy, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            id,
+            trigger.as_str(),
+            Json(&outcome.steps),
+            decision.team,
+            decision.agent,
+            decision.priority.map(Priority::as_str),
+            Json(&decision.add_labels),
+            &decision.reply_channel,
+            auto_reply_message_id,
+            auto_reply_message_id.and(outcome.auto_reply_policy.as_deref()),
+            now,
+        ))?;
+        let mut activity: Vec<ActivityView> = Vec::new();
+        for credit in &outcome.credits {
+            let actor = Actor { name: credit.policy.clone(), agent_id: None };
+            activity.push(workflow::record(&mut conn, id, "routed", &actor, None, Some(credit.what.clone()), Some(&credit.reason), now).await?);
+        }
+        if !activity.is_empty() {
+            workflow::announce(&mut conn, id, &activity, left_team, &mut events).await?;
         }
         let wrote_events = !events.is_empty();
         events.append(&mut conn).await?;
@@ -242,7 +301,7 @@ impl Store {
         if wrote_events {
             self.live_events_written.notify_one();
         }
-        Ok(applied)
+        Ok(true)
     }
 
     /// The routing runs of conversation `id`, newest first.
@@ -275,91 +334,6 @@ impl Store {
             })
             .collect())
     }
-}
-
-/// Apply one run inside the caller's transaction; `false` when it was not applied: a
-/// `message` run whose conversation was routed up to `seq` already, or a `capacity` run
-/// whose conversation was assigned meanwhile.
-async fn apply_on(conn: &mut Conn<'_>, run: &Apply, now: Millis, events: &mut PendingEvents) -> Result<bool, StoreError> {
-    let Apply { conversation_id: id, trigger, seq, outcome } = run;
-    let (id, seq) = (*id, *seq);
-    let decision = &outcome.decision;
-    match trigger {
-        Trigger::Message => {
-            let claimed = sql!(conn, execute(
-                "UPDATE conversations SET routed_seq = $2, reply_channel_id = $3 WHERE id = $1 AND routed_seq < $2",
-                id,
-                seq,
-                &decision.reply_channel,
-            ))?;
-            if claimed == 0 {
-                return Ok(false);
-            }
-        }
-        Trigger::Capacity => {
-            let unassigned: Option<i64> =
-                sql!(conn, query_scalar("SELECT id FROM conversations WHERE id = $1 AND assignee_id IS NULL", id).fetch_optional)?;
-            if unassigned.is_none() {
-                return Ok(false);
-            }
-            if decision.reply_channel.is_some() {
-                sql!(conn, execute("UPDATE conversations SET reply_channel_id = $2 WHERE id = $1", id, &decision.reply_channel))?;
-            }
-        }
-    }
-    let changes = Changes {
-        priority: decision.priority,
-        assignee_id: decision.agent.map(Some),
-        team_id: decision.team.map(Some),
-        add_labels: decision.add_labels.clone(),
-        ..Changes::default()
-    };
-    let routing = Actor { name: "routing".into(), agent_id: None };
-    // The field changes themselves are not listed one by one: the thread shows one line per
-    // policy that decided something, with its reason.
-    let (_, left_team) = workflow::apply_quietly(conn, id, &changes, &routing, now).await?;
-    let mut auto_reply_message_id = None;
-    if let (Some(text), Some(policy)) = (&decision.auto_reply, &outcome.auto_reply_policy) {
-        let reply = NewReply {
-            conversation_id: id,
-            channel_id: outcome.auto_reply_channel.clone(),
-            content: OutboundContent::Text { text: text.clone() },
-            reply_to: None,
-            author: format!("routing: {policy}"),
-            request_id: None,
-        };
-        match queue_reply_on(conn, &reply, now, events).await {
-            Ok(message) => auto_reply_message_id = Some(message.id),
-            // Opted out, or no identity on that channel: no auto-reply, the rest applies.
-            Err(StoreError::Unreachable(reason)) => tracing::info!(conversation = id, policy, reason, "auto-reply not sent"),
-            Err(error) => return Err(error),
-        }
-    }
-    sql!(conn, execute(
-        "INSERT INTO routing_decisions (conversation_id, trigger, steps, team_id, agent_id, priority, labels, reply_channel_id,
-             auto_reply_message_id, auto_reply_policy, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        id,
-        trigger.as_str(),
-        Json(&outcome.steps),
-        decision.team,
-        decision.agent,
-        decision.priority.map(Priority::as_str),
-        Json(&decision.add_labels),
-        &decision.reply_channel,
-        auto_reply_message_id,
-        auto_reply_message_id.and(outcome.auto_reply_policy.as_deref()),
-        now,
-    ))?;
-    let mut activity: Vec<ActivityView> = Vec::new();
-    for credit in &outcome.credits {
-        let actor = Actor { name: credit.policy.clone(), agent_id: None };
-        activity.push(workflow::record(conn, id, "routed", &actor, None, Some(credit.what.clone()), Some(&credit.reason), now).await?);
-    }
-    if !activity.is_empty() {
-        workflow::announce(conn, id, &activity, left_team, events).await?;
-    }
-    Ok(true)
 }
 
 /// Since when the customer has waited, and how many messages they wrote since the business
