@@ -134,7 +134,11 @@ plugin = "whatsapp"
 allowed_hosts = ["{graph}"]
 config = {{ phone_number_id = "{PHONE_NUMBER_ID}", api_base = "http://{graph}/v21.0" }}
 secrets = {{ app_secret = "{APP_SECRET}", verify_token = "{VERIFY_TOKEN}", access_token = "{ACCESS_TOKEN}" }}
+{delivery}
 "#,
+        // The outbound scenario measures the engine's drain, not WhatsApp's published limits
+        // (80/s per number, a pair rate per recipient), which the gateway would otherwise keep.
+        delivery = if options.outbound { "[channels.delivery]\nrate_per_sec = 100000.0\nrecipient_interval_ms = 0\n" } else { "" },
         plugins = plugins.display(),
         cache = cache.display(),
         routing = if options.routing { ROUTING_CHAIN } else { "" },

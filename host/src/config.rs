@@ -482,6 +482,76 @@ pub struct ChannelConfig {
     /// For a web chat channel: allowed origins, offline reply time and visitor limits.
     #[serde(default)]
     pub webchat: Option<WebchatConfig>,
+    /// How replies on this channel are retried and paced (defaults per provider, see
+    /// [`DeliveryConfig`]).
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+/// `[channels.delivery]`: retries and pacing for one channel instance. Unset values come from
+/// `[outbox]` (attempts) or from the provider's published limits for the bundled plugins
+/// ([`DeliveryConfig::resolve`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Attempts before a reply is dead-lettered (default `outbox.max_attempts`).
+    pub max_attempts: Option<u32>,
+    /// A reply still undelivered this long after it was queued is dead-lettered at its next
+    /// failure instead of retried (default one day: an answer that late confuses more than it helps).
+    pub max_age_secs: Option<u64>,
+    /// Sends per second through this instance, on average (a token bucket).
+    pub rate_per_sec: Option<f64>,
+    /// Sends allowed at once above the average (the bucket's size; default one second's worth).
+    pub burst: Option<u32>,
+    /// Average time between two sends to the same recipient, in ms (WhatsApp's pair rate
+    /// limit); 0 turns recipient pacing off.
+    pub recipient_interval_ms: Option<u64>,
+    /// Sends to one recipient allowed at once above that average.
+    pub recipient_burst: Option<u32>,
+}
+
+/// [`DeliveryConfig`] with every default filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub max_attempts: u32,
+    pub max_age_ms: i64,
+    pub rate_per_sec: f64,
+    pub burst: u32,
+    pub recipient_interval_ms: u64,
+    pub recipient_burst: u32,
+}
+
+impl DeliveryConfig {
+    /// Fill in defaults: attempts from `[outbox]`, rates from the provider's documented limits
+    /// when `plugin` is a bundled one. The plugin contract carries no rate limits (yet), so
+    /// these are the host's knowledge of the five providers; a third-party plugin gets a
+    /// cautious 20/s unless its instance sets `rate_per_sec`.
+    pub fn resolve(&self, plugin: &str, outbox: &OutboxConfig) -> Delivery {
+        // (sends/s, average ms between sends to one recipient, burst to one recipient)
+        let (rate, recipient_interval_ms, recipient_burst) = match plugin {
+            // Cloud API: 80 messages/s per business number; pair rate limit of one message
+            // every 6 s to the same user on average, with bursts of up to 45 (beyond, 131056).
+            "whatsapp" => (80.0, 6_000, 45),
+            // Twilio: 1 segment/s per US long code (toll-free and short codes are faster).
+            "twilio-sms" => (1.0, 0, 1),
+            // Telegram: about 30 messages/s per bot, and about one a second to one chat.
+            "telegram" => (30.0, 1_000, 5),
+            // Meta's Send API for pages: throttled per page; 250/s is far below its ceiling.
+            "messenger" | "instagram" => (250.0, 0, 1),
+            // The host is the provider (web chat) or the relay queues (email).
+            "webchat" | "email" => (1_000.0, 0, 1),
+            _ => (20.0, 0, 1),
+        };
+        let rate_per_sec = self.rate_per_sec.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(rate);
+        Delivery {
+            max_attempts: self.max_attempts.unwrap_or(outbox.max_attempts).max(1),
+            max_age_ms: i64::try_from(self.max_age_secs.unwrap_or(86_400)).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
+            rate_per_sec,
+            burst: self.burst.unwrap_or_else(|| rate_per_sec.ceil() as u32).max(1),
+            recipient_interval_ms: self.recipient_interval_ms.unwrap_or(recipient_interval_ms),
+            recipient_burst: self.recipient_burst.unwrap_or(recipient_burst).max(1),
+        }
+    }
 }
 
 /// Where a secret's value comes from: written in `config.toml` (`key = "…"`), an environment
@@ -645,6 +715,17 @@ impl Config {
             if let Some(webchat) = &channel.webchat {
                 webchat.validate().map_err(|reason| ConfigError::Invalid(format!("channel `{}`: [channels.webchat] {reason}", channel.id)))?;
             }
+            let delivery = &channel.delivery;
+            if delivery.rate_per_sec.is_some_and(|rate| !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0))
+                || delivery.burst == Some(0)
+                || delivery.max_attempts == Some(0)
+                || delivery.max_age_secs == Some(0)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "channel `{}`: [channels.delivery] rate_per_sec must be in (0, 100000], and burst, max_attempts and max_age_secs > 0",
+                    channel.id
+                )));
+            }
         }
         let mut served = std::collections::HashMap::new();
         for channel in &self.channels {
@@ -760,6 +841,28 @@ secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABL
         assert!(secrets["empty"].resolve().is_none(), "an empty file is not a secret");
         assert!(secrets["gone"].resolve().is_none());
         assert!(!format!("{:?}", secrets["literal"]).contains("in-config"));
+    }
+
+    #[test]
+    fn delivery_defaults_follow_the_provider_and_config_wins() {
+        let outbox = OutboxConfig::default();
+        let whatsapp = DeliveryConfig::default().resolve("whatsapp", &outbox);
+        assert_eq!((whatsapp.rate_per_sec, whatsapp.burst, whatsapp.recipient_interval_ms, whatsapp.recipient_burst), (80.0, 80, 6_000, 45));
+        assert_eq!(whatsapp.max_attempts, outbox.max_attempts);
+        assert_eq!(DeliveryConfig::default().resolve("twilio-sms", &outbox).rate_per_sec, 1.0);
+        assert_eq!(DeliveryConfig::default().resolve("telegram", &outbox).rate_per_sec, 30.0);
+        let someone_elses = DeliveryConfig::default().resolve("acme-pager", &outbox);
+        assert_eq!(someone_elses.rate_per_sec, 20.0);
+        let set = DeliveryConfig { max_attempts: Some(3), max_age_secs: Some(60), rate_per_sec: Some(2.5), burst: None, recipient_interval_ms: Some(0), recipient_burst: None };
+        let set = set.resolve("whatsapp", &outbox);
+        assert_eq!((set.max_attempts, set.max_age_ms, set.rate_per_sec, set.burst, set.recipient_interval_ms), (3, 60_000, 2.5, 3, 0));
+        let channel = |delivery: &str| {
+            format!("[[channels]]\nid = \"wa\"\nplugin = \"whatsapp\"\n[channels.delivery]\n{delivery}\n")
+        };
+        assert!(Config::parse(&channel("rate_per_sec = 5.0\nmax_attempts = 4")).is_ok());
+        for bad in ["rate_per_sec = 0.0", "rate_per_sec = -1.0", "burst = 0", "max_attempts = 0", "max_age_secs = 0", "per_minute = 3"] {
+            assert!(Config::parse(&channel(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
     let live = realtime::LiveFeed::start(store.clone(), shutdown.subscribe()).await.context("starting the live feed")?;
     let outbox_signal = outbox::OutboxSignal::default();
     let outbox_settings = config.outbox.clone();
-    let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
+    let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), config.channels.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
     let routing_signal = routing::RoutingSignal::default();
     routing::spawn(
         store.clone(),
@@ -272,8 +272,8 @@ async fn expire_presence(store: store::Store, clock: Arc<dyn clock::Clock>, ever
 }
 
 /// Every `maintenance_interval_secs`, on the leader only (every node would delete the same
-/// rows): prune live events and raw webhook bodies past their retention, and expired one-time
-/// webhook tokens.
+/// rows): prune live events and raw webhook bodies past their retention, expired one-time
+/// webhook tokens, and `Idempotency-Key`s older than a day.
 async fn maintenance(store: store::Store, settings: config::DatabaseConfig) {
     let hours = |n: u64| i64::try_from(n).unwrap_or(i64::MAX / 3_600_000).saturating_mul(3_600_000);
     let every = Duration::from_secs(settings.maintenance_interval_secs);
@@ -291,6 +291,9 @@ async fn maintenance(store: store::Store, settings: config::DatabaseConfig) {
             }
             if let Err(error) = store.prune_replay_tokens(now).await {
                 tracing::warn!(%error, "pruning one-time webhook tokens failed");
+            }
+            if let Err(error) = store.prune_idempotency_keys(now - store::idempotency::KEY_RETENTION_MS).await {
+                tracing::warn!(%error, "pruning idempotency keys failed");
             }
         }
     })

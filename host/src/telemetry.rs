@@ -43,6 +43,9 @@ pub const OUTBOX_DEPTH: &str = "switchboard_outbox_depth";
 pub const OUTBOX_ATTEMPTS: &str = "switchboard_outbox_attempts_total";
 /// Messages given up on after retries ran out. Labels: `channel`.
 pub const OUTBOX_DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
+/// Claimed replies put back because their recipient was sent to too recently (the pair rate
+/// limit). Labels: `channel`.
+pub const OUTBOX_DEFERRED: &str = "switchboard_outbox_deferred_total";
 /// Client connections open now.
 pub const OPEN_CONNECTIONS: &str = "switchboard_http_connections";
 /// Connections answered and closed at the door. Labels: `reason` (`max_connections`, `max_connections_per_ip`).

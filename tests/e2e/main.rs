@@ -11,6 +11,7 @@ mod api_fuzz;
 mod channels;
 mod cluster;
 mod crash;
+mod delivery;
 mod email;
 mod hardening;
 mod http_surface;

@@ -496,6 +496,8 @@ pub struct Recorded {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Clone, Default)]
@@ -553,7 +555,12 @@ async fn graph_phone_number(
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-    state.received.record(Recorded { path: format!("/v21.0/{phone_number_id}"), authorization: authorization.clone(), body: json!(query) });
+    state.received.record(Recorded {
+        path: format!("/v21.0/{phone_number_id}"),
+        authorization: authorization.clone(),
+        body: json!(query),
+        at: std::time::Instant::now(),
+    });
     if authorization.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
         return graph_invalid_token();
     }
@@ -583,6 +590,7 @@ async fn graph_messages(
         path: format!("/v21.0/{phone_number_id}/messages"),
         authorization: authorization.clone(),
         body: parsed.clone(),
+        at: std::time::Instant::now(),
     });
     if authorization.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
         return graph_invalid_token();

@@ -2,9 +2,12 @@
 
 use crate::auth::Principal;
 use super::error::{ApiError, ErrorBody, JsonBodyErrors, Unauthorized, Unavailable};
+use super::idempotency::{self, ClientKey, IdempotencyHeader};
 use super::{rules, AppState, RequestId};
 use crate::model::{Capability, MediaKind, OutboundContent};
+use crate::store::idempotency::Queued;
 use crate::store::outbox::NewReply;
+use crate::store::StoreError;
 use crate::store::views::{ContactView, ConversationFilter, ConversationView, MessageView, Page, Sort};
 use crate::store::counts::ViewCounts;
 use crate::store::search::SearchTerms;
@@ -13,6 +16,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
@@ -320,16 +324,16 @@ impl ReplyContent {
     }
 }
 
-#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam), request_body = ReplyRequest,
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam, IdempotencyHeader), request_body = ReplyRequest,
     responses(
-        (status = 202, description = "Accepted into the outbox", body = MessageView),
+        (status = 202, description = "Accepted into the outbox (or, for a retry with the same `Idempotency-Key`, the message the first request queued, with `Idempotent-Replayed: true`)", body = MessageView),
         (status = 400, description = "Invalid JSON, an invalid reply, or an unknown channel", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = ErrorBody),
         (status = 409, description = "The contact cannot be reached on that channel, or opted out", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "Unknown fields or wrong types, or the channel does not support this content", body = ErrorBody),
+        (status = 422, description = "Unknown fields or wrong types, the channel does not support this content, or the `Idempotency-Key` was used for a different request", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn reply(
@@ -337,8 +341,10 @@ pub async fn reply(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Id(id): Id,
+    client_key: ClientKey,
     rules::JsonBody(request): rules::JsonBody<ReplyRequest>,
-) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+) -> Result<Response, ApiError> {
+    let requested_channel = request.channel_id.clone();
     let content = match (request.text, request.content) {
         (Some(text), None) => OutboundContent::Text { text: reply_text("text", text)? },
         (None, Some(content)) => content.validate()?,
@@ -368,19 +374,30 @@ pub async fn reply(
             format!("channel `{channel_id}` does not support {}", needed.as_str()),
         ));
     }
-    let message = state
-        .store
-        .queue_reply(&NewReply {
-            conversation_id: id,
-            channel_id: Some(channel_id),
-            content,
-            reply_to,
-            author: caller.name().to_string(),
-            request_id: Some(request_id.0),
-        })
-        .await?;
-    state.outbox.wake();
-    Ok((StatusCode::ACCEPTED, Json(message)))
+    let content_json = serde_json::to_string(&content).map_err(|_| invalid("`content` cannot be encoded"))?;
+    let key = client_key.for_request(&caller, &[&id.to_string(), requested_channel.as_deref().unwrap_or(""), &content_json, reply_to.as_deref().unwrap_or("")]);
+    let reply = NewReply {
+        conversation_id: id,
+        channel_id: Some(channel_id),
+        content,
+        reply_to,
+        author: caller.name().to_string(),
+        request_id: Some(request_id.0),
+    };
+    let queued = match key {
+        None => Queued::New(state.store.queue_reply(&reply).await?),
+        Some(key) => match state.store.queue_reply_once(&reply, &key).await {
+            Err(StoreError::Conflict(message)) => return Err(idempotency::reused(message)),
+            other => other?,
+        },
+    };
+    Ok(match queued {
+        Queued::New(message) => {
+            state.outbox.wake();
+            (StatusCode::ACCEPTED, Json(message)).into_response()
+        }
+        Queued::Replayed(message) => (StatusCode::ACCEPTED, [idempotency::replayed_header()], Json(message)).into_response(),
+    })
 }
 
 #[utoipa::path(get, path = "/contacts/{id}", tag = "contacts", params(IdParam),

@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, channels, events, health, media, merges, presence, routing, saved_views, webchat, webhooks, workflow, AppState};
+use super::{agents, api, canned, channels, delivery, events, health, media, merges, presence, routing, saved_views, webchat, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -71,6 +71,9 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(admin(routes!(canned::create)))
         .routes(admin(routes!(canned::update, canned::delete)))
         .routes(agent(routes!(api::conversation_messages, api::reply)))
+        .routes(agent(routes!(delivery::delivery)))
+        .routes(agent(routes!(delivery::retry)))
+        .routes(agent(routes!(delivery::dead_letters)))
         .routes(agent(routes!(media::download)))
         .routes(agent(routes!(api::get_contact, api::update_contact)))
         .routes(agent(routes!(api::contact_timeline)))
@@ -260,13 +263,14 @@ mod tests {
                     limits += 1;
                     let schema = &parameter["schema"];
                     assert_eq!(schema["minimum"], 1, "{method} {path}");
-                    // Conversations page by 200 at most; messages, activity, timelines and audit by 500.
+                    // Conversations page by 200 at most; messages, activity, timelines, audit and
+                    // dead letters by 500.
                     let max = if path == "/api/v1/conversations" { 200 } else { 500 };
                     assert_eq!(schema["maximum"], max, "{method} {path}");
                 }
             }
         }
-        assert_eq!(limits, 5, "conversations, messages, activity, timelines and the audit log");
+        assert_eq!(limits, 6, "conversations, messages, activity, timelines, the audit log and dead letters");
     }
 
     /// Operations behind a bearer token document 401; those with a JSON body document 415;

@@ -19,11 +19,13 @@ pub mod audit;
 pub mod canned;
 pub mod counts;
 pub mod db;
+pub mod delivery;
 pub mod ingest;
 pub mod leader;
 pub mod live;
 pub mod mail;
 pub mod merge;
+pub mod idempotency;
 pub mod outbox;
 pub mod presence;
 pub mod routing;
@@ -104,6 +106,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "mail", include_str!("../../../migrations/sqlite/0011_mail.sql")),
     (12, "webchat", include_str!("../../../migrations/sqlite/0012_webchat.sql")),
     (13, "routing", include_str!("../../../migrations/sqlite/0013_routing.sql")),
+    (14, "delivery", include_str!("../../../migrations/sqlite/0014_delivery.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -119,6 +122,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "mail", include_str!("../../../migrations/postgres/0011_mail.sql")),
     (12, "webchat", include_str!("../../../migrations/postgres/0012_webchat.sql")),
     (13, "routing", include_str!("../../../migrations/postgres/0013_routing.sql")),
+    (14, "delivery", include_str!("../../../migrations/postgres/0014_delivery.sql")),
 ];
 
 #[derive(Clone)]

@@ -35,6 +35,11 @@ pub struct OutboxJob {
     pub message: OutboundMessage,
     /// This claim's attempt number (1 for the first try).
     pub attempt: i64,
+    /// Attempts before this number were spent before an agent's retry; the channel's
+    /// `max_attempts` counts from here.
+    pub retries_from: i64,
+    /// When the reply was queued (its age limits retries).
+    pub queued_at: i64,
     pub request_id: Option<String>,
     pub claimed_at: i64,
 }
@@ -133,39 +138,63 @@ pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: M
 }
 
 impl Store {
-    /// Claim up to `limit` due rows for `lease_ms`. On PostgreSQL, rows another node is
-    /// claiming at this moment are skipped rather than waited for (and never claimed twice).
-    pub async fn claim_outbox(&self, limit: u32, lease_ms: i64) -> Result<Vec<OutboxJob>, StoreError> {
+    /// Claim up to `limit` due rows for `lease_ms`, of `channel_id` only when given. On
+    /// PostgreSQL, rows another node is claiming at this moment are skipped rather than waited
+    /// for (and never claimed twice).
+    pub async fn claim_outbox(&self, limit: u32, lease_ms: i64, channel_id: Option<&str>) -> Result<Vec<OutboxJob>, StoreError> {
         let now = crate::clock::now_ms();
         let mut conn = self.db.write().await?;
         let sql = format!(
             "UPDATE outbox SET state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
              WHERE id IN (
                  SELECT id FROM outbox
-                 WHERE (state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1)
+                 WHERE ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))
+                   AND ($4 IS NULL OR channel_id = $4)
                  ORDER BY next_attempt_at, id LIMIT $3 {skip_locked})
-             RETURNING id, message_id, channel_id, payload, attempts, request_id",
+             RETURNING id, message_id, channel_id, payload, attempts, retries_from, created_at, request_id",
             skip_locked = self.db.backend().skip_locked(),
         );
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(i64, i64, String, Json<OutboundMessage>, i64, Option<String>)> = sql!(conn, query_as(
+        let rows: Vec<(i64, i64, String, Json<OutboundMessage>, i64, i64, Millis, Option<String>)> = sql!(conn, query_as(
             &sql,
             Millis(now),
             Millis(now + lease_ms),
             i64::from(limit),
+            channel_id,
         ).fetch_all)?;
         Ok(rows
             .into_iter()
-            .map(|(outbox_id, message_id, channel_id, message, attempt, request_id)| OutboxJob {
+            .map(|(outbox_id, message_id, channel_id, message, attempt, retries_from, queued_at, request_id)| OutboxJob {
                 outbox_id,
                 message_id,
                 channel_id,
                 message: message.0,
                 attempt,
+                retries_from,
+                queued_at: queued_at.0,
                 request_id,
                 claimed_at: now,
             })
             .collect())
+    }
+
+    /// Put a claimed row back, due at `until`, without spending its attempt (pacing held it).
+    pub async fn defer_outbox(&self, job: &OutboxJob, until: i64) -> Result<bool, StoreError> {
+        let mut conn = self.db.write().await?;
+        Ok(sql!(conn, execute(
+            "UPDATE outbox SET state = 'pending', attempts = attempts - 1, next_attempt_at = $1, lease_until = NULL, updated_at = $2
+             WHERE id = $3 AND attempts = $4 AND state = 'sending'",
+            Millis(until),
+            Millis(crate::clock::now_ms()),
+            job.outbox_id,
+            job.attempt,
+        ))? == 1)
+    }
+
+    /// The channels that have replies waiting or being sent.
+    pub async fn outbox_channels(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.db.read().await?;
+        Ok(sql!(conn, query_scalar("SELECT DISTINCT channel_id FROM outbox WHERE state IN ('pending', 'sending')").fetch_all)?)
     }
 
     /// The earliest time a pending row becomes due, if any.
@@ -210,8 +239,8 @@ impl Store {
             AttemptOutcome::Failed { .. } => "failed",
         };
         sql!(conn, execute(
-            "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, error_kind, error_code, error_message)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             job.outbox_id,
             job.attempt,
             Millis(job.claimed_at),
@@ -220,6 +249,7 @@ impl Store {
             failure.map(|f| f.kind.as_str()),
             failure.and_then(|f| f.code.as_deref()),
             failure.map(|f| f.message.as_str()),
+            next_attempt_at,
         ))?;
         let message_changed = match outcome {
             AttemptOutcome::Sent(receipt) => {
@@ -288,7 +318,7 @@ mod tests {
     use super::*;
     use crate::model::{Event, InboundMessage};
     use crate::store::ingest::IngestRequest;
-    use crate::store::testing::{on_both_backends, TestStore};
+    use crate::store::testing::{on_both_backends, seeded_conversation, TestStore};
 
     on_both_backends!(an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message, a_lost_claim_writes_nothing);
 
@@ -305,12 +335,6 @@ mod tests {
             echo,
             extra: None,
         })
-    }
-
-    async fn with_messenger(store: TestStore) -> TestStore {
-        let info = crate::model::PluginInfo::bare("m");
-        store.upsert_channel("messenger", "messenger", &info).await.unwrap();
-        store
     }
 
     fn agent_reply(conversation_id: i64, text: &str) -> NewReply {
@@ -332,12 +356,10 @@ mod tests {
     }
 
     async fn an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message(store: TestStore) {
-        let store = with_messenger(store).await;
-        ingest(&store, vec![message("m_inbound", false)]).await;
-        let conversation = store.list_conversations(None, None, &Default::default(), crate::store::views::Sort::Newest, 10, None).await.unwrap().items[0].id;
+        let conversation = seeded_conversation(&store).await;
         let reply = agent_reply(conversation, "hi back");
         let ours = store.queue_reply(&reply).await.unwrap();
-        let job = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
+        let job = store.claim_outbox(10, 60_000, None).await.unwrap().pop().unwrap();
         assert_eq!(job.message_id, ours.id);
 
         // The provider's echo of our send wins the race to the database.
@@ -361,14 +383,12 @@ mod tests {
     }
 
     async fn a_lost_claim_writes_nothing(store: TestStore) {
-        let store = with_messenger(store).await;
-        ingest(&store, vec![message("m_inbound", false)]).await;
-        let conversation = store.list_conversations(None, None, &Default::default(), crate::store::views::Sort::Newest, 10, None).await.unwrap().items[0].id;
+        let conversation = seeded_conversation(&store).await;
         let reply = agent_reply(conversation, "x");
         store.queue_reply(&reply).await.unwrap();
         // Lease of 0 ms: the claim expires at once and a second worker takes the row.
-        let first = store.claim_outbox(10, -1).await.unwrap().pop().unwrap();
-        let second = store.claim_outbox(10, 60_000).await.unwrap().pop().unwrap();
+        let first = store.claim_outbox(10, -1, None).await.unwrap().pop().unwrap();
+        let second = store.claim_outbox(10, 60_000, None).await.unwrap().pop().unwrap();
         assert_eq!(second.attempt, first.attempt + 1);
         let receipt = SendReceipt { external_id: "m_1".into(), status: DeliveryStatus::Sent };
         assert!(!store.finish_attempt(&first, &AttemptOutcome::Sent(receipt.clone())).await.unwrap());

@@ -75,3 +75,34 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// A Messenger channel with one customer's conversation (their message `m_inbound`); returns
+/// the conversation's id.
+pub async fn seeded_conversation(store: &Store) -> i64 {
+    use crate::model::{Event, InboundMessage, MessageKind, Party};
+    let info = crate::model::PluginInfo::bare("m");
+    store.upsert_channel("messenger", "messenger", &info).await.expect("channel");
+    let message = Event::Message(InboundMessage {
+        external_id: "m_inbound".into(),
+        sender: Party { id: "psid-1".into(), display_name: Some("Ana".into()), ..Party::default() },
+        recipient: Some("page-1".into()),
+        kind: MessageKind::Text,
+        text: Some("hello".into()),
+        attachments: vec![],
+        reply_to: None,
+        timestamp_ms: 1,
+        echo: false,
+        extra: None,
+    });
+    let request = super::ingest::IngestRequest {
+        channel_id: "messenger".into(),
+        request_id: "r".into(),
+        raw_body: bytes::Bytes::new(),
+        events: vec![message],
+        threads: Vec::new(),
+        claims: Vec::new(),
+    };
+    store.ingest(request).await.expect("ingest");
+    let page = store.list_conversations(None, None, &Default::default(), super::views::Sort::Newest, 10, None).await.expect("list");
+    page.items[0].id
+}

@@ -1,0 +1,232 @@
+//! What agents see of a reply's delivery: its outbox state with every attempt and its timing,
+//! the dead letters of the conversations they may see, and an agent's retry of one.
+
+use super::db::{sql, Millis};
+use super::ingest::announce_message;
+use super::live::{LiveEventKind, PendingEvents};
+use super::views::{visible_to, MessageView, Viewer};
+use super::{views, Store, StoreError};
+use crate::model::DeliveryStatus;
+use serde::Serialize;
+
+/// A reply's way through the outbox.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub message_id: i64,
+    pub channel_id: String,
+    /// `pending` (waiting for its next try), `sending` (an attempt is under way, or was when
+    /// the node stopped), `sent`, `failed` (a permanent failure) or `dead` (retries ran out).
+    pub state: String,
+    /// Attempts made, across agents' retries.
+    pub attempts: i64,
+    /// When the next try is due (Unix ms), while `pending`.
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub queued_at: i64,
+    /// Every finished attempt, oldest first.
+    pub history: Vec<AttemptView>,
+}
+
+/// One finished attempt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    pub attempt: i64,
+    /// When it was claimed and when its result was recorded (Unix ms).
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// `sent`, `retry`, `failed` or `dead`.
+    pub outcome: String,
+    pub error_kind: Option<String>,
+    /// The provider's code (`131047`, `429`, an SMTP code).
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// When its retry was scheduled for (Unix ms), for `retry`.
+    pub retry_at: Option<i64>,
+}
+
+/// A reply that will not go out unless someone acts.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeadLetterView {
+    pub message_id: i64,
+    pub conversation_id: i64,
+    pub channel_id: String,
+    /// `dead` (retries ran out) or `failed` (refused for good).
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub text: Option<String>,
+    pub updated_at: i64,
+}
+
+impl Store {
+    /// The delivery of outbound `message_id` in `conversation_id`; `None` when there is no such
+    /// reply there (inbound messages have no delivery).
+    pub async fn delivery(&self, conversation_id: i64, message_id: i64) -> Result<Option<DeliveryView>, StoreError> {
+        let mut conn = self.db.read().await?;
+        #[allow(clippy::type_complexity)]
+        let row: Option<(i64, String, String, i64, Millis, Option<String>, Millis)> = sql!(conn, query_as(
+            "SELECT o.id, o.channel_id, o.state, o.attempts, o.next_attempt_at, o.last_error, o.created_at
+             FROM outbox o JOIN messages m ON m.id = o.message_id
+             WHERE o.message_id = $1 AND m.conversation_id = $2",
+            message_id,
+            conversation_id,
+        ).fetch_optional)?;
+        let Some((outbox_id, channel_id, state, attempts, next_attempt_at, last_error, queued_at)) = row else {
+            return Ok(None);
+        };
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, Millis, Millis, String, Option<String>, Option<String>, Option<String>, Option<Millis>)> = sql!(conn, query_as(
+            "SELECT attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at
+             FROM delivery_attempts WHERE outbox_id = $1 ORDER BY attempt",
+            outbox_id,
+        ).fetch_all)?;
+        let history = rows
+            .into_iter()
+            .map(|(attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at)| AttemptView {
+                attempt,
+                started_at: started_at.0,
+                finished_at: finished_at.0,
+                outcome,
+                error_kind,
+                error_code,
+                error_message,
+                retry_at: retry_at.map(|at| at.0),
+            })
+            .collect();
+        Ok(Some(DeliveryView {
+            message_id,
+            channel_id,
+            next_attempt_at: (state == "pending").then_some(next_attempt_at.0),
+            state,
+            attempts,
+            last_error,
+            queued_at: queued_at.0,
+            history,
+        }))
+    }
+
+    /// Dead-lettered and permanently failed replies in conversations `viewer` may see, newest
+    /// first, at most `limit`.
+    pub async fn dead_letters(&self, viewer: Viewer, limit: u32) -> Result<Vec<DeadLetterView>, StoreError> {
+        let sql = format!(
+            "SELECT o.message_id, m.conversation_id, o.channel_id, o.state, o.attempts, o.last_error, m.text, o.updated_at
+             FROM outbox o JOIN messages m ON m.id = o.message_id JOIN conversations c ON c.id = m.conversation_id
+             WHERE o.state IN ('dead', 'failed') AND {}
+             ORDER BY o.updated_at DESC, o.id DESC LIMIT $2",
+            visible_to(1)
+        );
+        let mut conn = self.db.read().await?;
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, i64, String, String, i64, Option<String>, Option<String>, Millis)> =
+            sql!(conn, query_as(&sql, viewer, i64::from(limit)).fetch_all)?;
+        Ok(rows
+            .into_iter()
+            .map(|(message_id, conversation_id, channel_id, state, attempts, last_error, text, updated_at)| DeadLetterView {
+                message_id,
+                conversation_id,
+                channel_id,
+                state,
+                attempts,
+                last_error,
+                text,
+                updated_at: updated_at.0,
+            })
+            .collect())
+    }
+
+    /// Send a failed or dead-lettered reply again, with a fresh set of attempts. Its status goes
+    /// back to `pending`: the one time a status moves back, because an agent asked for a new
+    /// delivery (callbacks never move it back).
+    pub async fn retry_delivery(&self, conversation_id: i64, message_id: i64) -> Result<MessageView, StoreError> {
+        let now = Millis(crate::clock::now_ms());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let retried = sql!(conn, execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = $1, retries_from = attempts, lease_until = NULL,
+                 last_error = NULL, updated_at = $1
+             WHERE message_id = $2 AND state IN ('dead', 'failed')
+               AND message_id IN (SELECT id FROM messages WHERE conversation_id = $3)",
+            now,
+            message_id,
+            conversation_id,
+        ))? == 1;
+        if !retried {
+            let exists: Option<i64> = sql!(conn, query_scalar(
+                "SELECT o.id FROM outbox o JOIN messages m ON m.id = o.message_id WHERE o.message_id = $1 AND m.conversation_id = $2",
+                message_id,
+                conversation_id,
+            ).fetch_optional)?;
+            return Err(match exists {
+                None => StoreError::NotFound(format!("reply {message_id} in conversation {conversation_id}")),
+                Some(_) => StoreError::Conflict("only a failed or dead-lettered reply can be retried".into()),
+            });
+        }
+        sql!(conn, execute(
+            "UPDATE messages SET status = $1, status_rank = $2, error_code = NULL, error_message = NULL, updated_at = $3 WHERE id = $4",
+            DeliveryStatus::Pending.as_str(),
+            DeliveryStatus::Pending.rank(),
+            now,
+            message_id,
+        ))?;
+        let mut events = PendingEvents::default();
+        announce_message(&mut conn, LiveEventKind::MessageUpdated, message_id, &mut events).await?;
+        events.append(&mut conn).await?;
+        let view = views::message(&mut conn, message_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
+        tx.commit().await?;
+        self.live_events_written.notify_one();
+        Ok(view)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OutboundContent, SendFailure};
+    use crate::store::outbox::{AttemptOutcome, NewReply};
+    use crate::store::testing::{on_both_backends, seeded_conversation, TestStore};
+
+    on_both_backends!(attempts_are_recorded_and_a_dead_letter_can_be_retried);
+
+    async fn attempts_are_recorded_and_a_dead_letter_can_be_retried(store: TestStore) {
+        let conversation = seeded_conversation(&store).await;
+        let reply = NewReply {
+            conversation_id: conversation,
+            channel_id: None,
+            content: OutboundContent::Text { text: "hello".into() },
+            reply_to: None,
+            author: "ana".into(),
+            request_id: None,
+        };
+        let message = store.queue_reply(&reply).await.unwrap();
+        let failure = SendFailure { kind: "unavailable".into(), code: Some("500".into()), message: "boom".into(), retryable: true, retry_after_ms: None };
+        let job = store.claim_outbox(10, 60_000, Some("messenger")).await.unwrap().pop().unwrap();
+        let retry_at = crate::clock::now_ms() - 1;
+        assert!(store.finish_attempt(&job, &AttemptOutcome::Retry { failure: failure.clone(), next_attempt_at: retry_at }).await.unwrap());
+        let delivery = store.delivery(conversation, message.id).await.unwrap().unwrap();
+        assert_eq!((delivery.state.as_str(), delivery.attempts, delivery.next_attempt_at), ("pending", 1, Some(retry_at)));
+        assert_eq!(delivery.history[0].retry_at, Some(retry_at));
+        assert!(store.claim_outbox(10, 60_000, Some("another")).await.unwrap().is_empty(), "claims keep to their channel");
+
+        let job = store.claim_outbox(10, 60_000, Some("messenger")).await.unwrap().pop().unwrap();
+        assert!(store.finish_attempt(&job, &AttemptOutcome::Failed { failure, dead: true }).await.unwrap());
+        let dead = store.dead_letters(None, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].message_id, dead[0].state.as_str(), dead[0].attempts), (message.id, "dead", 2));
+        let other_agent = store.dead_letters(Some(999), 10).await.unwrap();
+        assert_eq!(other_agent.len(), 1, "the conversation has no team: every agent sees it");
+
+        let retried = store.retry_delivery(conversation, message.id).await.unwrap();
+        assert_eq!(retried.status, "pending");
+        assert!(retried.error.is_none());
+        assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
+        assert!(matches!(store.retry_delivery(conversation, message.id).await, Err(StoreError::Conflict(_))), "only once it failed again");
+        assert!(matches!(store.retry_delivery(conversation + 1, message.id).await, Err(StoreError::NotFound(_))));
+        let job = store.claim_outbox(10, 60_000, Some("messenger")).await.unwrap().pop().unwrap();
+        assert_eq!((job.attempt, job.retries_from), (3, 2), "a fresh set of attempts, numbers still unique");
+        let delivery = store.delivery(conversation, message.id).await.unwrap().unwrap();
+        assert_eq!(delivery.history.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(), ["retry", "dead"]);
+        assert!(store.delivery(conversation, message.id + 1000).await.unwrap().is_none());
+    }
+}
