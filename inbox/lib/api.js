@@ -39,9 +39,9 @@ export function whenUnauthorized(callback) {
   onUnauthorized = callback;
 }
 
-export async function request(method, path, body, { token } = {}) {
+export async function request(method, path, body, { token, headers: extra } = {}) {
   const session = loadSession();
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", ...extra };
   const bearer = token ?? session?.token;
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -70,7 +70,7 @@ export async function request(method, path, body, { token } = {}) {
 
 export const api = {
   get: (path) => request("GET", path),
-  post: (path, body) => request("POST", path, body ?? {}),
+  post: (path, body, options) => request("POST", path, body ?? {}, options),
   patch: (path, body) => request("PATCH", path, body),
   put: (path, body) => request("PUT", path, body),
   del: (path) => request("DELETE", path),
@@ -106,4 +106,26 @@ export function query(params) {
   }
   const text = search.toString();
   return text ? `?${text}` : "";
+}
+
+/** A fresh `Idempotency-Key` (random, 128 bits; `getRandomValues` also works on plain http). */
+export function idempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * POST that may be sent twice without doing it twice: one `Idempotency-Key` for both tries, and
+ * a second try after a second when the first got no answer (offline) or a server error. The
+ * gateway answers the second with the first's result, so a reply is queued once.
+ */
+export async function postOnce(path, body) {
+  const options = { headers: { "Idempotency-Key": idempotencyKey() } };
+  try {
+    return await api.post(path, body, options);
+  } catch (error) {
+    if (!(error instanceof ApiError) || (error.status !== 0 && error.status < 500)) throw error;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return api.post(path, body, options);
+  }
 }

@@ -2,7 +2,7 @@
 // call actions; only this module talks to the API and the live stream.
 
 import { signal, computed, batch } from "@preact/signals";
-import { api, query, loadSession, saveSession, clearSession, whenUnauthorized } from "./api.js";
+import { api, postOnce, query, loadSession, saveSession, clearSession, whenUnauthorized } from "./api.js";
 import { follow } from "./live.js";
 
 export const session = signal(loadSession());
@@ -284,7 +284,7 @@ async function markRead(id) {
 export async function reply(id, text, channelId) {
   const body = { text };
   if (channelId) body.channel_id = channelId;
-  const message = await api.post(`/conversations/${id}/messages`, body);
+  const message = await postOnce(`/conversations/${id}/messages`, body);
   upsertMessage(message);
   return message;
 }
@@ -293,9 +293,21 @@ export async function reply(id, text, channelId) {
 export async function sendTemplate(id, template, channelId) {
   const body = { content: { type: "template", ...template } };
   if (channelId) body.channel_id = channelId;
-  const message = await api.post(`/conversations/${id}/messages`, body);
+  const message = await postOnce(`/conversations/${id}/messages`, body);
   upsertMessage(message);
   return message;
+}
+
+/** Send a failed or dead-lettered reply again; its status goes back to pending. */
+export async function retryDelivery(conversationId, messageId) {
+  const message = await api.post(`/conversations/${conversationId}/messages/${messageId}/retry`, {});
+  upsertMessage(message);
+  return message;
+}
+
+/** A reply's outbox state and attempts. */
+export function delivery(conversationId, messageId) {
+  return api.get(`/conversations/${conversationId}/messages/${messageId}/delivery`);
 }
 
 export async function addNote(id, text) {

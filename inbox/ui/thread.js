@@ -3,7 +3,7 @@
 import { html } from "./html.js";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { blobUrl } from "../lib/api.js";
-import { thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation, contactTyping, contactIsTyping } from "../lib/state.js";
+import { thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation, contactTyping, contactIsTyping, delivery, retryDelivery } from "../lib/state.js";
 import { contactName, when, PRIORITIES } from "../lib/format.js";
 import { ChannelMark } from "./list.js";
 import { Composer } from "./composer.js";
@@ -84,6 +84,60 @@ function MailParts({ message, part }) {
     </details>`;
 }
 
+const OUTCOMES = { sent: "sent", retry: "failed, retried", failed: "refused", dead: "failed, gave up" };
+
+/** A time to the second: attempts are often seconds apart. */
+const second = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+/** A reply's delivery: every attempt with its time and the provider's error, and a retry
+ * when it failed. Loaded when opened, and again when the message's status changes. */
+function Delivery({ message }) {
+  const [open, setOpen] = useState(false);
+  const [details, setDetails] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const conversationId = message.conversation_id;
+  useEffect(() => {
+    if (!open) return undefined;
+    let gone = false;
+    delivery(conversationId, message.id).then((d) => { if (!gone) { setDetails(d); setError(null); } }).catch((e) => { if (!gone) setError(e.message); });
+    return () => { gone = true; };
+  }, [open, message.status, message.updated_at]);
+  async function retry() {
+    setBusy(true);
+    setError(null);
+    try {
+      await retryDelivery(conversationId, message.id);
+    } catch (e) {
+      setError(e.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+  const failed = message.status === "failed";
+  return html`
+    <div class="delivery">
+      ${failed && html`<button type="button" class="retry" disabled=${busy} onClick=${retry}>Retry</button>`}
+      <details onToggle=${(e) => setOpen(e.currentTarget.open)}>
+        <summary>Delivery</summary>
+        ${details && html`
+          <ol class="attempts" aria-label="Delivery attempts">
+            ${details.history.map((a) => html`
+              <li data-outcome=${a.outcome}>
+                <span>Attempt ${a.attempt}: ${OUTCOMES[a.outcome] ?? a.outcome}</span>
+                <time>${second(a.finished_at)}</time>
+                ${a.error_code && html`<span class="code">${a.error_code}</span>`}
+                ${a.error_message && html`<span class="why">${a.error_message}</span>`}
+                ${a.retry_at && html`<span class="next">next try ${second(a.retry_at)}</span>`}
+              </li>`)}
+            ${details.state === "sending" && html`<li data-outcome="sending">Attempt ${details.attempts}: being sent</li>`}
+            ${details.state === "pending" && html`<li data-outcome="pending">Waiting${details.next_attempt_at ? ` until ${second(details.next_attempt_at)}` : ""}</li>`}
+          </ol>`}
+        ${error && html`<span class="failure" role="alert">${error}</span>`}
+      </details>
+    </div>`;
+}
+
 function Message({ message }) {
   const outbound = message.direction === "outbound";
   return html`
@@ -101,6 +155,7 @@ function Message({ message }) {
           ${outbound && html`<${Ticks} message=${message} />`}
         </div>
         ${message.status === "failed" && message.error && html`<p class="failure" role="alert">${message.error.message}</p>`}
+        ${outbound && message.author && html`<${Delivery} message=${message} />`}
       </div>
     </li>
   `;

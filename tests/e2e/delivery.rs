@@ -107,7 +107,7 @@ async fn a_retried_post_with_the_same_idempotency_key_queues_one_message() {
 
     // The same key for something else is refused; a malformed key is a 400.
     let reused = post_with_key(&server, conversation_id, "5b0c6f4e-key", &json!({"text": "something else"})).await;
-    assert_eq!(error_code(reused, StatusCode::UNPROCESSABLE_ENTITY).await, "idempotency_key_reused");
+    assert_eq!(error_code(reused, StatusCode::CONFLICT).await, "idempotency_key_reused");
     let long = "k".repeat(256);
     for bad in ["", "has space", long.as_str()] {
         let response = post_with_key(&server, conversation_id, bad, &body).await;
@@ -179,5 +179,38 @@ async fn a_channel_is_held_to_its_rate() {
     let in_ten_seconds = received.iter().filter(|r| r.at.duration_since(start) < Duration::from_secs(10)).count();
     // 1 at once, then 20 a second: 200 in ten seconds.
     assert!((180..=220).contains(&in_ten_seconds), "{in_ten_seconds} sends in the first 10 s at 20/s");
+    server.stop().await;
+}
+
+/// The inbox side (`tests/browser/delivery.py`, real Chromium): a reply that failed shows why,
+/// its attempts are listed, and the agent's retry sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
+    let Some((python, chromium)) = crate::inbox::browser() else {
+        eprintln!("skipped: run through `cargo xtask test` (SWITCHBOARD_TEST_VENV names the Playwright install)");
+        return;
+    };
+    let graph = FakeGraph::start().await;
+    let server = TestServer::start_with(Some(graph.addr), "[channels.delivery]\nmax_attempts = 2\n").await;
+    crate::inbox::agent(&server, "ana@example.com", "Ana", "agent").await;
+    conversation(&server).await;
+    graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
+    graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut command = tokio::process::Command::new(&python);
+    command
+        .arg(root.join("tests/browser/delivery.py"))
+        .env("SB_BASE", &server.base)
+        .env("SB_PASSWORD", crate::agents::PASSWORD)
+        .env("SB_AGENT", "ana@example.com")
+        .env("SB_CHROMIUM", &chromium)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output()).await.expect("the browser test finished in time").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all browser checks passed"), "{stdout}");
+    let sent: Vec<Value> = graph.received().into_iter().map(|r| r.body["text"]["body"].clone()).collect();
+    assert_eq!(sent, vec![json!("Your order ships today."); 3], "two failures, the agent's retry");
     server.stop().await;
 }

@@ -30,7 +30,7 @@ pub fn browser() -> Option<(PathBuf, PathBuf)> {
     Some((python, chromium))
 }
 
-async fn agent(server: &TestServer, email: &str, name: &str, role: &str) {
+pub async fn agent(server: &TestServer, email: &str, name: &str, role: &str) {
     let body = json!({"email": email, "display_name": name, "role": role, "password": PASSWORD});
     let (status, created) = server.api_post("/api/v1/agents", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");

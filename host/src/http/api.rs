@@ -327,13 +327,13 @@ impl ReplyContent {
 #[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(IdParam, IdempotencyHeader), request_body = ReplyRequest,
     responses(
         (status = 202, description = "Accepted into the outbox (or, for a retry with the same `Idempotency-Key`, the message the first request queued, with `Idempotent-Replayed: true`)", body = MessageView),
-        (status = 400, description = "Invalid JSON, an invalid reply, or an unknown channel", body = ErrorBody),
+        (status = 400, description = "Invalid JSON, an invalid reply, an unknown channel, or a malformed `Idempotency-Key`", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-        (status = 409, description = "The contact cannot be reached on that channel, or opted out", body = ErrorBody),
+        (status = 409, description = "The contact cannot be reached on that channel, or opted out; or the `Idempotency-Key` was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "Unknown fields or wrong types, the channel does not support this content, or the `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 422, description = "Unknown fields or wrong types, or the channel does not support this content", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn reply(

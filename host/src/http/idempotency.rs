@@ -25,8 +25,8 @@ pub struct IdempotencyHeader {
     /// A key of your choice (a UUID, say; 1–255 visible ASCII characters) that makes a retried
     /// POST safe: the same key with the same request within 24 hours answers with the message
     /// the first request queued (header `Idempotent-Replayed: true`) and queues nothing new;
-    /// the same key with a different request is `422 idempotency_key_reused`.
-    #[param(rename = "Idempotency-Key", nullable = false)]
+    /// the same key with a different request is `409 idempotency_key_reused`.
+    #[param(rename = "Idempotency-Key", nullable = false, pattern = "^[!-~]{1,255}$", min_length = 1, max_length = 255)]
     idempotency_key: Option<String>,
 }
 
@@ -70,9 +70,11 @@ impl ClientKey {
     }
 }
 
-/// The error for a key reused with a different request.
+/// The error for a key reused with a different request: `409`, the key's stored state conflicts
+/// with the request. (The IETF draft suggests `422`; `409` is what generic clients and API
+/// checkers treat as "valid request, conflicting state", which is what this is.)
 pub fn reused(message: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
+    ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", message)
 }
 
 pub fn replayed_header() -> (&'static str, HeaderValue) {

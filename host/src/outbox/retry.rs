@@ -78,7 +78,7 @@ mod tests {
         assert_eq!(backoff_ms(&settings, 1, 1000), 1000);
         assert_eq!(backoff_ms(&settings, 1, 1001), 0, "wraps within [0, 1000]");
         assert_eq!(backoff_ms(&settings, 3, 4000), 4000);
-        assert_eq!(backoff_ms(&settings, 3, u64::MAX) <= 4000, true);
+        assert!(backoff_ms(&settings, 3, u64::MAX) <= 4000);
         assert!(backoff_ms(&settings, 30, u64::MAX) <= 10_000, "capped");
         let spread: std::collections::BTreeSet<u64> = (0..50).map(|_| backoff_ms(&settings, 4, random_u64())).collect();
         assert!(spread.len() > 25, "random points, not one: {spread:?}");

@@ -1,0 +1,72 @@
+"""A reply's delivery in the inbox, in real headless Chromium, driven by Playwright.
+
+Run by `tests/e2e/delivery.rs`, which starts the gateway with a WhatsApp channel that gives up
+after two attempts, scripts the fake Graph API to answer 503 twice, creates the agent and the
+customer's conversation. Here the agent replies, sees it fail with the provider's message,
+opens its delivery attempts, retries it, and sees it sent with the third attempt listed.
+
+Environment: SB_BASE, SB_PASSWORD, SB_AGENT (email), SB_CHROMIUM.
+"""
+
+import os
+import sys
+
+from playwright.sync_api import sync_playwright, expect
+
+BASE = os.environ["SB_BASE"]
+PASSWORD = os.environ["SB_PASSWORD"]
+AGENT = os.environ["SB_AGENT"]
+CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
+TIMEOUT = 15_000
+AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")
+
+
+def accessible(page, name):
+    """Run axe-core on the page; fail on any serious or critical violation."""
+    page.add_script_tag(path=AXE)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, f"accessibility of {name}: " + "; ".join(f"{v['id']}: {v['help']}" for v in bad)
+
+
+def main():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # bypass_csp only so axe-core can be injected; the inbox's own scripts are all 'self'.
+        page = browser.new_context(bypass_csp=True).new_page()
+        page.goto(BASE + "/")
+        page.get_by_label("Email").fill(AGENT)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.locator(".row", has_text="José García").click()
+
+        page.get_by_label("Reply", exact=True).fill("Your order ships today.")
+        page.get_by_role("button", name="Send", exact=True).click()
+        reply = page.locator(".message.outbound", has_text="Your order ships today.")
+        # Two 503s and the channel gives up: the reply shows as not delivered, with why.
+        expect(reply.locator(".ticks")).to_have_attribute("data-status", "failed", timeout=TIMEOUT)
+        expect(reply.locator(".failure")).to_contain_text("Service unavailable")
+        reply.get_by_text("Delivery", exact=True).click()
+        attempts = reply.get_by_role("list", name="Delivery attempts")
+        expect(attempts.locator("li")).to_have_count(2, timeout=TIMEOUT)
+        expect(attempts.locator("li").nth(0)).to_contain_text("Attempt 1: failed, retried")
+        expect(attempts.locator("li").nth(0)).to_contain_text("131016")
+        expect(attempts.locator("li").nth(1)).to_contain_text("Attempt 2: failed, gave up")
+        accessible(page, "a failed reply's delivery")
+
+        # The agent retries it; it goes out, and the third attempt is listed.
+        reply.get_by_role("button", name="Retry").click()
+        expect(reply.locator(".ticks")).to_have_attribute("data-status", "sent", timeout=TIMEOUT)
+        expect(reply.get_by_role("button", name="Retry")).to_have_count(0)
+        expect(attempts.locator("li")).to_have_count(3, timeout=TIMEOUT)
+        expect(attempts.locator("li").nth(2)).to_contain_text("Attempt 3: sent")
+        browser.close()
+    print("all browser checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as error:  # noqa: BLE001 - the harness prints the reason
+        print(f"browser check failed: {error}", file=sys.stderr)
+        raise
