@@ -133,6 +133,10 @@ function Delivery({ message }) {
             ${details.state === "sending" && html`<li data-outcome="sending">Attempt ${details.attempts}: being sent</li>`}
             ${details.state === "pending" && html`<li data-outcome="pending">Waiting${details.next_attempt_at ? ` until ${second(details.next_attempt_at)}` : ""}</li>`}
           </ol>`}
+        ${details?.statuses?.length > 0 && html`
+          <p class="statuses" aria-label="Status history">
+            ${details.statuses.map((step, i) => html`${i > 0 ? " → " : ""}<span data-status=${step.status}>${TICKS[step.status]?.label ?? step.status} ${second(step.at)}</span>`)}
+          </p>`}
         ${error && html`<span class="failure" role="alert">${error}</span>`}
       </details>
     </div>`;

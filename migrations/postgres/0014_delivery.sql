@@ -18,3 +18,15 @@ ALTER TABLE outbox ADD COLUMN retries_from BIGINT NOT NULL DEFAULT 0;
 
 -- When a failed attempt's retry was scheduled for (the backoff, or the provider's Retry-After).
 ALTER TABLE delivery_attempts ADD COLUMN retry_at timestamptz;
+
+-- Delivery: each outbound message's status history, a row per step forward (queued, sent,
+-- delivered, read, failed), with when we learnt it and the provider's own time when it gave one.
+CREATE TABLE message_statuses (
+    id          BIGSERIAL PRIMARY KEY,
+    message_id  BIGINT NOT NULL REFERENCES messages (id),
+    status      TEXT NOT NULL,
+    at          timestamptz NOT NULL,
+    provider_at timestamptz,
+    error_code  TEXT
+);
+CREATE INDEX message_statuses_message ON message_statuses (message_id);

@@ -60,6 +60,10 @@ def main():
         expect(reply.get_by_role("button", name="Retry")).to_have_count(0)
         expect(attempts.locator("li")).to_have_count(3, timeout=TIMEOUT)
         expect(attempts.locator("li").nth(2)).to_contain_text("Attempt 3: sent")
+        # The status history: queued, failed, queued again by the retry, sent.
+        steps = reply.get_by_label("Status history").locator("[data-status]")
+        expect(steps).to_have_count(4, timeout=TIMEOUT)
+        assert [steps.nth(i).get_attribute("data-status") for i in range(4)] == ["pending", "failed", "pending", "sent"]
         browser.close()
     print("all browser checks passed")
 

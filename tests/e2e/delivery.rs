@@ -56,6 +56,8 @@ async fn a_500_then_a_429_then_success_delivers_once_with_every_attempt_visible(
     assert!(retry_at >= history[1]["finished_at"].as_i64().unwrap() + 1000, "scheduled after the Retry-After: {delivery:#}");
     assert!(history[2]["started_at"].as_i64().unwrap() >= retry_at, "not tried before it was due");
     assert!(history[2]["retry_at"].is_null());
+    let steps: Vec<&str> = delivery["statuses"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["pending", "sent"], "retries are attempts, not statuses");
 
     // An inbound message has no delivery, and another conversation's id finds nothing.
     let inbound_id = server.messages(conversation_id).await.iter().find(|m| m["direction"] == "inbound").unwrap()["id"].as_i64().unwrap();

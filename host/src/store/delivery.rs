@@ -1,7 +1,7 @@
 //! What agents see of a reply's delivery: its outbox state with every attempt and its timing,
 //! the dead letters of the conversations they may see, and an agent's retry of one.
 
-use super::db::{sql, Millis};
+use super::db::{sql, Conn, Millis};
 use super::ingest::announce_message;
 use super::live::{LiveEventKind, PendingEvents};
 use super::views::{visible_to, MessageView, Viewer};
@@ -25,6 +25,9 @@ pub struct DeliveryView {
     pub queued_at: i64,
     /// Every finished attempt, oldest first.
     pub history: Vec<AttemptView>,
+    /// Every step the message's status took, oldest first (it only moves forward, except
+    /// back to `pending` when an agent retries a failed reply).
+    pub statuses: Vec<StatusView>,
 }
 
 /// One finished attempt.
@@ -56,6 +59,38 @@ pub struct DeadLetterView {
     pub last_error: Option<String>,
     pub text: Option<String>,
     pub updated_at: i64,
+}
+
+/// One step of a message's status history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StatusView {
+    pub status: String,
+    /// When the gateway learnt it (Unix ms).
+    pub at: i64,
+    /// The provider's own time for it, when its callback gave one (Unix ms).
+    pub provider_at: Option<i64>,
+    pub error_code: Option<String>,
+}
+
+/// Note that message `message_id` moved forward to `status` (its row already says so), in the
+/// caller's transaction. Callers write it only when their update changed the status.
+pub(super) async fn note_status(
+    conn: &mut Conn<'_>,
+    message_id: i64,
+    status: DeliveryStatus,
+    now: Millis,
+    provider_at: Option<i64>,
+    error_code: Option<&str>,
+) -> Result<(), StoreError> {
+    sql!(conn, execute(
+        "INSERT INTO message_statuses (message_id, status, at, provider_at, error_code) VALUES ($1, $2, $3, $4, $5)",
+        message_id,
+        status.as_str(),
+        now,
+        provider_at.map(Millis),
+        error_code,
+    ))?;
+    Ok(())
 }
 
 impl Store {
@@ -93,7 +128,17 @@ impl Store {
                 retry_at: retry_at.map(|at| at.0),
             })
             .collect();
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(String, Millis, Option<Millis>, Option<String>)> = sql!(conn, query_as(
+            "SELECT status, at, provider_at, error_code FROM message_statuses WHERE message_id = $1 ORDER BY id",
+            message_id,
+        ).fetch_all)?;
+        let statuses = rows
+            .into_iter()
+            .map(|(status, at, provider_at, error_code)| StatusView { status, at: at.0, provider_at: provider_at.map(|p| p.0), error_code })
+            .collect();
         Ok(Some(DeliveryView {
+            statuses,
             message_id,
             channel_id,
             next_attempt_at: (state == "pending").then_some(next_attempt_at.0),
@@ -168,6 +213,7 @@ impl Store {
             now,
             message_id,
         ))?;
+        note_status(&mut conn, message_id, DeliveryStatus::Pending, now, None, None).await?;
         let mut events = PendingEvents::default();
         announce_message(&mut conn, LiveEventKind::MessageUpdated, message_id, &mut events).await?;
         events.append(&mut conn).await?;
@@ -228,5 +274,82 @@ mod tests {
         let delivery = store.delivery(conversation, message.id).await.unwrap().unwrap();
         assert_eq!(delivery.history.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(), ["retry", "dead"]);
         assert!(store.delivery(conversation, message.id + 1000).await.unwrap().is_none());
+    }
+
+    /// Delivery callbacks arriving in any order, each maybe twice, as providers do: the status
+    /// ends at the furthest one reported, and its history only ever moves forward.
+    #[test]
+    fn statuses_never_move_backwards_under_shuffled_callbacks() {
+        use crate::model::{DeliveryStatus as S, Event, ProviderError, StatusUpdate};
+        use crate::store::ingest::IngestRequest;
+        use crate::store::outbox::OutboxJob;
+        use proptest::prelude::*;
+
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let store = runtime.block_on(crate::store::testing::sqlite());
+        let conversation = runtime.block_on(seeded_conversation(&store));
+        let counter = std::sync::atomic::AtomicU64::new(0);
+        let callbacks = prop::collection::vec(prop::sample::select(vec![S::Sent, S::Delivered, S::Read, S::Failed]), 1..8)
+            .prop_flat_map(|statuses| {
+                let doubled: Vec<S> = statuses.iter().chain(statuses.iter().take(2)).copied().collect();
+                Just(doubled).prop_shuffle()
+            });
+        proptest!(ProptestConfig::with_cases(48), |(callbacks in callbacks, receipt_first in any::<bool>())| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            runtime.block_on(async {
+                let reply = NewReply {
+                    conversation_id: conversation,
+                    channel_id: None,
+                    content: OutboundContent::Text { text: format!("case {n}") },
+                    reply_to: None,
+                    author: "ana".into(),
+                    request_id: None,
+                };
+                let message = store.queue_reply(&reply).await.unwrap();
+                let job: OutboxJob = store.claim_outbox(1, 60_000, None).await.unwrap().pop().unwrap();
+                let external_id = format!("m_case_{n}");
+                let receipt = crate::model::SendReceipt { external_id: external_id.clone(), status: S::Sent };
+                let statuses = |list: &[S]| -> Vec<Event> {
+                    list.iter()
+                        .map(|status| Event::Status(StatusUpdate {
+                            external_id: external_id.clone(),
+                            status: *status,
+                            timestamp_ms: 1_000,
+                            recipient: Some("psid-1".into()),
+                            error: (*status == S::Failed).then(|| ProviderError { code: "131026".into(), message: "undeliverable".into(), retryable: false }),
+                        }))
+                        .collect()
+                };
+                let deliver = |events: Vec<Event>| {
+                    store.ingest(IngestRequest {
+                        channel_id: "messenger".into(),
+                        request_id: "r".into(),
+                        raw_body: bytes::Bytes::new(),
+                        events,
+                        threads: Vec::new(),
+                        claims: Vec::new(),
+                    })
+                };
+                // The provider's callbacks may even beat our own record of the send.
+                let (before, after) = if receipt_first { (&callbacks[..0], &callbacks[..]) } else { callbacks.split_at(callbacks.len() / 2) };
+                if !before.is_empty() {
+                    // Not ours yet (no external id stored): ignored, as a callback for an unknown message is.
+                    deliver(statuses(before)).await.unwrap();
+                }
+                assert!(store.finish_attempt(&job, &AttemptOutcome::Sent(receipt)).await.unwrap());
+                for event in statuses(after) {
+                    deliver(vec![event]).await.unwrap();
+                }
+                let expected = after.iter().copied().chain([S::Sent]).max_by_key(|s| s.rank()).unwrap();
+                let delivery = store.delivery(conversation, message.id).await.unwrap().unwrap();
+                let ranks: Vec<i64> = delivery.statuses.iter().map(|step| S::parse(&step.status).unwrap().rank()).collect();
+                prop_assert!(ranks.windows(2).all(|pair| pair[0] < pair[1]), "history moved back or repeated: {:?}", delivery.statuses);
+                prop_assert_eq!(delivery.statuses.first().map(|s| s.status.as_str()), Some("pending"));
+                prop_assert_eq!(delivery.statuses.last().map(|s| s.status.clone()), Some(expected.as_str().to_string()));
+                let view = store.conversation_messages(conversation, 200, None).await.unwrap().items.into_iter().find(|m| m.id == message.id).unwrap();
+                prop_assert_eq!(view.status, expected.as_str());
+                Ok(())
+            })?;
+        });
     }
 }

@@ -6,6 +6,7 @@
 //! holder of the current claim (matched on the attempt number).
 
 use super::db::{sql, Conn, Millis};
+use super::delivery::note_status;
 use super::ingest::announce_message;
 use super::live::{LiveEventKind, PendingEvents};
 use super::views::MessageView;
@@ -130,6 +131,7 @@ pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: M
         now,
         reply.conversation_id,
     ))?;
+    note_status(conn, message_id, DeliveryStatus::Pending, now, None, None).await?;
     let view = views::message(conn, message_id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
@@ -258,7 +260,8 @@ impl Store {
             }
             AttemptOutcome::Retry { .. } => false,
             AttemptOutcome::Failed { failure, .. } => {
-                sql!(conn, execute(
+                let code = failure.code.as_deref().unwrap_or(&failure.kind);
+                let failed = sql!(conn, execute(
                     "UPDATE messages SET status = 'failed', status_rank = $1, error_code = $2, error_message = $3, updated_at = $4
                      WHERE id = $5 AND status_rank < $1",
                     DeliveryStatus::Failed.rank(),
@@ -266,7 +269,10 @@ impl Store {
                     &failure.message,
                     now,
                     job.message_id,
-                ))?;
+                ))? == 1;
+                if failed {
+                    note_status(&mut conn, job.message_id, DeliveryStatus::Failed, now, None, Some(code)).await?;
+                }
                 true
             }
         };
@@ -295,10 +301,12 @@ async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendRece
     ).fetch_optional)?;
     if let Some(echo_id) = echo {
         sql!(conn, execute("UPDATE conversations SET last_message_id = $1 WHERE last_message_id = $2", job.message_id, echo_id))?;
+        sql!(conn, execute("DELETE FROM message_statuses WHERE message_id = $1", echo_id))?;
         sql!(conn, execute("DELETE FROM messages WHERE id = $1", echo_id))?;
     }
     // The external id is recorded even if a status webhook already raced ahead; the status
     // itself only moves forward.
+    let rank: i64 = sql!(conn, query_scalar("SELECT status_rank FROM messages WHERE id = $1", job.message_id).fetch_one)?;
     sql!(conn, execute(
         "UPDATE messages SET external_id = $1, updated_at = $2,
              status = CASE WHEN status_rank < $3 THEN $4 ELSE status END,
@@ -310,6 +318,9 @@ async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendRece
         receipt.status.as_str(),
         job.message_id,
     ))?;
+    if rank < receipt.status.rank() {
+        note_status(conn, job.message_id, receipt.status, now, None, None).await?;
+    }
     Ok(())
 }
 

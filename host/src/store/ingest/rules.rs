@@ -3,6 +3,7 @@
 //! contact's open one), statuses that only move forward, profiles and consent. Runs inside the
 //! group commit's transaction.
 
+use crate::store::delivery::note_status;
 use super::IngestReport;
 use super::IngestRequest;
 use crate::identity::link::{refresh_profile, resolve_identity};
@@ -246,6 +247,8 @@ async fn apply_status(
     ).fetch_optional)?;
     match changed {
         Some(message_id) => {
+            let provider_at = (update.timestamp_ms > 0).then_some(update.timestamp_ms);
+            note_status(conn, message_id, update.status, now, provider_at, error.map(|e| e.code.as_str())).await?;
             announce_message(conn, LiveEventKind::MessageUpdated, message_id, events).await?;
             Ok(true)
         }
@@ -275,6 +278,7 @@ async fn apply_watermark(
         &mark.recipient,
     ).fetch_all)?;
     for message_id in &changed {
+        note_status(conn, *message_id, mark.status, now, Some(mark.watermark_ms), None).await?;
         announce_message(conn, LiveEventKind::MessageUpdated, *message_id, events).await?;
     }
     Ok(changed.len() as u32)
