@@ -505,6 +505,26 @@ struct GraphState {
     received: Requests<Recorded>,
     /// Scripted `(status, body, retry-after seconds)`, used in order before falling back to success.
     script: Script<(u16, Value, Option<u64>)>,
+    /// How long each send takes to answer, ms (a slow provider).
+    latency_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Sends received and not answered yet.
+    in_flight: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// Counts a send as in flight until its handler ends (answered, or dropped with its connection).
+struct InFlight(Arc<std::sync::atomic::AtomicI64>);
+
+impl InFlight {
+    fn start(counter: &Arc<std::sync::atomic::AtomicI64>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A loopback stand-in for the WhatsApp Cloud API's `/{phone-number-id}/messages`, behaving
@@ -539,6 +559,16 @@ impl FakeGraph {
 
     pub async fn wait_for(&self, count: usize) -> Vec<Recorded> {
         self.state.received.wait_for(count, "the fake Graph API").await
+    }
+
+    /// Answer every send after `ms` (a slow provider).
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.state.latency_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sends received and not answered yet.
+    pub fn in_flight(&self) -> i64 {
+        self.state.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -592,6 +622,11 @@ async fn graph_messages(
         body: parsed.clone(),
         at: std::time::Instant::now(),
     });
+    let _in_flight = InFlight::start(&state.in_flight);
+    let latency = state.latency_ms.load(std::sync::atomic::Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
     if authorization.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
         return graph_invalid_token();
     }
