@@ -508,6 +508,9 @@ pub struct DeliveryConfig {
     pub recipient_interval_ms: Option<u64>,
     /// Sends to one recipient allowed at once above that average.
     pub recipient_burst: Option<u32>,
+    /// Hours after the customer's last message during which free-form replies are allowed
+    /// (the customer-service window); 0 for none. Templates are allowed at any time.
+    pub window_hours: Option<u32>,
 }
 
 /// [`DeliveryConfig`] with every default filled in.
@@ -519,14 +522,25 @@ pub struct Delivery {
     pub burst: u32,
     pub recipient_interval_ms: u64,
     pub recipient_burst: u32,
+    /// The customer-service window, hours; 0 when the channel has none.
+    pub window_hours: u32,
 }
 
 impl DeliveryConfig {
     /// Fill in defaults: attempts from `[outbox]`, rates from the provider's documented limits
     /// when `plugin` is a bundled one. The plugin contract carries no rate limits (yet), so
     /// these are the host's knowledge of the five providers; a third-party plugin gets a
-    /// cautious 20/s unless its instance sets `rate_per_sec`.
-    pub fn resolve(&self, plugin: &str, outbox: &OutboxConfig) -> Delivery {
+    /// cautious 20/s unless its instance sets `rate_per_sec`. Windows likewise: WhatsApp,
+    /// Messenger and Instagram allow free-form messages for 24 hours after the customer's last
+    /// one, Messenger and Instagram for 7 days with the `HUMAN_AGENT` tag (`human_agent_tag`,
+    /// the instance's `messaging_tag`).
+    pub fn resolve(&self, plugin: &str, human_agent_tag: bool, outbox: &OutboxConfig) -> Delivery {
+        let window_hours = match plugin {
+            "whatsapp" => 24,
+            "messenger" | "instagram" if human_agent_tag => 7 * 24,
+            "messenger" | "instagram" => 24,
+            _ => 0,
+        };
         // (sends/s, average ms between sends to one recipient, burst to one recipient)
         let (rate, recipient_interval_ms, recipient_burst) = match plugin {
             // Cloud API: 80 messages/s per business number; pair rate limit of one message
@@ -550,6 +564,7 @@ impl DeliveryConfig {
             burst: self.burst.unwrap_or_else(|| rate_per_sec.ceil() as u32).max(1),
             recipient_interval_ms: self.recipient_interval_ms.unwrap_or(recipient_interval_ms),
             recipient_burst: self.recipient_burst.unwrap_or(recipient_burst).max(1),
+            window_hours: self.window_hours.unwrap_or(window_hours),
         }
     }
 }
@@ -799,6 +814,12 @@ impl Config {
 }
 
 impl ChannelConfig {
+    /// This instance's delivery settings with every default filled in.
+    pub fn delivery_settings(&self, outbox: &OutboxConfig) -> Delivery {
+        let tagged = self.config.get("messaging_tag").and_then(|tag| tag.as_str()).is_some_and(|tag| tag.eq_ignore_ascii_case("HUMAN_AGENT"));
+        self.delivery.resolve(&self.plugin, tagged, outbox)
+    }
+
     /// Config values as strings, the form plugins read them in.
     pub fn config_strings(&self) -> BTreeMap<String, String> {
         self.config
@@ -846,15 +867,19 @@ secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABL
     #[test]
     fn delivery_defaults_follow_the_provider_and_config_wins() {
         let outbox = OutboxConfig::default();
-        let whatsapp = DeliveryConfig::default().resolve("whatsapp", &outbox);
+        let whatsapp = DeliveryConfig::default().resolve("whatsapp", false, &outbox);
         assert_eq!((whatsapp.rate_per_sec, whatsapp.burst, whatsapp.recipient_interval_ms, whatsapp.recipient_burst), (80.0, 80, 6_000, 45));
         assert_eq!(whatsapp.max_attempts, outbox.max_attempts);
-        assert_eq!(DeliveryConfig::default().resolve("twilio-sms", &outbox).rate_per_sec, 1.0);
-        assert_eq!(DeliveryConfig::default().resolve("telegram", &outbox).rate_per_sec, 30.0);
-        let someone_elses = DeliveryConfig::default().resolve("acme-pager", &outbox);
-        assert_eq!(someone_elses.rate_per_sec, 20.0);
-        let set = DeliveryConfig { max_attempts: Some(3), max_age_secs: Some(60), rate_per_sec: Some(2.5), burst: None, recipient_interval_ms: Some(0), recipient_burst: None };
-        let set = set.resolve("whatsapp", &outbox);
+        assert_eq!(DeliveryConfig::default().resolve("twilio-sms", false, &outbox).rate_per_sec, 1.0);
+        assert_eq!(DeliveryConfig::default().resolve("telegram", false, &outbox).rate_per_sec, 30.0);
+        let someone_elses = DeliveryConfig::default().resolve("acme-pager", false, &outbox);
+        assert_eq!((someone_elses.rate_per_sec, someone_elses.window_hours), (20.0, 0));
+        assert_eq!(whatsapp.window_hours, 24);
+        assert_eq!(DeliveryConfig::default().resolve("messenger", false, &outbox).window_hours, 24);
+        assert_eq!(DeliveryConfig::default().resolve("messenger", true, &outbox).window_hours, 168, "HUMAN_AGENT: seven days");
+        let set = DeliveryConfig { max_attempts: Some(3), max_age_secs: Some(60), rate_per_sec: Some(2.5), burst: None, recipient_interval_ms: Some(0), recipient_burst: None, window_hours: Some(0) };
+        let set = set.resolve("whatsapp", false, &outbox);
+        assert_eq!(set.window_hours, 0, "an instance may turn its window off");
         assert_eq!((set.max_attempts, set.max_age_ms, set.rate_per_sec, set.burst, set.recipient_interval_ms), (3, 60_000, 2.5, 3, 0));
         let channel = |delivery: &str| {
             format!("[[channels]]\nid = \"wa\"\nplugin = \"whatsapp\"\n[channels.delivery]\n{delivery}\n")

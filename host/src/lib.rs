@@ -90,7 +90,8 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
     let live = realtime::LiveFeed::start(store.clone(), shutdown.subscribe()).await.context("starting the live feed")?;
     let outbox_signal = outbox::OutboxSignal::default();
     let outbox_settings = config.outbox.clone();
-    let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), config.channels.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
+    let lanes = Arc::new(outbox::pacing::Lanes::from_config(&config.channels, &config.outbox));
+    let outbox_worker = tokio::spawn(outbox::run(store.clone(), channels.clone(), lanes.clone(), outbox_settings, outbox_signal.clone(), shutdown.subscribe()));
     let routing_signal = routing::RoutingSignal::default();
     routing::spawn(
         store.clone(),
@@ -135,6 +136,7 @@ pub async fn start_with_clock(config: Config, admin_token: Option<Secret>, clock
         channels,
         live,
         outbox: outbox_signal,
+        lanes,
         routing: routing_signal,
         policies,
         server: Arc::new(config.server.clone()),

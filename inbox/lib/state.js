@@ -305,6 +305,11 @@ export async function retryDelivery(conversationId, messageId) {
   return message;
 }
 
+/** Each reachable channel's customer-service window in a conversation. */
+export function replyWindows(conversationId) {
+  return api.get(`/conversations/${conversationId}/windows`);
+}
+
 /** A reply's outbox state and attempts. */
 export function delivery(conversationId, messageId) {
   return api.get(`/conversations/${conversationId}/messages/${messageId}/delivery`);

@@ -7,8 +7,8 @@
 // localStorage under the conversation's id, so they survive switching and reloads.
 import { html } from "./html.js";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { reply, sendTemplate, addNote, expand, cannedResponses, heartbeat, contact, thread, me, showError, plugins, channels } from "../lib/state.js";
-import { channelLook } from "../lib/format.js";
+import { reply, sendTemplate, addNote, expand, cannedResponses, heartbeat, contact, thread, me, showError, plugins, channels, replyWindows } from "../lib/state.js";
+import { channelLook, when } from "../lib/format.js";
 
 const draftKey = (agentId, conversationId) => `switchboard.draft.${agentId}.${conversationId}`;
 
@@ -63,6 +63,14 @@ export function Composer({ conversation }) {
   const [cannedIndex, setCannedIndex] = useState(0);
   const [busy, setBusy] = useState(false);
   const [warning, setWarning] = useState(null);
+  const [windows, setWindows] = useState([]);
+  // The channels' customer-service windows: fetched when the conversation opens, and again
+  // when a message arrives (a customer's message opens the window again).
+  useEffect(() => {
+    let gone = false;
+    replyWindows(id).then((w) => { if (!gone) setWindows(w); }).catch(() => { if (!gone) setWindows([]); });
+    return () => { gone = true; };
+  }, [id, conversation.last_message?.id]);
   const box = useRef(null);
   const startedAt = useRef(null);
   const idle = useRef(null);
@@ -181,6 +189,8 @@ export function Composer({ conversation }) {
   const templates = channels.value.find((c) => c.id === replyChannel)?.plugin.capabilities.includes("templates") ?? false;
   // A template tab left open on a channel without templates falls back to the reply.
   const shown = mode === "template" && !templates ? "reply" : mode;
+  const replyWindow = windows.find((w) => w.channel_id === replyChannel && w.hours > 0);
+  const others = windows.filter((w) => w.open && w.channel_id !== replyChannel).map((w) => channelLook(w.channel_id, plugins.value).label);
   return html`
     <div class=${"composer " + shown}>
       <div class="composer-tabs">
@@ -195,6 +205,12 @@ export function Composer({ conversation }) {
             ${reachable.map((ch) => html`<option value=${ch}>${channelLook(ch, plugins.value).label} (${ch})${ch === conversation.reply_channel_id ? " · preferred by routing" : ch === conversation.channel_id ? " · last used" : ""}</option>`)}
           </select>`}
       </div>
+      ${shown === "reply" && replyWindow && (replyWindow.open
+        ? replyWindow.closes_at && html`<p class="window open" data-window="open">Free-form replies until ${when(replyWindow.closes_at)}, ${replyWindow.hours} hours after the customer's last message.</p>`
+        : html`<p class="window closed" role="status" data-window="closed">
+            ${replyWindow.closes_at ? `The ${replyWindow.hours}-hour window closed at ${when(replyWindow.closes_at)}.` : "The customer has not written on this channel yet."}
+            ${templates ? " Send a template" : " Only templates may be sent"}${others.length ? `, or reply via ${others.join(", ")}` : ""}.
+          </p>`)}
       ${canned.length > 0 && html`
         <ul class="canned" role="listbox" aria-label="Canned responses">
           ${canned.map((c, n) => html`<li role="option" aria-selected=${n === cannedIndex ? "true" : "false"} class=${n === cannedIndex ? "active" : ""} onMouseDown=${(e) => { e.preventDefault(); pick(c); }}><b>/${c.shortcut}</b> <span>${c.body}</span></li>`)}

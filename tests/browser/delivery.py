@@ -4,12 +4,17 @@ Run by `tests/e2e/delivery.rs`, which starts the gateway with a WhatsApp channel
 after two attempts, scripts the fake Graph API to answer 503 twice, creates the agent and the
 customer's conversation. Here the agent replies, sees it fail with the provider's message,
 opens its delivery attempts, retries it, and sees it sent with the third attempt listed.
+Then the customer-service window: open until a day after the customer's message; the script
+prints `advance-clock` and waits for SB_SIGNAL to exist, while the test moves the gateway's
+clock 25 hours on; the composer then says the window closed, a free-form reply is refused
+with that reason, and a template goes out.
 
-Environment: SB_BASE, SB_PASSWORD, SB_AGENT (email), SB_CHROMIUM.
+Environment: SB_BASE, SB_PASSWORD, SB_AGENT (email), SB_CHROMIUM, SB_SIGNAL (a file path).
 """
 
 import os
 import sys
+import time
 
 from playwright.sync_api import sync_playwright, expect
 
@@ -17,6 +22,7 @@ BASE = os.environ["SB_BASE"]
 PASSWORD = os.environ["SB_PASSWORD"]
 AGENT = os.environ["SB_AGENT"]
 CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
+SIGNAL = os.environ["SB_SIGNAL"]
 TIMEOUT = 15_000
 AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")
 
@@ -42,6 +48,8 @@ def main():
 
         page.get_by_label("Reply", exact=True).fill("Your order ships today.")
         page.get_by_role("button", name="Send", exact=True).click()
+        # The customer wrote just now: free-form replies are allowed for 24 hours.
+        expect(page.locator(".window.open")).to_contain_text("Free-form replies until", timeout=TIMEOUT)
         reply = page.locator(".message.outbound", has_text="Your order ships today.")
         # Two 503s and the channel gives up: the reply shows as not delivered, with why.
         expect(reply.locator(".ticks")).to_have_attribute("data-status", "failed", timeout=TIMEOUT)
@@ -64,6 +72,28 @@ def main():
         steps = reply.get_by_label("Status history").locator("[data-status]")
         expect(steps).to_have_count(4, timeout=TIMEOUT)
         assert [steps.nth(i).get_attribute("data-status") for i in range(4)] == ["pending", "failed", "pending", "sent"]
+
+        # A day and an hour later (the test moves the gateway's clock), the window has closed.
+        print("advance-clock", flush=True)
+        deadline = time.time() + 20
+        while not os.path.exists(SIGNAL):
+            assert time.time() < deadline, "the clock was not moved"
+            time.sleep(0.05)
+        page.reload()
+        page.locator(".row", has_text="José García").click()
+        closed = page.locator(".window.closed")
+        expect(closed).to_contain_text("24-hour window closed", timeout=TIMEOUT)
+        expect(closed).to_contain_text("Send a template")
+        page.get_by_label("Reply", exact=True).fill("Are you still there?")
+        page.get_by_role("button", name="Send", exact=True).click()
+        expect(page.locator(".notice")).to_contain_text("window", timeout=TIMEOUT)
+        expect(page.locator(".message.outbound", has_text="Are you still there?")).to_have_count(0)
+        accessible(page, "a closed window")
+        page.get_by_role("tab", name="Template").click()
+        page.get_by_label("Template name").fill("order_update")
+        page.get_by_label("Parameters, one per line").fill("José")
+        page.get_by_role("button", name="Send template").click()
+        expect(page.locator(".message.outbound")).to_have_count(2, timeout=TIMEOUT)
         browser.close()
     print("all browser checks passed")
 

@@ -6,11 +6,13 @@ use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
 
 on_both_backends!(
     a_500_then_a_429_then_success_delivers_once_with_every_attempt_visible,
     a_retried_post_with_the_same_idempotency_key_queues_one_message,
     a_dead_letter_is_listed_and_an_agent_can_retry_it,
+    free_text_outside_the_window_is_refused_and_a_template_goes,
 );
 
 /// One customer's WhatsApp conversation; its id.
@@ -158,6 +160,37 @@ async fn a_dead_letter_is_listed_and_an_agent_can_retry_it() {
     server.stop().await;
 }
 
+async fn free_text_outside_the_window_is_refused_and_a_template_goes() {
+    let graph = FakeGraph::start().await;
+    let clock = std::sync::Arc::new(switchboard::clock::ShiftedClock::default());
+    let server = TestServer::start_clocked(Some(graph.addr), "", &Settings::default(), clock.clone()).await;
+    let conversation_id = conversation(&server).await;
+    let windows_path = format!("/api/v1/conversations/{conversation_id}/windows");
+    let whatsapp = |windows: &Value| windows.as_array().unwrap().iter().find(|w| w["channel_id"] == "whatsapp").cloned().unwrap();
+    let open = whatsapp(&server.api_get(&windows_path).await);
+    assert_eq!((open["open"].as_bool(), open["hours"].as_u64()), (Some(true), Some(24)), "{open}");
+    let last = open["last_inbound_at"].as_i64().unwrap();
+    assert_eq!(open["closes_at"].as_i64(), Some(last + 24 * 3_600_000));
+
+    // A day and an hour later, the window has closed.
+    clock.advance(25 * 3_600_000);
+    let closed = whatsapp(&server.api_get(&windows_path).await);
+    assert_eq!(closed["open"], false, "{closed}");
+    let path = format!("/api/v1/conversations/{conversation_id}/messages");
+    let (status, refused) = server.api_post(&path, &json!({"text": "are you still there?"})).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("window_closed")), "{refused}");
+    let why = refused["error"]["message"].as_str().unwrap();
+    assert!(why.contains("template") && why.contains("24 hours"), "{why}");
+    let template = json!({"content": {"type": "template", "name": "order_update", "language": "en_US", "parameters": ["José"]}});
+    let (status, queued) = server.api_post(&path, &template).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let sent = graph.wait_for(1).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["type"], "template", "only the template went out: {:?}", sent[0].body);
+
+    server.stop().await;
+}
+
 /// Held to `rate_per_sec` within 10% over ten seconds: 20/s with no burst, 260 replies queued
 /// at once, counted where the provider sees them. (SQLite only: the bucket is node-local and
 /// the same code on either backend; the claim path is covered on both above.)
@@ -193,26 +226,47 @@ async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
         return;
     };
     let graph = FakeGraph::start().await;
-    let server = TestServer::start_with(Some(graph.addr), "[channels.delivery]\nmax_attempts = 2\n").await;
+    let clock = std::sync::Arc::new(switchboard::clock::ShiftedClock::default());
+    let server = TestServer::start_clocked(Some(graph.addr), "[channels.delivery]\nmax_attempts = 2\n", &Settings::default(), clock.clone()).await;
     crate::inbox::agent(&server, "ana@example.com", "Ana", "agent").await;
     conversation(&server).await;
     graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
     graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut command = tokio::process::Command::new(&python);
-    command
+    let signal = server.dir.path().join("clock-moved");
+    let mut child = tokio::process::Command::new(&python)
         .arg(root.join("tests/browser/delivery.py"))
         .env("SB_BASE", &server.base)
         .env("SB_PASSWORD", crate::agents::PASSWORD)
         .env("SB_AGENT", "ana@example.com")
         .env("SB_CHROMIUM", &chromium)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output()).await.expect("the browser test finished in time").unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+        .env("SB_SIGNAL", &signal)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Move the gateway's clock when the script asks, then let it go on.
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = String::new();
+    let run = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line == "advance-clock" {
+                clock.advance(25 * 3_600_000);
+                std::fs::write(&signal, b"moved").unwrap();
+            }
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        child.wait_with_output().await.unwrap()
+    };
+    let output = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the browser test finished in time");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all browser checks passed"), "{stdout}");
-    let sent: Vec<Value> = graph.received().into_iter().map(|r| r.body["text"]["body"].clone()).collect();
-    assert_eq!(sent, vec![json!("Your order ships today."); 3], "two failures, the agent's retry");
+    let texts: Vec<Value> = graph.received().into_iter().filter(|r| r.body["type"] == "text").map(|r| r.body["text"]["body"].clone()).collect();
+    assert_eq!(texts, vec![json!("Your order ships today."); 3], "two failures, the agent's retry, and nothing after the window closed");
+    let templates = graph.received().into_iter().filter(|r| r.body["type"] == "template").count();
+    assert_eq!(templates, 1, "the template went out");
     server.stop().await;
 }

@@ -333,7 +333,7 @@ impl ReplyContent {
         (status = 409, description = "The contact cannot be reached on that channel, or opted out; or the `Idempotency-Key` was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "Unknown fields or wrong types, or the channel does not support this content", body = ErrorBody),
+        (status = 422, description = "Unknown fields or wrong types, the channel does not support this content, or its customer-service window is closed for free-form replies (`window_closed`: send a template, or use another channel)", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn reply(
@@ -374,6 +374,9 @@ pub async fn reply(
             format!("channel `{channel_id}` does not support {}", needed.as_str()),
         ));
     }
+    if !matches!(content, OutboundContent::Template { .. }) {
+        closed_window(&state, id, &channel_id).await?;
+    }
     let content_json = serde_json::to_string(&content).map_err(|_| invalid("`content` cannot be encoded"))?;
     let key = client_key.for_request(&caller, &[&id.to_string(), requested_channel.as_deref().unwrap_or(""), &content_json, reply_to.as_deref().unwrap_or("")]);
     let reply = NewReply {
@@ -398,6 +401,35 @@ pub async fn reply(
         }
         Queued::Replayed(message) => (StatusCode::ACCEPTED, [idempotency::replayed_header()], Json(message)).into_response(),
     })
+}
+
+/// Refuse a free-form reply on `channel_id` when its customer-service window is closed, with
+/// what to do instead.
+async fn closed_window(state: &AppState, conversation_id: i64, channel_id: &str) -> Result<(), ApiError> {
+    let windows = super::delivery::windows(state, conversation_id, state.clock.now_ms()).await?.unwrap_or_default();
+    let Some(window) = windows.iter().find(|w| w.channel_id == channel_id) else {
+        return Ok(());
+    };
+    if window.open {
+        return Ok(());
+    }
+    let others: Vec<&str> = windows.iter().filter(|w| w.open && w.channel_id != channel_id).map(|w| w.channel_id.as_str()).collect();
+    let since = match window.closes_at {
+        Some(closes_at) => format!("closed at {} ({} hours after the customer's last message)", readable_time(closes_at), window.hours),
+        None => "is not open: the customer has not written on this channel".to_string(),
+    };
+    let instead = if others.is_empty() { String::new() } else { format!(", or reply on {}", others.join(", ")) };
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "window_closed",
+        format!("the customer-service window on `{channel_id}` {since}; send an approved template{instead}"),
+    ))
+}
+
+/// Unix ms as an HTTP date ("Thu, 03 Dec 2026 13:05:18 GMT"), for messages people read.
+fn readable_time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    httpdate::fmt_http_date(at)
 }
 
 #[utoipa::path(get, path = "/contacts/{id}", tag = "contacts", params(IdParam),

@@ -1,9 +1,10 @@
 //! Delivery, for agents: a reply's attempts and their timing, the dead letters, and a retry.
 
-use super::api::page_size;
+use super::api::{page_size, Id, IdParam};
 use super::error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 use super::AppState;
 use crate::auth::Principal;
+use crate::outbox::windows::{window, WindowView};
 use crate::store::delivery::{DeadLetterView, DeliveryView};
 use crate::store::views::MessageView;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -83,4 +84,34 @@ pub async fn dead_letters(
     let Query(query) = query?;
     let limit = page_size(query.limit, 50, 500)?;
     Ok(Json(state.store.dead_letters(caller.viewer(), limit).await?))
+}
+
+/// Each reachable channel's customer-service window in conversation `id`, at `now_ms`; `None`
+/// when there is no such conversation.
+pub(super) async fn windows(state: &AppState, id: i64, now_ms: i64) -> Result<Option<Vec<WindowView>>, ApiError> {
+    let Some(channels) = state.store.reply_channels(id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        channels
+            .into_iter()
+            .filter_map(|(channel_id, last_inbound_at)| {
+                let hours = state.lanes.get(&channel_id)?.delivery.window_hours;
+                Some(window(&channel_id, hours, last_inbound_at, now_ms))
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/windows", tag = "delivery", params(IdParam),
+    responses(
+        (status = 200, description = "For each configured channel the contact can be reached on: its customer-service window (`hours` 0 when it has none), when the customer last wrote there, when free-form replies stop, and whether they are allowed now (templates always are)", body = Vec<WindowView>),
+        (status = 400, description = "`id` is not an integer", body = ErrorBody),
+        (status = 404, description = "No such conversation (or not one of the caller's)", body = ErrorBody),
+        Unauthorized, Unavailable),
+    security(("bearer" = [])))]
+pub async fn conversation_windows(caller: Principal, State(state): State<AppState>, Id(id): Id) -> Result<Json<Vec<WindowView>>, ApiError> {
+    visible(&state, &caller, id).await?;
+    let found = windows(&state, id, state.clock.now_ms()).await?;
+    found.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("conversation {id} not found")))
 }

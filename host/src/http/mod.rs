@@ -51,6 +51,8 @@ pub struct AppState {
     pub channels: Arc<Channels>,
     pub live: LiveFeed,
     pub outbox: OutboxSignal,
+    /// Each channel's delivery settings (its window, for the reply API) and pacing.
+    pub lanes: Arc<crate::outbox::pacing::Lanes>,
     /// Wakes the routing stage when agents' capacity may have changed.
     pub routing: crate::routing::RoutingSignal,
     /// The routing chain, for the admin API.

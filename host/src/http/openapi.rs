@@ -74,6 +74,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(delivery::delivery)))
         .routes(agent(routes!(delivery::retry)))
         .routes(agent(routes!(delivery::dead_letters)))
+        .routes(agent(routes!(delivery::conversation_windows)))
         .routes(agent(routes!(media::download)))
         .routes(agent(routes!(api::get_contact, api::update_contact)))
         .routes(agent(routes!(api::contact_timeline)))

@@ -16,8 +16,9 @@
 
 pub mod pacing;
 pub mod retry;
+pub mod windows;
 
-use crate::config::{ChannelConfig, OutboxConfig};
+use crate::config::OutboxConfig;
 use crate::model::{SendFailure, SendReceipt};
 use crate::plugins::activity::SendResult;
 use crate::plugins::{ChannelPlugin, Channels, PluginError};
@@ -46,12 +47,12 @@ impl OutboxSignal {
 pub async fn run(
     store: Store,
     channels: Arc<Channels>,
-    configured: Vec<ChannelConfig>,
+    lanes: Arc<Lanes>,
     settings: OutboxConfig,
     signal: OutboxSignal,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let lanes = Lanes::from_config(&configured, &settings);
+    let lanes = &*lanes;
     let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
     let batch = settings.concurrency.max(1) as u32 * 4;
     let mut leadership = store.leadership();
@@ -66,7 +67,7 @@ pub async fn run(
         }
         if !orphans_checked {
             // Rows of channels no longer configured fail visibly instead of waiting forever.
-            orphans_checked = fail_orphans(&store, &channels, &lanes, &settings).await;
+            orphans_checked = fail_orphans(&store, &channels, lanes, &settings).await;
         }
         let now = Instant::now();
         let mut jobs = Vec::new();
@@ -96,7 +97,7 @@ pub async fn run(
                         outbox_id = job.outbox_id,
                         attempt = job.attempt
                     );
-                    deliver(&store, &channels, &lanes, &settings, job).instrument(span)
+                    deliver(&store, &channels, lanes, &settings, job).instrument(span)
                 })
                 .await;
             if more {

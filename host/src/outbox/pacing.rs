@@ -33,7 +33,7 @@ impl Lanes {
         let by_channel = channels
             .iter()
             .map(|channel| {
-                let delivery = channel.delivery.resolve(&channel.plugin, outbox);
+                let delivery = channel.delivery_settings(outbox);
                 (channel.id.clone(), Lane { pacer: Pacer::new(&delivery), delivery })
             })
             .collect();
@@ -176,7 +176,7 @@ mod tests {
     use super::*;
 
     fn delivery(rate_per_sec: f64, burst: u32, recipient_interval_ms: u64) -> Delivery {
-        Delivery { max_attempts: 3, max_age_ms: 60_000, rate_per_sec, burst, recipient_interval_ms, recipient_burst: 1 }
+        Delivery { max_attempts: 3, max_age_ms: 60_000, rate_per_sec, burst, recipient_interval_ms, recipient_burst: 1, window_hours: 0 }
     }
 
     #[test]

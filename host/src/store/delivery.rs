@@ -94,6 +94,28 @@ pub(super) async fn note_status(
 }
 
 impl Store {
+    /// For each channel the conversation's contact can be reached on, when they last wrote
+    /// there (Unix ms; across all their conversations), oldest channel first. `None` when
+    /// there is no such conversation.
+    pub async fn reply_channels(&self, conversation_id: i64) -> Result<Option<Vec<(String, Option<i64>)>>, StoreError> {
+        let mut conn = self.db.read().await?;
+        let contact: Option<i64> =
+            sql!(conn, query_scalar("SELECT contact_id FROM conversations WHERE id = $1", conversation_id).fetch_optional)?;
+        let Some(contact) = contact else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, Option<Millis>)> = sql!(conn, query_as(
+            "SELECT i.channel_id,
+                    (SELECT MAX(m.created_at) FROM messages m
+                     WHERE m.channel_id = i.channel_id AND m.direction = 'inbound'
+                       AND m.conversation_id IN (SELECT c.id FROM conversations c WHERE c.contact_id = $1))
+             FROM contact_identities i WHERE i.contact_id = $1
+             GROUP BY i.channel_id ORDER BY MIN(i.id)",
+            contact,
+        ).fetch_all)?;
+        Ok(Some(rows.into_iter().map(|(channel, at)| (channel, at.map(|at| at.0))).collect()))
+    }
+
     /// The delivery of outbound `message_id` in `conversation_id`; `None` when there is no such
     /// reply there (inbound messages have no delivery).
     pub async fn delivery(&self, conversation_id: i64, message_id: i64) -> Result<Option<DeliveryView>, StoreError> {
