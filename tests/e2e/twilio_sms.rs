@@ -490,6 +490,14 @@ async fn stop_refuses_later_replies_until_start() {
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
     assert_eq!(error["error"]["code"], "unreachable");
     assert!(error["error"]["message"].as_str().unwrap().contains("opted out"), "{error}");
+    // The refused send is audited: who tried, where, what.
+    let audit = server.api_get("/api/v1/audit?action=reply.refused_opted_out").await;
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["subject"], format!("conversation:{conversation_id}"));
+    assert_eq!(entries[0]["detail"]["channel_id"], CHANNEL);
+    assert_eq!(entries[0]["detail"]["kind"], "text");
+    assert_eq!(entries[0]["actor"], "admin");
     let contact_id = server.conversations().await[0]["contact"]["id"].as_i64().unwrap();
     let contact = server.api_get(&format!("/api/v1/contacts/{contact_id}")).await;
     assert_eq!(contact["identities"][0]["opted_out"], true);

@@ -388,11 +388,19 @@ pub async fn reply(
         request_id: Some(request_id.0),
     };
     let queued = match key {
-        None => Queued::New(state.store.queue_reply(&reply).await?),
-        Some(key) => match state.store.queue_reply_once(&reply, &key).await {
-            Err(StoreError::Conflict(message)) => return Err(idempotency::reused(message)),
-            other => other?,
-        },
+        None => state.store.queue_reply(&reply).await.map(Queued::New),
+        Some(key) => state.store.queue_reply_once(&reply, &key).await,
+    };
+    let queued = match queued {
+        Err(StoreError::Conflict(message)) => return Err(idempotency::reused(message)),
+        Err(StoreError::OptedOut(message)) => {
+            let channel_id = reply.channel_id.as_deref().unwrap_or_default();
+            if let Err(error) = state.store.audit_opted_out_send(&super::workflow::actor(&caller), id, channel_id, reply.content.kind()).await {
+                tracing::warn!(%error, conversation_id = id, "cannot audit a send refused for opt-out");
+            }
+            return Err(StoreError::OptedOut(message).into());
+        }
+        other => other?,
     };
     Ok(match queued {
         Queued::New(message) => {
@@ -406,6 +414,9 @@ pub async fn reply(
 /// Refuse a free-form reply on `channel_id` when its customer-service window is closed, with
 /// what to do instead.
 async fn closed_window(state: &AppState, conversation_id: i64, channel_id: &str) -> Result<(), ApiError> {
+    if state.lanes.get(channel_id).is_none_or(|lane| lane.delivery.window_hours == 0) {
+        return Ok(());
+    }
     let windows = super::delivery::windows(state, conversation_id, state.clock.now_ms()).await?.unwrap_or_default();
     let Some(window) = windows.iter().find(|w| w.channel_id == channel_id) else {
         return Ok(());

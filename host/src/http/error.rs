@@ -101,7 +101,9 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::NotFound(what) => Self::not_found("not_found", format!("{what} not found")),
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             StoreError::Taken(message) => Self::new(StatusCode::CONFLICT, "taken", message),
-            StoreError::Unreachable(message) => Self::new(StatusCode::CONFLICT, "unreachable", message),
+            // Opted out is unreachable to the client (the code stays `unreachable`); the
+            // handler audits the refused send.
+            StoreError::Unreachable(message) | StoreError::OptedOut(message) => Self::new(StatusCode::CONFLICT, "unreachable", message),
             StoreError::InvalidReference(message) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", message),
             StoreError::InvalidCursor(cursor) => Self::bad_request("invalid_cursor", format!("invalid cursor `{cursor}`")),
             other => {

@@ -56,7 +56,9 @@ pub async fn run(
     let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
     let batch = settings.concurrency.max(1) as u32 * 4;
     let mut leadership = store.leadership();
-    let mut orphans_checked = false;
+    // When rows of channels no longer configured were last looked for (once a minute: such
+    // rows fail when they come due, and retries come due later).
+    let mut orphans_checked: Option<Instant> = None;
     loop {
         tokio::select! {
             () = leadership.wait_until_leader() => {}
@@ -65,9 +67,11 @@ pub async fn run(
         if *shutdown.borrow() {
             return;
         }
-        if !orphans_checked {
+        if orphans_checked.is_none_or(|at| at.elapsed() >= ORPHAN_CHECK_EVERY) {
             // Rows of channels no longer configured fail visibly instead of waiting forever.
-            orphans_checked = fail_orphans(&store, &channels, lanes, &settings).await;
+            if fail_orphans(&store, &channels, lanes, &settings).await {
+                orphans_checked = Some(Instant::now());
+            }
         }
         let now = Instant::now();
         let mut jobs = Vec::new();
@@ -111,6 +115,8 @@ pub async fn run(
         }
     }
 }
+
+const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Claim and fail the due rows of channels no longer in the config. Returns whether the check
 /// ran to the end.

@@ -5,7 +5,8 @@ use super::db::{sql, Conn, Millis};
 use super::ingest::announce_message;
 use super::live::{LiveEventKind, PendingEvents};
 use super::views::{visible_to, MessageView, Viewer};
-use super::{views, Store, StoreError};
+use super::workflow::Actor;
+use super::{audit, views, Store, StoreError};
 use crate::model::DeliveryStatus;
 use serde::Serialize;
 
@@ -94,6 +95,18 @@ pub(super) async fn note_status(
 }
 
 impl Store {
+    /// Audit a send refused because the contact opted out on `channel_id` (`reply.refused_opted_out`),
+    /// so an admin can show that nothing went to someone who said STOP, and who tried.
+    pub async fn audit_opted_out_send(&self, actor: &Actor, conversation_id: i64, channel_id: &str, kind: &str) -> Result<(), StoreError> {
+        let now = Millis(crate::clock::now_ms());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let detail = serde_json::json!({"channel_id": channel_id, "kind": kind});
+        audit::record(&mut conn, actor, "reply.refused_opted_out", &format!("conversation:{conversation_id}"), &detail, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// For each channel the conversation's contact can be reached on, when they last wrote
     /// there (Unix ms; across all their conversations), oldest channel first. `None` when
     /// there is no such conversation.

@@ -73,9 +73,13 @@ pub enum StoreError {
     /// A name or address that must be unique is in use (an agent's email, a shortcut).
     #[error("{0}")]
     Taken(String),
-    /// The contact cannot be written to on that channel: no identity there, or opted out.
+    /// The contact cannot be written to on that channel: no identity there.
     #[error("{0}")]
     Unreachable(String),
+    /// The contact opted out of messages on that channel (STOP): nothing may be sent there
+    /// until they opt in again.
+    #[error("{0}")]
+    OptedOut(String),
     /// A change names something that does not exist (an agent or team id).
     #[error("{0}")]
     InvalidReference(String),

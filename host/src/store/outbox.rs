@@ -89,7 +89,7 @@ pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: M
     .ok_or_else(|| StoreError::Unreachable(format!("the contact cannot be reached on channel `{channel_id}`")))?;
     let (identity_id, external_id, phone, email, display_name, username, opted_out) = identity;
     if opted_out {
-        return Err(StoreError::Unreachable(format!("the contact opted out of messages on channel `{channel_id}`")));
+        return Err(StoreError::OptedOut(format!("the contact opted out of messages on channel `{channel_id}`")));
     }
     let message_id: i64 = sql!(conn, query_scalar(
         "INSERT INTO messages (conversation_id, channel_id, identity_id, direction, kind, text, attachments, reply_to_external_id,

@@ -267,7 +267,7 @@ impl Store {
             match queue_reply_on(&mut conn, &reply, now, &mut events).await {
                 Ok(message) => auto_reply_message_id = Some(message.id),
                 // Opted out, or no identity on that channel: no auto-reply, the rest applies.
-                Err(StoreError::Unreachable(reason)) => tracing::info!(conversation = id, policy, reason, "auto-reply not sent"),
+                Err(StoreError::Unreachable(reason) | StoreError::OptedOut(reason)) => tracing::info!(conversation = id, policy, reason, "auto-reply not sent"),
                 Err(error) => return Err(error),
             }
         }
