@@ -1,9 +1,9 @@
-// Admin pages: agents, teams, canned responses, channels, routing and the audit log. Only admins see the links; the
+// Admin pages: agents, teams, canned responses, channels, routing, failed deliveries and the audit log. Only admins see the links; the
 // API refuses agents on every one of these routes whatever the page shows.
 import { html } from "./html.js";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../lib/api.js";
-import { me, page, showError, teams as teamList, channels, plugins } from "../lib/state.js";
+import { me, page, showError, teams as teamList, channels, plugins, openConversation } from "../lib/state.js";
 import { ago, channelLook } from "../lib/format.js";
 
 function useLoad(path) {
@@ -333,12 +333,13 @@ function ChannelPage({ id }) {
   `;
 }
 
-const ACTIONS = { "contact.merged": "Merged contacts", "contact.unmerged": "Undid a merge" };
+const ACTIONS = { "contact.merged": "Merged contacts", "contact.unmerged": "Undid a merge", "reply.refused_opted_out": "Refused a reply (opted out)" };
 
 function describeAudit(entry) {
   const d = entry.detail ?? {};
   if (entry.action === "contact.merged") return `contact ${d.merged_id} into contact ${d.survivor_id} (merge ${d.merge_id})`;
   if (entry.action === "contact.unmerged") return `merge ${d.merge_id}: contact ${d.merged_id} is separate again`;
+  if (entry.action === "reply.refused_opted_out") return `a ${d.kind} reply on ${d.channel_id} in ${entry.subject}: the contact opted out there`;
   return entry.subject;
 }
 
@@ -392,7 +393,50 @@ function Audit() {
   `;
 }
 
-const PAGES = { agents: Agents, teams: Teams, canned: Canned, channels: Channels, routing: Routing, audit: Audit };
+/** Replies that will not go out unless someone retries them, newest first: why, and a retry. */
+function Deliveries() {
+  const [letters, setLetters] = useState(null);
+  const load = async () => {
+    try {
+      setLetters(await api.get("/dead-letters?limit=200"));
+    } catch (error) {
+      showError(error);
+    }
+  };
+  useEffect(() => {
+    load();
+  }, []);
+  const retry = (l) => act(() => api.post(`/conversations/${l.conversation_id}/messages/${l.message_id}/retry`, {}), load);
+  const open = (l) => {
+    page.value = "inbox";
+    openConversation(l.conversation_id);
+  };
+  return html`
+    <section aria-labelledby="deliveries-title">
+      <h1 id="deliveries-title">Failed deliveries</h1>
+      <p class="info">Replies whose retries ran out, or that the provider refused for good. A retry sends one again with a fresh set of attempts.</p>
+      <table class="admin-table deliveries-table">
+        <thead><tr><th scope="col">When</th><th scope="col">Channel</th><th scope="col">Reply</th><th scope="col">Why</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          ${(letters ?? []).map((l) => html`
+            <tr key=${l.message_id} data-dead-letter=${l.message_id}>
+              <td><time datetime=${new Date(l.updated_at).toISOString()}>${new Date(l.updated_at).toLocaleString()}</time></td>
+              <td>${channelLook(l.channel_id, plugins.value).label} (${l.channel_id})</td>
+              <td>${l.text ?? "[no text]"}</td>
+              <td>${l.state === "dead" ? `gave up after ${l.attempts} attempts` : "refused"}${l.last_error ? `: ${l.last_error}` : ""}</td>
+              <td>
+                <button onClick=${() => open(l)} aria-label=${`Open the conversation of reply ${l.message_id}`}>Open</button>
+                <button onClick=${() => retry(l)} aria-label=${`Retry reply ${l.message_id}`}>Retry</button>
+              </td>
+            </tr>`)}
+        </tbody>
+      </table>
+      ${letters && letters.length === 0 ? html`<p class="info">Nothing failed.</p>` : ""}
+    </section>
+  `;
+}
+
+const PAGES = { agents: Agents, teams: Teams, canned: Canned, channels: Channels, routing: Routing, deliveries: Deliveries, audit: Audit };
 
 export function AdminPage({ name }) {
   if (me.value?.role !== "admin") {

@@ -9,7 +9,7 @@ prints `advance-clock` and waits for SB_SIGNAL to exist, while the test moves th
 clock 25 hours on; the composer then says the window closed, a free-form reply is refused
 with that reason, and a template goes out.
 
-Environment: SB_BASE, SB_PASSWORD, SB_AGENT (email), SB_CHROMIUM, SB_SIGNAL (a file path).
+Environment: SB_BASE, SB_PASSWORD, SB_AGENT and SB_ADMIN (emails), SB_CHROMIUM, SB_SIGNAL (a file path).
 """
 
 import os
@@ -21,6 +21,7 @@ from playwright.sync_api import sync_playwright, expect
 BASE = os.environ["SB_BASE"]
 PASSWORD = os.environ["SB_PASSWORD"]
 AGENT = os.environ["SB_AGENT"]
+ADMIN = os.environ["SB_ADMIN"]
 CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
 SIGNAL = os.environ["SB_SIGNAL"]
 TIMEOUT = 15_000
@@ -61,6 +62,19 @@ def main():
         expect(attempts.locator("li").nth(0)).to_contain_text("131016")
         expect(attempts.locator("li").nth(1)).to_contain_text("Attempt 2: failed, gave up")
         accessible(page, "a failed reply's delivery")
+
+        # An admin sees it among the failed deliveries, with why.
+        admin = browser.new_context(bypass_csp=True).new_page()
+        admin.goto(BASE + "/")
+        admin.get_by_label("Email").fill(ADMIN)
+        admin.get_by_label("Password").fill(PASSWORD)
+        admin.get_by_role("button", name="Sign in").click()
+        admin.get_by_role("button", name="Failed deliveries").click()
+        dead = admin.locator("[data-dead-letter]", has_text="Your order ships today.")
+        expect(dead).to_contain_text("gave up after 2 attempts", timeout=TIMEOUT)
+        expect(dead).to_contain_text("Service unavailable")
+        accessible(admin, "the failed deliveries page")
+        admin.context.close()
 
         # The agent retries it; it goes out, and the third attempt is listed.
         reply.get_by_role("button", name="Retry").click()

@@ -229,6 +229,7 @@ async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
     let clock = std::sync::Arc::new(switchboard::clock::ShiftedClock::default());
     let server = TestServer::start_clocked(Some(graph.addr), "[channels.delivery]\nmax_attempts = 2\n", &Settings::default(), clock.clone()).await;
     crate::inbox::agent(&server, "ana@example.com", "Ana", "agent").await;
+    crate::inbox::agent(&server, "cy@example.com", "Cy", "admin").await;
     conversation(&server).await;
     graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
     graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
@@ -239,6 +240,7 @@ async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
         .env("SB_BASE", &server.base)
         .env("SB_PASSWORD", crate::agents::PASSWORD)
         .env("SB_AGENT", "ana@example.com")
+        .env("SB_ADMIN", "cy@example.com")
         .env("SB_CHROMIUM", &chromium)
         .env("SB_SIGNAL", &signal)
         .stdout(std::process::Stdio::piped())
