@@ -275,7 +275,8 @@ async fn expire_presence(store: store::Store, clock: Arc<dyn clock::Clock>, ever
 
 /// Every `maintenance_interval_secs`, on the leader only (every node would delete the same
 /// rows): prune live events and raw webhook bodies past their retention, expired one-time
-/// webhook tokens, and `Idempotency-Key`s older than a day.
+/// webhook tokens, `Idempotency-Key`s older than a day, and delivery statuses that waited an
+/// hour for a receipt that never came.
 async fn maintenance(store: store::Store, settings: config::DatabaseConfig) {
     let hours = |n: u64| i64::try_from(n).unwrap_or(i64::MAX / 3_600_000).saturating_mul(3_600_000);
     let every = Duration::from_secs(settings.maintenance_interval_secs);
@@ -296,6 +297,9 @@ async fn maintenance(store: store::Store, settings: config::DatabaseConfig) {
             }
             if let Err(error) = store.prune_idempotency_keys(now - store::idempotency::KEY_RETENTION_MS).await {
                 tracing::warn!(%error, "pruning idempotency keys failed");
+            }
+            if let Err(error) = store.prune_early_statuses(now - store::delivery::EARLY_STATUS_RETENTION_MS).await {
+                tracing::warn!(%error, "pruning early delivery statuses failed");
             }
         }
     })

@@ -7,7 +7,7 @@ use super::live::{LiveEventKind, PendingEvents};
 use super::views::{visible_to, MessageView, Viewer};
 use super::workflow::Actor;
 use super::{audit, views, Store, StoreError};
-use crate::model::DeliveryStatus;
+use crate::model::{DeliveryStatus, StatusUpdate};
 use serde::Serialize;
 
 /// A reply's way through the outbox.
@@ -94,7 +94,68 @@ pub(super) async fn note_status(
     Ok(())
 }
 
+/// How long a status for a message we do not know yet is kept for its receipt.
+pub const EARLY_STATUS_RETENTION_MS: i64 = 3_600_000;
+
+/// Keep a status callback for a provider id no message has yet (see migration 0015).
+pub(super) async fn keep_early_status(conn: &mut Conn<'_>, channel_id: &str, update: &StatusUpdate, now: Millis) -> Result<(), StoreError> {
+    let error = update.error.as_ref();
+    sql!(conn, execute(
+        "INSERT INTO early_statuses (channel_id, external_id, status, status_rank, provider_at, error_code, error_message, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        channel_id,
+        &update.external_id,
+        update.status.as_str(),
+        update.status.rank(),
+        (update.timestamp_ms > 0).then_some(Millis(update.timestamp_ms)),
+        error.map(|e| e.code.as_str()),
+        error.map(|e| e.message.as_str()),
+        now,
+    ))?;
+    Ok(())
+}
+
+/// Apply the statuses that arrived for `external_id` before message `message_id` had it, in
+/// rank order, each only if it moves the message forward; then forget them.
+pub(super) async fn apply_early_statuses(conn: &mut Conn<'_>, channel_id: &str, external_id: &str, message_id: i64, now: Millis) -> Result<(), StoreError> {
+    #[allow(clippy::type_complexity)]
+    let early: Vec<(String, i64, Option<Millis>, Option<String>, Option<String>)> = sql!(conn, query_as(
+        "SELECT status, status_rank, provider_at, error_code, error_message FROM early_statuses
+         WHERE channel_id = $1 AND external_id = $2 ORDER BY status_rank, id",
+        channel_id,
+        external_id,
+    ).fetch_all)?;
+    if early.is_empty() {
+        return Ok(());
+    }
+    for (status, rank, provider_at, error_code, error_message) in early {
+        let Some(status) = DeliveryStatus::parse(&status) else { continue };
+        let moved = sql!(conn, execute(
+            "UPDATE messages SET status = $1, status_rank = $2, error_code = COALESCE($3, error_code),
+                 error_message = COALESCE($4, error_message), updated_at = $5
+             WHERE id = $6 AND status_rank < $2",
+            status.as_str(),
+            rank,
+            &error_code,
+            &error_message,
+            now,
+            message_id,
+        ))? == 1;
+        if moved {
+            note_status(conn, message_id, status, now, provider_at.map(|at| at.0), error_code.as_deref()).await?;
+        }
+    }
+    sql!(conn, execute("DELETE FROM early_statuses WHERE channel_id = $1 AND external_id = $2", channel_id, external_id))?;
+    Ok(())
+}
+
 impl Store {
+    /// Forget statuses kept for a receipt that never came (messages sent from elsewhere).
+    pub async fn prune_early_statuses(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let mut conn = self.db.write().await?;
+        Ok(sql!(conn, execute("DELETE FROM early_statuses WHERE received_at < $1", Millis(cutoff_ms)))?)
+    }
+
     /// Audit a send refused because the contact opted out on `channel_id` (`reply.refused_opted_out`),
     /// so an admin can show that nothing went to someone who said STOP, and who tried.
     pub async fn audit_opted_out_send(&self, actor: &Actor, conversation_id: i64, channel_id: &str, kind: &str) -> Result<(), StoreError> {
@@ -311,8 +372,9 @@ mod tests {
         assert!(store.delivery(conversation, message.id + 1000).await.unwrap().is_none());
     }
 
-    /// Delivery callbacks arriving in any order, each maybe twice, as providers do: the status
-    /// ends at the furthest one reported, and its history only ever moves forward.
+    /// Delivery callbacks arriving in any order, each maybe twice, some before our own record
+    /// of the send, as providers do: the status ends at the furthest one reported, and its
+    /// history only ever moves forward.
     #[test]
     fn statuses_never_move_backwards_under_shuffled_callbacks() {
         use crate::model::{DeliveryStatus as S, Event, ProviderError, StatusUpdate};
@@ -368,14 +430,14 @@ mod tests {
                 // The provider's callbacks may even beat our own record of the send.
                 let (before, after) = if receipt_first { (&callbacks[..0], &callbacks[..]) } else { callbacks.split_at(callbacks.len() / 2) };
                 if !before.is_empty() {
-                    // Not ours yet (no external id stored): ignored, as a callback for an unknown message is.
+                    // Not ours yet (no provider id stored): kept until the receipt records it.
                     deliver(statuses(before)).await.unwrap();
                 }
                 assert!(store.finish_attempt(&job, &AttemptOutcome::Sent(receipt)).await.unwrap());
                 for event in statuses(after) {
                     deliver(vec![event]).await.unwrap();
                 }
-                let expected = after.iter().copied().chain([S::Sent]).max_by_key(|s| s.rank()).unwrap();
+                let expected = callbacks.iter().copied().chain([S::Sent]).max_by_key(|s| s.rank()).unwrap();
                 let delivery = store.delivery(conversation, message.id).await.unwrap().unwrap();
                 let ranks: Vec<i64> = delivery.statuses.iter().map(|step| S::parse(&step.status).unwrap().rank()).collect();
                 prop_assert!(ranks.windows(2).all(|pair| pair[0] < pair[1]), "history moved back or repeated: {:?}", delivery.statuses);

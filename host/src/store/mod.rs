@@ -111,6 +111,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "webchat", include_str!("../../../migrations/sqlite/0012_webchat.sql")),
     (13, "routing", include_str!("../../../migrations/sqlite/0013_routing.sql")),
     (14, "delivery", include_str!("../../../migrations/sqlite/0014_delivery.sql")),
+    (15, "early_statuses", include_str!("../../../migrations/sqlite/0015_early_statuses.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -127,6 +128,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "webchat", include_str!("../../../migrations/postgres/0012_webchat.sql")),
     (13, "routing", include_str!("../../../migrations/postgres/0013_routing.sql")),
     (14, "delivery", include_str!("../../../migrations/postgres/0014_delivery.sql")),
+    (15, "early_statuses", include_str!("../../../migrations/postgres/0015_early_statuses.sql")),
 ];
 
 #[derive(Clone)]

@@ -6,7 +6,7 @@
 //! holder of the current claim (matched on the attempt number).
 
 use super::db::{sql, Conn, Millis};
-use super::delivery::note_status;
+use super::delivery::{apply_early_statuses, note_status};
 use super::ingest::announce_message;
 use super::live::{LiveEventKind, PendingEvents};
 use super::views::MessageView;
@@ -321,6 +321,7 @@ async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendRece
     if rank < receipt.status.rank() {
         note_status(conn, job.message_id, receipt.status, now, None, None).await?;
     }
+    apply_early_statuses(conn, &job.channel_id, &receipt.external_id, job.message_id, now).await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! contact's open one), statuses that only move forward, profiles and consent. Runs inside the
 //! group commit's transaction.
 
-use crate::store::delivery::note_status;
+use crate::store::delivery::{keep_early_status, note_status};
 use super::IngestReport;
 use super::IngestRequest;
 use crate::identity::link::{refresh_profile, resolve_identity};
@@ -252,7 +252,19 @@ async fn apply_status(
             announce_message(conn, LiveEventKind::MessageUpdated, message_id, events).await?;
             Ok(true)
         }
-        None => Ok(false),
+        None => {
+            // Stale (the message is further along), or not ours yet: the provider may report
+            // a send before our record of it has its id. Keep that one for the receipt.
+            let known: Option<i64> = sql!(conn, query_scalar(
+                "SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2",
+                channel_id,
+                &update.external_id,
+            ).fetch_optional)?;
+            if known.is_none() {
+                keep_early_status(conn, channel_id, update, now).await?;
+            }
+            Ok(false)
+        }
     }
 }
 
