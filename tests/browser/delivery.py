@@ -36,15 +36,21 @@ def accessible(page, name):
     assert not bad, f"accessibility of {name}: " + "; ".join(f"{v['id']}: {v['help']}" for v in bad)
 
 
+def signed_in(browser, email):
+    """A page of a fresh context, signed in as `email`. bypass_csp only so axe-core can be
+    injected; the inbox's own scripts are all 'self'."""
+    page = browser.new_context(bypass_csp=True).new_page()
+    page.goto(BASE + "/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    return page
+
+
 def main():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        # bypass_csp only so axe-core can be injected; the inbox's own scripts are all 'self'.
-        page = browser.new_context(bypass_csp=True).new_page()
-        page.goto(BASE + "/")
-        page.get_by_label("Email").fill(AGENT)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in(browser, AGENT)
         page.locator(".row", has_text="José García").click()
 
         page.get_by_label("Reply", exact=True).fill("Your order ships today.")
@@ -64,11 +70,7 @@ def main():
         accessible(page, "a failed reply's delivery")
 
         # An admin sees it among the failed deliveries, with why.
-        admin = browser.new_context(bypass_csp=True).new_page()
-        admin.goto(BASE + "/")
-        admin.get_by_label("Email").fill(ADMIN)
-        admin.get_by_label("Password").fill(PASSWORD)
-        admin.get_by_role("button", name="Sign in").click()
+        admin = signed_in(browser, ADMIN)
         admin.get_by_role("button", name="Failed deliveries").click()
         dead = admin.locator("[data-dead-letter]", has_text="Your order ships today.")
         expect(dead).to_contain_text("gave up after 2 attempts", timeout=TIMEOUT)

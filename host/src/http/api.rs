@@ -33,6 +33,15 @@ pub struct IdParam {
     id: i64,
 }
 
+/// Conversation `id` exists and the caller may see it; else the same `404` either way, so a
+/// caller learns nothing about conversations that are not theirs.
+pub(super) async fn visible_conversation(state: &AppState, caller: &Principal, id: i64) -> Result<(), ApiError> {
+    match state.store.conversation(caller.viewer(), id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("not_found", format!("conversation {id} not found"))),
+    }
+}
+
 /// `limit`, or `default` when absent; outside `1..=max` it is a JSON `400`.
 pub(super) fn page_size(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match limit {
@@ -199,9 +208,7 @@ pub async fn conversation_messages(
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let Query(query) = query?;
     let limit = page_size(query.limit, 100, 500)?;
-    if state.store.conversation(caller.viewer(), id).await?.is_none() {
-        return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
-    }
+    visible_conversation(&state, &caller, id).await?;
     Ok(Json(state.store.conversation_messages(id, limit, query.before).await?))
 }
 

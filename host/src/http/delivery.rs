@@ -1,6 +1,6 @@
 //! Delivery, for agents: a reply's attempts and their timing, the dead letters, and a retry.
 
-use super::api::{page_size, Id, IdParam};
+use super::api::{page_size, visible_conversation, Id, IdParam};
 use super::error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 use super::AppState;
 use crate::auth::Principal;
@@ -31,14 +31,6 @@ pub struct DeadLetterQuery {
     pub limit: Option<u32>,
 }
 
-/// The conversation, if the caller may see it; else the same `404` as a missing one.
-async fn visible(state: &AppState, caller: &Principal, id: i64) -> Result<(), ApiError> {
-    match state.store.conversation(caller.viewer(), id).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("not_found", format!("conversation {id} not found"))),
-    }
-}
-
 #[utoipa::path(get, path = "/conversations/{id}/messages/{message_id}/delivery", tag = "delivery", params(ReplyPath),
     responses(
         (status = 200, description = "The reply's outbox state and every attempt with its timing, error and scheduled retry", body = DeliveryView),
@@ -48,7 +40,7 @@ async fn visible(state: &AppState, caller: &Principal, id: i64) -> Result<(), Ap
     security(("bearer" = [])))]
 pub async fn delivery(caller: Principal, State(state): State<AppState>, path: Result<Path<ReplyPath>, PathRejection>) -> Result<Json<DeliveryView>, ApiError> {
     let Path(ReplyPath { id, message_id }) = path?;
-    visible(&state, &caller, id).await?;
+    visible_conversation(&state, &caller, id).await?;
     let delivery = state.store.delivery(id, message_id).await?;
     delivery.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("conversation {id} has no reply {message_id}")))
 }
@@ -63,7 +55,7 @@ pub async fn delivery(caller: Principal, State(state): State<AppState>, path: Re
     security(("bearer" = [])))]
 pub async fn retry(caller: Principal, State(state): State<AppState>, path: Result<Path<ReplyPath>, PathRejection>) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let Path(ReplyPath { id, message_id }) = path?;
-    visible(&state, &caller, id).await?;
+    visible_conversation(&state, &caller, id).await?;
     let message = state.store.retry_delivery(id, message_id).await?;
     tracing::info!(caller = caller.name(), conversation_id = id, message_id, "delivery retried by hand");
     state.outbox.wake();
@@ -111,7 +103,7 @@ pub(super) async fn windows(state: &AppState, id: i64, now_ms: i64) -> Result<Op
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn conversation_windows(caller: Principal, State(state): State<AppState>, Id(id): Id) -> Result<Json<Vec<WindowView>>, ApiError> {
-    visible(&state, &caller, id).await?;
+    visible_conversation(&state, &caller, id).await?;
     let found = windows(&state, id, state.clock.now_ms()).await?;
     found.map(Json).ok_or_else(|| ApiError::not_found("not_found", format!("conversation {id} not found")))
 }

@@ -109,9 +109,7 @@ pub async fn update_conversation(
         (status = 404, description = "No such conversation (or not one of the caller's)", body = ErrorBody),
         Unauthorized, Unavailable))]
 pub async fn routing(State(state): State<AppState>, caller: Principal, Id(id): Id) -> Result<Json<Vec<DecisionView>>, ApiError> {
-    if state.store.conversation(caller.viewer(), id).await?.is_none() {
-        return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
-    }
+    super::api::visible_conversation(&state, &caller, id).await?;
     Ok(Json(state.store.routing_decisions(id, 50).await?))
 }
 
