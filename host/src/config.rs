@@ -511,6 +511,29 @@ pub struct DeliveryConfig {
     /// Hours after the customer's last message during which free-form replies are allowed
     /// (the customer-service window); 0 for none. Templates are allowed at any time.
     pub window_hours: Option<u32>,
+    /// Another channel instance to send a reply on when it cannot be delivered on this one
+    /// (`"sms"`): to the same contact's identity there, once, with a template sent as its text.
+    pub failover_to: Option<String>,
+    /// When to fail over: `window_closed` (WhatsApp's 131047), `permanent` (any other failure
+    /// the provider marks final, except an opt-out) and `dead` (retries ran out: the channel is
+    /// down). Default all three.
+    pub failover_on: Option<Vec<FailoverTrigger>>,
+}
+
+/// What makes a reply fail over ([`DeliveryConfig::failover_on`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverTrigger {
+    WindowClosed,
+    Permanent,
+    Dead,
+}
+
+/// Where and when a channel's undeliverable replies go instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failover {
+    pub to: String,
+    pub on: Vec<FailoverTrigger>,
 }
 
 /// [`DeliveryConfig`] with every default filled in.
@@ -524,6 +547,7 @@ pub struct Delivery {
     pub recipient_burst: u32,
     /// The customer-service window, hours; 0 when the channel has none.
     pub window_hours: u32,
+    pub failover: Option<Failover>,
 }
 
 impl DeliveryConfig {
@@ -565,6 +589,10 @@ impl DeliveryConfig {
             recipient_interval_ms: self.recipient_interval_ms.unwrap_or(recipient_interval_ms),
             recipient_burst: self.recipient_burst.unwrap_or(recipient_burst).max(1),
             window_hours: self.window_hours.unwrap_or(window_hours),
+            failover: self.failover_to.clone().map(|to| Failover {
+                to,
+                on: self.failover_on.clone().unwrap_or_else(|| vec![FailoverTrigger::WindowClosed, FailoverTrigger::Permanent, FailoverTrigger::Dead]),
+            }),
         }
     }
 }
@@ -727,6 +755,14 @@ impl Config {
             }
         }
         for channel in &self.channels {
+            if let Some(to) = &channel.delivery.failover_to
+                && (to == &channel.id || !self.channels.iter().any(|other| &other.id == to))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "channel `{}`: [channels.delivery] failover_to = `{to}` must name another configured channel",
+                    channel.id
+                )));
+            }
             if let Some(webchat) = &channel.webchat {
                 webchat.validate().map_err(|reason| ConfigError::Invalid(format!("channel `{}`: [channels.webchat] {reason}", channel.id)))?;
             }
@@ -877,7 +913,7 @@ secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABL
         assert_eq!(whatsapp.window_hours, 24);
         assert_eq!(DeliveryConfig::default().resolve("messenger", false, &outbox).window_hours, 24);
         assert_eq!(DeliveryConfig::default().resolve("messenger", true, &outbox).window_hours, 168, "HUMAN_AGENT: seven days");
-        let set = DeliveryConfig { max_attempts: Some(3), max_age_secs: Some(60), rate_per_sec: Some(2.5), burst: None, recipient_interval_ms: Some(0), recipient_burst: None, window_hours: Some(0) };
+        let set = DeliveryConfig { max_attempts: Some(3), max_age_secs: Some(60), rate_per_sec: Some(2.5), burst: None, recipient_interval_ms: Some(0), recipient_burst: None, window_hours: Some(0), ..DeliveryConfig::default() };
         let set = set.resolve("whatsapp", false, &outbox);
         assert_eq!(set.window_hours, 0, "an instance may turn its window off");
         assert_eq!((set.max_attempts, set.max_age_ms, set.rate_per_sec, set.burst, set.recipient_interval_ms), (3, 60_000, 2.5, 3, 0));
@@ -888,6 +924,21 @@ secrets = { literal = "in-config", env = { env = "SWITCHBOARD_TEST_UNSET_VARIABL
         for bad in ["rate_per_sec = 0.0", "rate_per_sec = -1.0", "burst = 0", "max_attempts = 0", "max_age_secs = 0", "per_minute = 3"] {
             assert!(Config::parse(&channel(bad)).is_err(), "{bad}");
         }
+        // Failover names another configured channel, and defaults to every trigger.
+        let sms = "[[channels]]\nid = \"sms\"\nplugin = \"twilio-sms\"\n";
+        let config = Config::parse(&format!("{}{sms}", channel("failover_to = \"sms\""))).unwrap();
+        let failover = config.channels[0].delivery_settings(&outbox).failover.unwrap();
+        assert_eq!((failover.to.as_str(), failover.on.len()), ("sms", 3));
+        let config = Config::parse(&format!("{}{sms}", channel("failover_to = \"sms\"\nfailover_on = [\"window_closed\"]"))).unwrap();
+        assert_eq!(config.channels[0].delivery_settings(&outbox).failover.unwrap().on, [FailoverTrigger::WindowClosed]);
+        for bad in ["failover_to = \"nowhere\"", "failover_to = \"wa\"", "failover_to = \"sms\"\nfailover_on = [\"sometimes\"]"] {
+            assert!(Config::parse(&format!("{}{sms}", channel(bad))).is_err(), "{bad}");
+        }
+        assert!(channel_settings_have_no_failover(&outbox));
+    }
+
+    fn channel_settings_have_no_failover(outbox: &OutboxConfig) -> bool {
+        DeliveryConfig::default().resolve("whatsapp", false, outbox).failover.is_none()
     }
 
     #[test]

@@ -298,6 +298,11 @@ export async function sendTemplate(id, template, channelId) {
   return message;
 }
 
+/** The templates stored for `channelId`. */
+export function templatesOf(channelId) {
+  return api.get(`/templates?channel=${encodeURIComponent(channelId)}`);
+}
+
 /** Send a failed or dead-lettered reply again; its status goes back to pending. */
 export async function retryDelivery(conversationId, messageId) {
   const message = await api.post(`/conversations/${conversationId}/messages/${messageId}/retry`, {});

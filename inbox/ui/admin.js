@@ -1,4 +1,4 @@
-// Admin pages: agents, teams, canned responses, channels, routing, failed deliveries and the audit log. Only admins see the links; the
+// Admin pages: agents, teams, canned responses, templates, channels, routing, failed deliveries and the audit log. Only admins see the links; the
 // API refuses agents on every one of these routes whatever the page shows.
 import { html } from "./html.js";
 import { useEffect, useState } from "preact/hooks";
@@ -150,6 +150,74 @@ function Canned() {
         <label for="new-canned-body">Text</label><textarea id="new-canned-body" required rows="3" value=${form.body} onInput=${(e) => setForm({ ...form, body: e.currentTarget.value })}></textarea>
         <button type="submit" class="primary">Save</button>
       </form>
+    </section>
+  `;
+}
+
+const TEMPLATE_STATUSES = ["approved", "pending", "rejected", "paused", "disabled"];
+const EMPTY_TEMPLATE = { channel_id: "", name: "", language: "en_US", category: "utility", body: "", status: "approved" };
+
+/** Message templates per channel: what agents may send outside a customer-service window. */
+function Templates() {
+  const [templates, reload] = useLoad("/templates");
+  const withTemplates = channels.value.filter((c) => c.plugin.capabilities.includes("templates"));
+  const [form, setForm] = useState(EMPTY_TEMPLATE);
+  const set = (field) => (event) => setForm({ ...form, [field]: event.currentTarget.value });
+  const channelId = form.channel_id || withTemplates[0]?.id || "";
+  const create = (event) => {
+    event.preventDefault();
+    act(async () => {
+      await api.post("/templates", { ...form, channel_id: channelId, name: form.name.trim(), language: form.language.trim() });
+      setForm({ ...EMPTY_TEMPLATE, channel_id: form.channel_id });
+    }, reload);
+  };
+  return html`
+    <section aria-labelledby="templates-title">
+      <h1 id="templates-title">Templates</h1>
+      <p class="info">Pre-approved messages, the only kind WhatsApp allows after its 24-hour window. Record each as the provider approved it: its name, language, category and body, with parameters numbered <code>{{1}}</code>, <code>{{2}}</code>… Agents pick one in the composer and fill in the parameters; only approved ones can be sent.</p>
+      <table class="admin-table templates-table">
+        <thead><tr><th scope="col">Channel</th><th scope="col">Name</th><th scope="col">Language</th><th scope="col">Category</th><th scope="col">Body</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          ${(templates ?? []).map((t) => html`
+            <tr key=${t.id} data-template=${`${t.name}.${t.language}`}>
+              <td>${t.channel_id}</td>
+              <td><code>${t.name}</code></td>
+              <td>${t.language}</td>
+              <td>${t.category}</td>
+              <td>${t.body} <small>(${t.parameter_count} parameter${t.parameter_count === 1 ? "" : "s"})</small></td>
+              <td>
+                <label class="sr-only" for=${`template-status-${t.id}`}>Status of ${t.name} (${t.language})</label>
+                <select id=${`template-status-${t.id}`} value=${t.status} onChange=${(e) => act(() => api.patch(`/templates/${t.id}`, { status: e.currentTarget.value }), reload)}>
+                  ${TEMPLATE_STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
+                </select>
+              </td>
+              <td><button onClick=${() => confirm(`Delete the template ${t.name} (${t.language})?`) && act(() => api.del(`/templates/${t.id}`), reload)} aria-label=${`Delete ${t.name} (${t.language})`}>Delete</button></td>
+            </tr>`)}
+        </tbody>
+      </table>
+      ${templates && templates.length === 0 ? html`<p class="info">No templates yet.</p>` : ""}
+      ${withTemplates.length === 0
+        ? html`<p class="info">No configured channel sends templates.</p>`
+        : html`
+      <form class="admin-form" onSubmit=${create} aria-label="New template">
+        <h2>New template</h2>
+        <label for="new-template-channel">Channel</label>
+        <select id="new-template-channel" value=${channelId} onChange=${set("channel_id")}>
+          ${withTemplates.map((c) => html`<option value=${c.id}>${c.id}</option>`)}
+        </select>
+        <label for="new-template-name">Name</label><input id="new-template-name" required pattern="[a-z0-9_]{1,512}" title="lower-case letters, digits and _" value=${form.name} onInput=${set("name")} />
+        <label for="new-template-language">Language</label><input id="new-template-language" required value=${form.language} onInput=${set("language")} />
+        <label for="new-template-category">Category</label>
+        <select id="new-template-category" value=${form.category} onChange=${set("category")}>
+          <option value="utility">Utility</option><option value="marketing">Marketing</option><option value="authentication">Authentication</option>
+        </select>
+        <label for="new-template-body">Body</label><textarea id="new-template-body" required rows="3" maxlength="1024" value=${form.body} onInput=${set("body")}></textarea>
+        <label for="new-template-status">Status</label>
+        <select id="new-template-status" value=${form.status} onChange=${set("status")}>
+          ${TEMPLATE_STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
+        </select>
+        <button type="submit" class="primary">Save template</button>
+      </form>`}
     </section>
   `;
 }
@@ -436,7 +504,7 @@ function Deliveries() {
   `;
 }
 
-const PAGES = { agents: Agents, teams: Teams, canned: Canned, channels: Channels, routing: Routing, deliveries: Deliveries, audit: Audit };
+const PAGES = { agents: Agents, teams: Teams, canned: Canned, templates: Templates, channels: Channels, routing: Routing, deliveries: Deliveries, audit: Audit };
 
 export function AdminPage({ name }) {
   if (me.value?.role !== "admin") {

@@ -7,7 +7,7 @@
 // localStorage under the conversation's id, so they survive switching and reloads.
 import { html } from "./html.js";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { reply, sendTemplate, addNote, expand, cannedResponses, heartbeat, contact, thread, me, showError, plugins, channels, replyWindows } from "../lib/state.js";
+import { reply, sendTemplate, templatesOf, addNote, expand, cannedResponses, heartbeat, contact, thread, me, showError, plugins, channels, replyWindows } from "../lib/state.js";
 import { channelLook, when } from "../lib/format.js";
 
 const draftKey = (agentId, conversationId) => `switchboard.draft.${agentId}.${conversationId}`;
@@ -20,34 +20,60 @@ function loadDraft(key) {
   }
 }
 
-/** A pre-approved template (WhatsApp's, the only way to write after its 24-hour window):
- * its name, language and body parameters in order, one per line. */
-function TemplateForm({ id, channelId }) {
-  const [form, setForm] = useState({ name: "", language: "en_US", parameters: "" });
+/** `body` with `{{n}}` filled from `parameters` (blank ones stay as `{{n}}`). */
+const fillTemplate = (body, parameters) => body.replace(/\{\{\s*(\d+)\s*\}\}/g, (whole, n) => parameters[Number(n) - 1]?.trim() || whole);
+
+/** A pre-approved template (WhatsApp's, the only way to write after its 24-hour window),
+ * picked from the channel's stored ones (versions in the contact's language first), with one
+ * field per numbered parameter and a preview of what the customer will read. */
+function TemplateForm({ id, listChannel, channelId, language }) {
+  const [list, setList] = useState(null);
+  const [choice, setChoice] = useState("");
+  const [parameters, setParameters] = useState([]);
   const [busy, setBusy] = useState(false);
-  const set = (field) => (event) => setForm({ ...form, [field]: event.currentTarget.value });
+  useEffect(() => {
+    let gone = false;
+    templatesOf(listChannel).then((found) => { if (!gone) setList(found); }).catch((error) => { if (!gone) { setList([]); showError(error); } });
+    return () => { gone = true; };
+  }, [listChannel]);
+  const primary = (code) => (code ?? "").split(/[_-]/)[0].toLowerCase();
+  const sorted = [...(list ?? [])].sort((a, b) => (primary(b.language) === primary(language)) - (primary(a.language) === primary(language)) || a.name.localeCompare(b.name) || a.language.localeCompare(b.language));
+  const chosen = sorted.find((t) => String(t.id) === choice);
+  const setParameter = (n) => (event) => {
+    const next = [...parameters];
+    next[n] = event.currentTarget.value;
+    setParameters(next);
+  };
   const send = async (event) => {
     event.preventDefault();
+    if (!chosen) return;
     setBusy(true);
     try {
-      const parameters = form.parameters.split("\n").map((p) => p.trim()).filter(Boolean);
-      await sendTemplate(id, { name: form.name.trim(), language: form.language.trim(), parameters }, channelId);
-      setForm({ ...form, name: "", parameters: "" });
+      const values = Array.from({ length: chosen.parameter_count }, (_, n) => (parameters[n] ?? "").trim());
+      await sendTemplate(id, { name: chosen.name, language: chosen.language, parameters: values }, channelId);
+      setChoice("");
+      setParameters([]);
     } catch (error) {
       showError(error);
     } finally {
       setBusy(false);
     }
   };
+  if (list && list.length === 0) {
+    return html`<p class="info template-none">No templates for this channel yet. An admin adds them under Templates.</p>`;
+  }
   return html`
     <form class="template-form" onSubmit=${send}>
-      <label for="template-name">Template name</label>
-      <input id="template-name" required maxlength="512" value=${form.name} onInput=${set("name")} placeholder="e.g. order_update" />
-      <label for="template-language">Language</label>
-      <input id="template-language" required maxlength="32" value=${form.language} onInput=${set("language")} />
-      <label for="template-parameters">Parameters, one per line</label>
-      <textarea id="template-parameters" rows="2" value=${form.parameters} onInput=${set("parameters")}></textarea>
-      <div class="composer-foot"><button type="submit" class="primary" disabled=${busy || !form.name.trim()}>Send template</button></div>
+      <label for="template-pick">Template to send</label>
+      <select id="template-pick" required value=${choice} onChange=${(e) => { setChoice(e.currentTarget.value); setParameters([]); }}>
+        <option value="">Choose a template…</option>
+        ${sorted.map((t) => html`<option value=${t.id} disabled=${t.status !== "approved"}>${t.name} · ${t.language}${t.status !== "approved" ? ` (${t.status})` : ""}${language && primary(t.language) !== primary(language) ? " · not the contact's language" : ""}</option>`)}
+      </select>
+      ${chosen && Array.from({ length: chosen.parameter_count }, (_, n) => html`
+        <label for=${`template-parameter-${n + 1}`}>Parameter ${`{{${n + 1}}}`}</label>
+        <input id=${`template-parameter-${n + 1}`} required maxlength="4096" value=${parameters[n] ?? ""} onInput=${setParameter(n)} />`)}
+      ${chosen && html`<p class="template-preview" aria-label="Template preview">${fillTemplate(chosen.body, parameters)}</p>`}
+      <div class="composer-foot"><button type="submit" class="primary" disabled=${busy || !chosen}>Send template</button></div>
     </form>`;
 }
 
@@ -222,7 +248,7 @@ export function Composer({ conversation }) {
           <button onClick=${() => { setWarning(null); startedAt.current = null; }}>Cancel</button>
         </div>`}
       <div role="tabpanel" id="composer-panel" aria-labelledby=${`tab-${shown}`} class="composer-panel">
-        ${shown === "template" ? html`<${TemplateForm} id=${id} channelId=${channel || undefined} />` : html`
+        ${shown === "template" ? html`<${TemplateForm} key=${replyChannel} id=${id} listChannel=${replyChannel} channelId=${channel || undefined} language=${contact.value?.language ?? conversation.contact.language} />` : html`
         <label for="composer-text" class="sr-only">${mode === "note" ? "Private note" : "Reply"}</label>
         <textarea id="composer-text" ref=${box} rows="3" value=${text} onInput=${onInput} onKeyDown=${onKeyDown}
           placeholder=${mode === "note" ? "Only agents see notes. Ctrl+Enter adds it." : "Type / for canned responses. Ctrl+Enter sends."}></textarea>

@@ -82,6 +82,25 @@ function Merge({ c, onMerged }) {
     </div>`;
 }
 
+/** The language the contact reads: template sends must be in it. */
+function LanguageField({ c }) {
+  const [value, setValue] = useState(c.language ?? "");
+  const save = async (event) => {
+    event.preventDefault();
+    try {
+      contact.value = await api.patch(`/contacts/${c.id}`, { language: value.trim() });
+    } catch (error) {
+      showError(error);
+    }
+  };
+  return html`
+    <form class="contact-language" onSubmit=${save}>
+      <label for="contact-language">Reads</label>
+      <input id="contact-language" required size="7" placeholder="e.g. pt_BR" pattern="[A-Za-z]{2,3}([_\\-][A-Za-z0-9]{2,8}){0,2}" value=${value} onInput=${(e) => setValue(e.currentTarget.value)} />
+      <button type="submit" disabled=${value.trim() === (c.language ?? "")}>Save language</button>
+    </form>`;
+}
+
 export function ContactPanel() {
   const c = contact.value;
   const [merged, setMerged] = useState(null);
@@ -118,6 +137,7 @@ export function ContactPanel() {
         ${c.phone && html`<dt>Phone</dt><dd>${c.phone}</dd>`}
         ${c.email && html`<dt>Email</dt><dd>${c.email}</dd>`}
       </dl>
+      <${LanguageField} key=${c.id} c=${c} />
       <h3>On every channel</h3>
       <ul class="identities">
         ${c.identities.map((i) => html`

@@ -3,8 +3,8 @@
 import { html } from "./html.js";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { blobUrl } from "../lib/api.js";
-import { thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation, contactTyping, contactIsTyping, delivery, retryDelivery } from "../lib/state.js";
-import { contactName, when, PRIORITIES } from "../lib/format.js";
+import { plugins, thread, byId, selectedId, update, me, agents, teams, othersIn, presence, contactPanelOpen, openConversation, contactTyping, contactIsTyping, delivery, retryDelivery } from "../lib/state.js";
+import { channelLook, contactName, when, PRIORITIES } from "../lib/format.js";
 import { ChannelMark } from "./list.js";
 import { Composer } from "./composer.js";
 import { ContactPanel } from "./contact.js";
@@ -84,7 +84,7 @@ function MailParts({ message, part }) {
     </details>`;
 }
 
-const OUTCOMES = { sent: "sent", retry: "failed, retried", failed: "refused", dead: "failed, gave up" };
+const OUTCOMES = { sent: "sent", retry: "failed, retried", failed: "refused", dead: "failed, gave up", failed_over: "failed, sent on another channel" };
 
 /** A time to the second: attempts are often seconds apart. */
 const second = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -115,6 +115,8 @@ function Delivery({ message }) {
     }
   }
   const failed = message.status === "failed";
+  // Which channel each attempt was on matters once a failover moved the reply.
+  const manyChannels = new Set((details?.history ?? []).map((a) => a.channel_id)).size > 1;
   return html`
     <div class="delivery">
       ${failed && html`<button type="button" class="retry" disabled=${busy} onClick=${retry}>Retry</button>`}
@@ -124,7 +126,7 @@ function Delivery({ message }) {
           <ol class="attempts" aria-label="Delivery attempts">
             ${details.history.map((a) => html`
               <li data-outcome=${a.outcome}>
-                <span>Attempt ${a.attempt}: ${OUTCOMES[a.outcome] ?? a.outcome}</span>
+                <span>Attempt ${a.attempt}${manyChannels && a.channel_id ? ` via ${channelLook(a.channel_id, plugins.value).label}` : ""}: ${OUTCOMES[a.outcome] ?? a.outcome}</span>
                 <time>${second(a.finished_at)}</time>
                 ${a.error_code && html`<span class="code">${a.error_code}</span>`}
                 ${a.error_message && html`<span class="why">${a.error_message}</span>`}
@@ -142,8 +144,9 @@ function Delivery({ message }) {
     </div>`;
 }
 
-function Message({ message }) {
+function Message({ message, seen }) {
   const outbound = message.direction === "outbound";
+  const failover = message.failover;
   return html`
     <li class=${"message " + message.direction} data-message=${message.id}>
       <div class="bubble">
@@ -158,7 +161,9 @@ function Message({ message }) {
           <time>${when(message.created_at)}</time>
           ${outbound && html`<${Ticks} message=${message} />`}
         </div>
+        ${failover && html`<p class="failover" data-failover=${failover.from_channel_id}>Sent via ${channelLook(message.channel_id, plugins.value).label}: ${channelLook(failover.from_channel_id, plugins.value).label} could not deliver it${failover.code ? ` (${failover.code})` : ""}.</p>`}
         ${message.status === "failed" && message.error && html`<p class="failure" role="alert">${message.error.message}</p>`}
+        ${seen && html`<p class="seen" data-seen=${message.id}>Seen ${when(seen)}</p>`}
         ${outbound && message.author && html`<${Delivery} message=${message} />`}
       </div>
     </li>
@@ -276,6 +281,12 @@ export function Thread() {
   contactTyping.value;
   const others = othersIn(id);
   const customerTyping = contactIsTyping(id);
+  // The conversation's read state: the newest reply the customer read, from the rollup, or
+  // from a message that turned read since (live updates carry messages, not the rollup).
+  const lastRead = [...t.messages].reverse().find((m) => m.direction === "outbound" && m.status === "read");
+  const rolledUp = conversation?.customer_read_message_id ?? null;
+  const seenId = lastRead && (rolledUp === null || lastRead.id >= rolledUp) ? lastRead.id : rolledUp;
+  const seenAt = seenId === rolledUp && conversation?.customer_read_at ? conversation.customer_read_at : lastRead?.updated_at ?? null;
   return html`
     <section class="thread-pane" aria-label="Conversation">
       <header class="thread-head">
@@ -295,7 +306,9 @@ export function Thread() {
         <div class="thread-column">
           <div class="thread-body">
             <ol class="entries" aria-label="Messages and activity">
-              ${entries.map((e) => (e.message ? html`<${Message} key=${e.key} message=${e.message} />` : html`<${Activity} key=${e.key} entry=${e.activity} />`))}
+              ${entries.map((e) => (e.message
+                ? html`<${Message} key=${e.key} message=${e.message} seen=${e.message.id === seenId ? seenAt : null} />`
+                : html`<${Activity} key=${e.key} entry=${e.activity} />`))}
             </ol>
             <div ref=${end}></div>
           </div>

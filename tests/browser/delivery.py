@@ -7,9 +7,18 @@ opens its delivery attempts, retries it, and sees it sent with the third attempt
 Then the customer-service window: open until a day after the customer's message; the script
 prints `advance-clock` and waits for SB_SIGNAL to exist, while the test moves the gateway's
 clock 25 hours on; the composer then says the window closed, a free-form reply is refused
-with that reason, and a template goes out.
+with that reason, and a template goes out: one the admin recorded on the Templates page
+(after a body with a gap in its parameters was refused), picked from the stored ones, its
+parameter filled in with a preview, while one still in review cannot be picked.
 
-Environment: SB_BASE, SB_PASSWORD, SB_AGENT and SB_ADMIN (emails), SB_CHROMIUM, SB_SIGNAL (a file path).
+The customer then reads the retried reply (the script prints `mark-read`; the test posts the
+receipt and creates SB_READ_SIGNAL) and the thread marks it seen. After the clock moves, the
+agent sets the contact's language (the template picker flags a template not in it), and the
+template they send is refused by WhatsApp with 131047 (scripted by the test with the clock)
+and fails over to SMS, which the thread and the delivery attempts show.
+
+Environment: SB_BASE, SB_PASSWORD, SB_AGENT and SB_ADMIN (emails), SB_CHROMIUM, SB_SIGNAL and
+SB_READ_SIGNAL (file paths).
 """
 
 import os
@@ -24,6 +33,7 @@ AGENT = os.environ["SB_AGENT"]
 ADMIN = os.environ["SB_ADMIN"]
 CHROMIUM = os.environ.get("SB_CHROMIUM", "/usr/bin/chromium")
 SIGNAL = os.environ["SB_SIGNAL"]
+READ_SIGNAL = os.environ["SB_READ_SIGNAL"]
 TIMEOUT = 15_000
 AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")
 
@@ -45,6 +55,15 @@ def signed_in(browser, email):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     return page
+
+
+def wait_for(request, signal):
+    """Ask the test for `request` (a line on stdout) and wait until it says it is done."""
+    print(request, flush=True)
+    deadline = time.time() + 20
+    while not os.path.exists(signal):
+        assert time.time() < deadline, f"the test did not answer {request}"
+        time.sleep(0.05)
 
 
 def main():
@@ -76,6 +95,28 @@ def main():
         expect(dead).to_contain_text("gave up after 2 attempts", timeout=TIMEOUT)
         expect(dead).to_contain_text("Service unavailable")
         accessible(admin, "the failed deliveries page")
+
+        # The admin records the approved template agents will need once the window closes;
+        # a body whose parameters skip a number is refused with why.
+        admin.get_by_role("button", name="Templates").click()
+        form = admin.get_by_role("form", name="New template")
+        form.get_by_label("Name").fill("order_update")
+        form.get_by_label("Language").fill("en_US")
+        form.get_by_label("Body").fill("Hi {{1}}, order {{3}} is ready.")
+        form.get_by_role("button", name="Save template").click()
+        expect(admin.locator(".notice")).to_contain_text("{{2}}", timeout=TIMEOUT)
+        form.get_by_label("Body").fill("Hi {{1}}, your order is ready for pickup.")
+        form.get_by_role("button", name="Save template").click()
+        row = admin.locator('[data-template="order_update.en_US"]')
+        expect(row).to_contain_text("1 parameter", timeout=TIMEOUT)
+        # And one still in review, which agents see but cannot send.
+        form.get_by_label("Name").fill("spring_sale")
+        form.get_by_label("Category").select_option("marketing")
+        form.get_by_label("Body").fill("Spring sale: 20% off until Sunday.")
+        form.get_by_label("Status").select_option("pending")
+        form.get_by_role("button", name="Save template").click()
+        expect(admin.locator('[data-template="spring_sale.en_US"]')).to_contain_text("marketing", timeout=TIMEOUT)
+        accessible(admin, "the templates page")
         admin.context.close()
 
         # The agent retries it; it goes out, and the third attempt is listed.
@@ -89,12 +130,13 @@ def main():
         expect(steps).to_have_count(4, timeout=TIMEOUT)
         assert [steps.nth(i).get_attribute("data-status") for i in range(4)] == ["pending", "failed", "pending", "sent"]
 
+        # The customer reads it (the test posts WhatsApp's read receipt): the thread marks it seen.
+        wait_for("mark-read", READ_SIGNAL)
+        expect(reply.locator(".seen")).to_contain_text("Seen", timeout=TIMEOUT)
+        expect(page.locator(".seen")).to_have_count(1)
+
         # A day and an hour later (the test moves the gateway's clock), the window has closed.
-        print("advance-clock", flush=True)
-        deadline = time.time() + 20
-        while not os.path.exists(SIGNAL):
-            assert time.time() < deadline, "the clock was not moved"
-            time.sleep(0.05)
+        wait_for("advance-clock", SIGNAL)
         page.reload()
         page.locator(".row", has_text="José García").click()
         closed = page.locator(".window.closed")
@@ -105,11 +147,40 @@ def main():
         expect(page.locator(".notice")).to_contain_text("window", timeout=TIMEOUT)
         expect(page.locator(".message.outbound", has_text="Are you still there?")).to_have_count(0)
         accessible(page, "a closed window")
+        # The contact reads Portuguese, say: the picker flags the English template; back to English.
+        page.get_by_role("button", name="Contact").click()
+        language = page.get_by_label("Reads")
+        language.fill("pt_BR")
+        page.get_by_role("button", name="Save language").click()
+        expect(page.get_by_role("button", name="Save language")).to_be_disabled(timeout=TIMEOUT)
         page.get_by_role("tab", name="Template").click()
-        page.get_by_label("Template name").fill("order_update")
-        page.get_by_label("Parameters, one per line").fill("José")
+        picker = page.get_by_label("Template to send")
+        expect(picker.locator("option", has_text="order_update")).to_contain_text("not the contact's language", timeout=TIMEOUT)
+        accessible(page, "the contact panel with a language")
+        language.fill("en")
+        page.get_by_role("button", name="Save language").click()
+        expect(picker.locator("option", has_text="order_update")).not_to_contain_text("not the contact's language", timeout=TIMEOUT)
+        page.get_by_role("button", name="Close the contact panel").click()
+        # The one in review is listed but cannot be picked.
+        expect(picker.locator("option", has_text="spring_sale")).to_be_disabled(timeout=TIMEOUT)
+        picker.select_option(label="order_update · en_US")
+        page.get_by_label("Parameter {{1}}").fill("José")
+        expect(page.get_by_label("Template preview")).to_have_text("Hi José, your order is ready for pickup.")
+        accessible(page, "the template picker")
         page.get_by_role("button", name="Send template").click()
+        # The thread shows what the customer got: the body with its parameter filled in.
+        sent = page.locator(".message.outbound", has_text="Hi José, your order is ready for pickup.")
+        expect(sent).to_have_count(1, timeout=TIMEOUT)
         expect(page.locator(".message.outbound")).to_have_count(2, timeout=TIMEOUT)
+        # WhatsApp refused it (the test scripted 131047) and it failed over to SMS: the thread
+        # says so, and its delivery lists both attempts with their channels.
+        expect(sent.locator(".failover")).to_have_text("Sent via SMS: WhatsApp could not deliver it (131047).", timeout=TIMEOUT)
+        sent.get_by_text("Delivery", exact=True).click()
+        tries = sent.get_by_role("list", name="Delivery attempts")
+        expect(tries.locator("li").nth(0)).to_contain_text("Attempt 1 via WhatsApp: failed, sent on another channel", timeout=TIMEOUT)
+        expect(tries.locator("li").nth(0)).to_contain_text("131047")
+        expect(tries.locator("li").nth(1)).to_contain_text("via SMS: sent", timeout=TIMEOUT)
+        accessible(page, "a reply that failed over")
         browser.close()
     print("all browser checks passed")
 

@@ -189,9 +189,10 @@ def main():
         # WhatsApp sends templates, so the composer offers one (the fake checks what arrived).
         outbound_before = page.locator(".message.outbound").count()
         page.get_by_role("tab", name="Template").click()
-        page.get_by_label("Template name").fill("order_update")
-        expect(page.get_by_label("Language")).to_have_value("en_US")
-        page.get_by_label("Parameters, one per line").fill("José\n#12345")
+        page.get_by_label("Template to send").select_option(label="order_update · en_US")
+        page.get_by_label("Parameter {{1}}").fill("José")
+        page.get_by_label("Parameter {{2}}").fill("#12345")
+        expect(page.get_by_label("Template preview")).to_have_text("Hi José, order #12345 has shipped.")
         page.get_by_role("button", name="Send template").click()
         expect(page.locator(".message.outbound")).to_have_count(outbound_before + 1, timeout=TIMEOUT)
         page.get_by_role("tab", name="Reply").click()

@@ -1,6 +1,7 @@
 //! The delivery engine end to end: retries with their timing visible through the API,
-//! `Idempotency-Key`, dead letters and an agent's retry, and a channel held to its rate — all
-//! against the loopback fake of the WhatsApp Cloud API.
+//! `Idempotency-Key`, dead letters and an agent's retry, templates and windows, failover to SMS,
+//! and a channel held to its rate — against the loopback fakes of the WhatsApp Cloud API and
+//! Twilio.
 
 use crate::support::*;
 use reqwest::StatusCode;
@@ -13,6 +14,7 @@ on_both_backends!(
     a_retried_post_with_the_same_idempotency_key_queues_one_message,
     a_dead_letter_is_listed_and_an_agent_can_retry_it,
     free_text_outside_the_window_is_refused_and_a_template_goes,
+    a_131047_fails_over_to_sms_with_both_attempts_on_the_message,
 );
 
 /// One customer's WhatsApp conversation; its id.
@@ -181,13 +183,107 @@ async fn free_text_outside_the_window_is_refused_and_a_template_goes() {
     assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("window_closed")), "{refused}");
     let why = refused["error"]["message"].as_str().unwrap();
     assert!(why.contains("template") && why.contains("24 hours"), "{why}");
-    let template = json!({"content": {"type": "template", "name": "order_update", "language": "en_US", "parameters": ["José"]}});
-    let (status, queued) = server.api_post(&path, &template).await;
+    let template = |name: &str, language: &str, parameters: &[&str]| {
+        json!({"content": {"type": "template", "name": name, "language": language, "parameters": parameters}})
+    };
+    let refused = async |body: Value| {
+        let (status, answer) = server.api_post(&path, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        answer["error"]["code"].as_str().unwrap().to_string()
+    };
+    // A template must be stored before it can be sent.
+    assert_eq!(refused(template("order_update", "en_US", &["José"])).await, "unknown_template");
+    let stored = json!({"channel_id": "whatsapp", "name": "order_update", "language": "en_US", "category": "utility",
+        "body": "Hi {{1}}, your order {{2}} has shipped.", "status": "pending"});
+    let (status, created) = server.api_post("/api/v1/templates", &stored).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["parameter_count"], 2);
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(refused(template("order_update", "en_US", &["José", "#12"])).await, "template_not_approved");
+    let (status, approved) = server.api_patch(&format!("/api/v1/templates/{id}"), &json!({"status": "approved"})).await;
+    assert_eq!((status, approved["status"].as_str()), (StatusCode::OK, Some("approved")), "{approved}");
+    // The wrong parameter count, or a language it is not in, is refused before anything is queued.
+    assert_eq!(refused(template("order_update", "en_US", &["José"])).await, "template_parameters");
+    assert_eq!(refused(template("order_update", "en_US", &["José", "#12", "extra"])).await, "template_parameters");
+    assert_eq!(refused(template("order_update", "es", &["José", "#12"])).await, "template_language");
+    // A contact known to read Portuguese gets no English template.
+    let contact_id = server.api_get(&format!("/api/v1/conversations/{conversation_id}")).await["contact"]["id"].as_i64().unwrap();
+    let (status, _) = server.api_patch(&format!("/api/v1/contacts/{contact_id}"), &json!({"language": "pt_BR"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, answer) = server.api_post(&path, &template("order_update", "en_US", &["José", "#12"])).await;
+    assert_eq!(answer["error"]["code"], "template_language", "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("pt_BR"), "{answer}");
+    let (status, _) = server.api_post("/api/v1/templates", &json!({"channel_id": "whatsapp", "name": "order_update", "language": "pt_BR",
+        "category": "utility", "body": "Olá {{1}}, o seu pedido {{2}} foi enviado."})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(graph.received().is_empty(), "nothing refused reached the provider");
+
+    let (status, queued) = server.api_post(&path, &template("order_update", "pt_BR", &["José", "#12"])).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["text"], "Olá José, o seu pedido #12 foi enviado.", "the inbox shows what the customer reads");
     let sent = graph.wait_for(1).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["type"], "template", "only the template went out: {:?}", sent[0].body);
+    assert_eq!(sent[0].body["template"]["language"]["code"], "pt_BR");
 
+    server.stop().await;
+}
+
+/// WhatsApp fails over to SMS: the contact wrote on both (one phone, one contact), WhatsApp
+/// refuses a reply with 131047 (its window closed, whatever our clock said) and a template with
+/// 131026 (not a WhatsApp user any more). Each goes out by SMS instead, the template as its
+/// filled-in text; the message says where it came from, and its delivery lists both attempts
+/// with their channels. A reply fails over once: when SMS refuses too, it fails there.
+async fn a_131047_fails_over_to_sms_with_both_attempts_on_the_message() {
+    use crate::twilio_sms::{channel_toml, inbound_form_from, post_signed as post_sms, FakeTwilio};
+    let graph = FakeGraph::start().await;
+    let twilio = FakeTwilio::start().await;
+    let channels = format!("[channels.delivery]\nfailover_to = \"sms\"\n{}", channel_toml(Some(twilio.addr)));
+    let server = TestServer::start_with(Some(graph.addr), &channels).await;
+    post_sms(&server, &inbound_form_from("SMfo00000000000000000000000000001", "+16505551234", "texting first")).await;
+    let conversation_id = conversation(&server).await;
+    let path = format!("/api/v1/conversations/{conversation_id}/messages");
+
+    graph.fail_next(400, 131047, "(#131047) Re-engagement message", None);
+    let message_id = server.queue_text_reply(conversation_id, "Your refund is on its way.").await;
+    // Twilio takes a message as `queued`.
+    let sent = server.wait_for_status(conversation_id, message_id, "queued").await;
+    assert_eq!(sent["channel_id"], "sms", "{sent}");
+    assert_eq!((sent["failover"]["from_channel_id"].as_str(), sent["failover"]["code"].as_str()), (Some("whatsapp"), Some("131047")), "{sent}");
+    let texts = twilio.wait_for(1).await;
+    assert_eq!((texts[0].param("Body"), texts[0].param("To")), (Some("Your refund is on its way."), Some("+16505551234")));
+    assert_eq!(graph.received().len(), 1, "one try on WhatsApp");
+    let history = delivery(&server, conversation_id, message_id).await;
+    let attempts: Vec<(&str, &str, Option<&str>)> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["channel_id"].as_str().unwrap(), a["outcome"].as_str().unwrap(), a["error_code"].as_str()))
+        .collect();
+    assert_eq!(attempts, [("whatsapp", "failed_over", Some("131047")), ("sms", "sent", None)], "{history:#}");
+    assert_eq!(history["channel_id"], "sms");
+
+    // A template goes as its text (SMS has no templates).
+    let template = json!({"channel_id": "whatsapp", "name": "refund_done", "language": "en", "category": "utility", "body": "Hi {{1}}, refund {{2}} is done."});
+    let (status, created) = server.api_post("/api/v1/templates", &template).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    graph.fail_next(400, 131026, "(#131026) Message undeliverable", None);
+    let body = json!({"content": {"type": "template", "name": "refund_done", "language": "en", "parameters": ["José", "R-9"]}});
+    let message_id = server.queue_reply(conversation_id, &body).await["id"].as_i64().unwrap();
+    let sent = server.wait_for_status(conversation_id, message_id, "queued").await;
+    assert_eq!(sent["failover"]["code"], "131026", "a permanent failure fails over too: {sent}");
+    assert_eq!(twilio.wait_for(2).await[1].param("Body"), Some("Hi José, refund R-9 is done."));
+
+    // Once only: SMS refusing as well leaves it failed there, with both reasons.
+    graph.fail_next(400, 131047, "(#131047) Re-engagement message", None);
+    twilio.fail_next(400, 21610, "Attempt to send to unsubscribed recipient", None);
+    let (status, queued) = server.api_post(&path, &json!({"text": "one more thing"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let failed = server.wait_for_status(conversation_id, queued["id"].as_i64().unwrap(), "failed").await;
+    assert_eq!(failed["channel_id"], "sms");
+    assert_eq!(failed["error"]["code"], "21610", "{failed}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(graph.received().len(), 3, "never back to WhatsApp");
     server.stop().await;
 }
 
@@ -225,16 +321,25 @@ async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
         eprintln!("skipped: run through `cargo xtask test` (SWITCHBOARD_TEST_VENV names the Playwright install)");
         return;
     };
+    use crate::twilio_sms::{channel_toml, inbound_form_from, post_signed as post_sms, FakeTwilio};
     let graph = FakeGraph::start().await;
+    let twilio = FakeTwilio::start().await;
     let clock = std::sync::Arc::new(switchboard::clock::ShiftedClock::default());
-    let server = TestServer::start_clocked(Some(graph.addr), "[channels.delivery]\nmax_attempts = 2\n", &Settings::default(), clock.clone()).await;
+    // WhatsApp gives up after two attempts, and fails over to SMS only when its window closed.
+    let channels = format!(
+        "[channels.delivery]\nmax_attempts = 2\nfailover_to = \"sms\"\nfailover_on = [\"window_closed\"]\n{}",
+        channel_toml(Some(twilio.addr))
+    );
+    let server = TestServer::start_clocked(Some(graph.addr), &channels, &Settings::default(), clock.clone()).await;
     crate::inbox::agent(&server, "ana@example.com", "Ana", "agent").await;
     crate::inbox::agent(&server, "cy@example.com", "Cy", "admin").await;
-    conversation(&server).await;
+    post_sms(&server, &inbound_form_from("SMbr00000000000000000000000000001", "+16505551234", "texting too")).await;
+    let conversation_id = conversation(&server).await;
     graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
     graph.fail_next(503, 131016, "(#131016) Service unavailable", None);
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let signal = server.dir.path().join("clock-moved");
+    let read_signal = server.dir.path().join("read");
     let mut child = tokio::process::Command::new(&python)
         .arg(root.join("tests/browser/delivery.py"))
         .env("SB_BASE", &server.base)
@@ -243,6 +348,7 @@ async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
         .env("SB_ADMIN", "cy@example.com")
         .env("SB_CHROMIUM", &chromium)
         .env("SB_SIGNAL", &signal)
+        .env("SB_READ_SIGNAL", &read_signal)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -255,7 +361,15 @@ async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line == "advance-clock" {
                 clock.advance(25 * 3_600_000);
+                // What the agent sends next, WhatsApp refuses: its window closed.
+                graph.fail_next(400, 131047, "(#131047) Re-engagement message", None);
                 std::fs::write(&signal, b"moved").unwrap();
+            }
+            if line == "mark-read" {
+                let messages = server.api_get(&format!("/api/v1/conversations/{conversation_id}/messages")).await;
+                let sent = messages["items"].as_array().unwrap().iter().find(|m| m["text"] == "Your order ships today.").cloned().unwrap();
+                server.post_signed(&status_fixture("whatsapp/status_read.json", sent["external_id"].as_str().unwrap())).await;
+                std::fs::write(&read_signal, b"read").unwrap();
             }
             stdout.push_str(&line);
             stdout.push('\n');
@@ -269,6 +383,11 @@ async fn an_agent_sees_the_attempts_and_retries_a_failed_reply_in_chromium() {
     let texts: Vec<Value> = graph.received().into_iter().filter(|r| r.body["type"] == "text").map(|r| r.body["text"]["body"].clone()).collect();
     assert_eq!(texts, vec![json!("Your order ships today."); 3], "two failures, the agent's retry, and nothing after the window closed");
     let templates = graph.received().into_iter().filter(|r| r.body["type"] == "template").count();
-    assert_eq!(templates, 1, "the template went out");
+    assert_eq!(templates, 1, "the template was tried on WhatsApp");
+    let texts = twilio.received();
+    assert_eq!(texts.len(), 1, "and went by SMS instead");
+    assert_eq!(texts[0].param("Body"), Some("Hi José, your order is ready for pickup."));
+    let view = server.api_get(&format!("/api/v1/conversations/{conversation_id}")).await;
+    assert!(view["customer_read_message_id"].as_i64().is_some(), "the read rolled up: {view}");
     server.stop().await;
 }

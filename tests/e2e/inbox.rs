@@ -60,6 +60,9 @@ async fn an_agent_works_the_inbox_in_chromium() {
     agent(&server, "cy@example.com", "Cy", "admin").await;
     let (status, _) = server.api_post("/api/v1/canned-responses", &json!({"shortcut": "thanks", "body": "Thanks {{contact.first_name}}, {{agent.name}} here."})).await;
     assert_eq!(status, StatusCode::CREATED);
+    let template = json!({"channel_id": "whatsapp", "name": "order_update", "language": "en_US", "category": "utility", "body": "Hi {{1}}, order {{2}} has shipped."});
+    let (status, body) = server.api_post("/api/v1/templates", &template).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     // A customer on SMS, there before the agent signs in.
     post_sms(&server, &inbound_form_from("SMui00000000000000000000000000001", "+447700900555", "same person, other phone")).await;
 

@@ -348,6 +348,11 @@ impl TestServer {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `PATCH path` as the admin; the status and the JSON answer.
+    pub async fn api_patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send_as(ADMIN_TOKEN, reqwest::Method::PATCH, path, Some(body.clone())).await
+    }
+
     /// Poll `check` against the API until it returns `Some`, for up to 10 s.
     pub async fn eventually<T>(&self, what: &str, mut check: impl AsyncFnMut(&Self) -> Option<T>) -> T {
         for _ in 0..200 {

@@ -166,7 +166,7 @@ pub(crate) struct Received {
 }
 
 impl Received {
-    fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
@@ -195,7 +195,7 @@ impl FakeTwilio {
         Self { addr: serve_fake(app).await, state }
     }
 
-    fn fail_next(&self, status: u16, code: i64, message: &str, retry_after: Option<u64>) {
+    pub(crate) fn fail_next(&self, status: u16, code: i64, message: &str, retry_after: Option<u64>) {
         self.state.script.push((status, code, message.to_string(), retry_after));
     }
 

@@ -154,6 +154,8 @@ async fn agent_reply_reaches_the_graph_api_and_stores_its_id() {
     assert_eq!(message["contact_identity"]["external_id"], "16505551234");
 
     // A template goes out in the Cloud API's template shape.
+    let template = json!({"channel_id": "whatsapp", "name": "order_update", "language": "pt_BR", "category": "utility", "body": "Pedido {{1}} enviado."});
+    assert_eq!(server.api_post("/api/v1/templates", &template).await.0, StatusCode::CREATED);
     let (status, _) = server
         .api_post(
             &format!("/api/v1/conversations/{conversation_id}/messages"),

@@ -340,7 +340,7 @@ impl ReplyContent {
         (status = 409, description = "The contact cannot be reached on that channel, or opted out; or the `Idempotency-Key` was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "Unknown fields or wrong types, the channel does not support this content, or its customer-service window is closed for free-form replies (`window_closed`: send a template, or use another channel)", body = ErrorBody),
+        (status = 422, description = "Unknown fields or wrong types; the channel does not support this content; its customer-service window is closed for free-form replies (`window_closed`: send a template, or use another channel); or a template send that does not fit the stored template (`unknown_template`, `template_language` when it is not in the contact's language, `template_not_approved`, `template_parameters`)", body = ErrorBody),
         Unauthorized, Unavailable),
     security(("bearer" = [])))]
 pub async fn reply(
@@ -364,6 +364,18 @@ pub async fn reply(
     let Some(conversation) = state.store.conversation(caller.viewer(), id).await? else {
         return Err(ApiError::not_found("not_found", format!("conversation {id} not found")));
     };
+    let content_json = serde_json::to_string(&content).map_err(|_| invalid("`content` cannot be encoded"))?;
+    let key = client_key.for_request(&caller, &[&id.to_string(), requested_channel.as_deref().unwrap_or(""), &content_json, reply_to.as_deref().unwrap_or("")]);
+    // A retry is answered with what the first request queued before anything else is checked:
+    // the window may have closed since, and the answer must not change.
+    if let Some(key) = &key {
+        match state.store.replayed_reply(key).await {
+            Ok(Some(message)) => return Ok((StatusCode::ACCEPTED, [idempotency::replayed_header()], Json(message)).into_response()),
+            Ok(None) => {}
+            Err(StoreError::Conflict(message)) => return Err(idempotency::reused(message)),
+            Err(error) => return Err(error.into()),
+        }
+    }
     let channel_id = request.channel_id.or(conversation.reply_channel_id).unwrap_or(conversation.channel_id);
     let Some(channel) = state.channels.get(&channel_id) else {
         return Err(ApiError::bad_request("unknown_channel", format!("no channel `{channel_id}` is configured")));
@@ -381,16 +393,22 @@ pub async fn reply(
             format!("channel `{channel_id}` does not support {}", needed.as_str()),
         ));
     }
-    if !matches!(content, OutboundContent::Template { .. }) {
-        closed_window(&state, id, &channel_id).await?;
-    }
-    let content_json = serde_json::to_string(&content).map_err(|_| invalid("`content` cannot be encoded"))?;
-    let key = client_key.for_request(&caller, &[&id.to_string(), requested_channel.as_deref().unwrap_or(""), &content_json, reply_to.as_deref().unwrap_or("")]);
+    let text = match &content {
+        OutboundContent::Template { name, language, parameters } => {
+            let language_read = conversation.contact.language.as_deref();
+            Some(super::templates::check_send(&state, &channel_id, name, language, parameters, language_read).await?)
+        }
+        _ => {
+            closed_window(&state, id, &channel_id).await?;
+            None
+        }
+    };
     let reply = NewReply {
         conversation_id: id,
         channel_id: Some(channel_id),
         content,
         reply_to,
+        text,
         author: caller.name().to_string(),
         request_id: Some(request_id.0),
     };
@@ -470,6 +488,10 @@ pub struct ContactUpdate {
     pub display_name: Option<String>,
     #[schema(max_length = 320, pattern = r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     pub email: Option<String>,
+    /// The language the contact reads, as a provider code (`en`, `pt_BR`); template sends must
+    /// be in it.
+    #[schema(pattern = "^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,2}$")]
+    pub language: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", params(IdParam), request_body = ContactUpdate,
@@ -491,7 +513,10 @@ pub async fn update_contact(
         Some(email) if !rules::valid_email(email) => return Err(invalid("`email` is not an email address")),
         other => other.as_deref().map(str::to_lowercase),
     };
-    Ok(Json(state.store.update_contact(id, name, email.as_deref(), None).await?))
+    if request.language.as_deref().is_some_and(|code| !super::templates::valid_language(code)) {
+        return Err(invalid("`language` is a language code such as `en`, `en_US` or `pt_BR`"));
+    }
+    Ok(Json(state.store.update_contact_with_language(id, name, email.as_deref(), None, request.language.as_deref()).await?))
 }
 
 #[utoipa::path(get, path = "/contacts/{id}/timeline", tag = "contacts", params(IdParam, BackPageQuery),

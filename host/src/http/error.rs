@@ -104,6 +104,7 @@ impl From<crate::store::StoreError> for ApiError {
             // Opted out is unreachable to the client (the code stays `unreachable`); the
             // handler audits the refused send.
             StoreError::Unreachable(message) | StoreError::OptedOut(message) => Self::new(StatusCode::CONFLICT, "unreachable", message),
+            StoreError::Invalid(message) => Self::bad_request("invalid_request", message),
             StoreError::InvalidReference(message) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", message),
             StoreError::InvalidCursor(cursor) => Self::bad_request("invalid_cursor", format!("invalid cursor `{cursor}`")),
             other => {

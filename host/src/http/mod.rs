@@ -19,6 +19,7 @@ mod presence;
 mod routing;
 mod rules;
 mod saved_views;
+mod templates;
 mod webchat;
 mod webhooks;
 mod workflow;

@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, channels, delivery, events, health, media, merges, presence, routing, saved_views, webchat, webhooks, workflow, AppState};
+use super::{agents, api, canned, channels, delivery, events, health, media, merges, presence, routing, saved_views, templates, webchat, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -70,6 +70,10 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(canned::list)))
         .routes(admin(routes!(canned::create)))
         .routes(admin(routes!(canned::update, canned::delete)))
+        .routes(agent(routes!(templates::list)))
+        .routes(admin(routes!(templates::create)))
+        .routes(agent(routes!(templates::get)))
+        .routes(admin(routes!(templates::update, templates::delete)))
         .routes(agent(routes!(api::conversation_messages, api::reply)))
         .routes(agent(routes!(delivery::delivery)))
         .routes(agent(routes!(delivery::retry)))
@@ -145,8 +149,9 @@ pub fn document(channel_ids: &[String], webchat: &[(String, Vec<String>)]) -> Va
 ///
 /// - a reply carries exactly one of `text` and `content` (the handler refuses both or neither);
 /// - a template's parameters are at most 4,096 characters each, labels 1–64 without spaces;
-/// - each `content` variant refuses unknown fields (`deny_unknown_fields` on an internally
-///   tagged enum, which utoipa does not carry over to the variants);
+/// - each `content` variant, and each template button's, refuses unknown fields
+///   (`deny_unknown_fields` on an internally tagged enum, which utoipa does not carry over to
+///   the variants);
 /// - `channel_id` (webhooks' path, a reply's field) names a configured channel, and in the web
 ///   chat routes a web chat channel; an upload's content types are those channels take.
 pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String], webchat: &[(String, Vec<String>)]) -> Value {
@@ -165,6 +170,12 @@ pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String], webcha
     for list in ["add_labels", "remove_labels"] {
         schemas["ConversationUpdate"]["properties"][list]["items"] = json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^\\S+$"});
     }
+    // The same for a template's buttons.
+    if let Some(variants) = schemas["TemplateButton"]["oneOf"].as_array_mut() {
+        for variant in variants {
+            variant["additionalProperties"] = Value::Bool(false);
+        }
+    }
     let request = &mut schemas["ReplyRequest"];
     request["oneOf"] = json!([
         { "required": ["text"], "properties": { "text": { "type": "string" }, "content": { "type": "null" } } },
@@ -173,6 +184,8 @@ pub fn finish(document: utoipa::openapi::OpenApi, channel_ids: &[String], webcha
     let mut ids: Vec<Value> = channel_ids.iter().map(|id| Value::String(id.clone())).collect();
     ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     request["properties"]["channel_id"]["enum"] = Value::Array(ids.iter().cloned().chain([Value::Null]).collect());
+    // A template belongs to a configured channel (one that sends templates, or it is a 422).
+    schemas["TemplateRequest"]["properties"]["channel_id"]["enum"] = Value::Array(ids.clone());
     // Webhooks come to every channel but the web chat ones (their visitors use the widget).
     let hooks: Vec<Value> = ids.iter().filter(|id| !webchat.iter().any(|(chat, _)| id.as_str() == Some(chat))).cloned().collect();
     for method in ["get", "post"] {
@@ -325,7 +338,8 @@ mod tests {
         assert_eq!(upload.as_object().map(|types| types.keys().cloned().collect::<Vec<_>>()), Some(vec!["image/png".to_string()]));
         assert_eq!(reply["oneOf"].as_array().map(Vec::len), Some(2));
         assert_eq!(reply["additionalProperties"], false);
-        for variant in doc["components"]["schemas"]["ReplyContent"]["oneOf"].as_array().unwrap() {
+        let buttons = doc["components"]["schemas"]["TemplateButton"]["oneOf"].as_array().unwrap().iter();
+        for variant in doc["components"]["schemas"]["ReplyContent"]["oneOf"].as_array().unwrap().iter().chain(buttons) {
             assert_eq!(variant["additionalProperties"], false, "{variant}");
         }
     }

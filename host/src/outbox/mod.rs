@@ -6,6 +6,8 @@
 //!   permanent failure (closed window, invalid recipient) fails at once with the provider's code.
 //!   A plugin that traps or times out counts as retryable: the next build may be fixed, and the
 //!   provider may not have seen the message.
+//! - Failover ([`failover`]): a reply that cannot go out on its channel may go on another the
+//!   contact has, once, with both attempts on the message.
 //! - Pacing ([`pacing`]): each channel claims only as many rows as its token bucket allows, and
 //!   a send to a recipient sent to too recently is put back until it may go.
 //!
@@ -14,6 +16,7 @@
 //! single even while leadership changes hands. What is guaranteed per channel is in
 //! `docs/delivery.md`.
 
+pub mod failover;
 pub mod pacing;
 pub mod retry;
 pub mod windows;
@@ -204,6 +207,13 @@ async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &O
             retry::after_failure(failure, &job, &lane.delivery, settings, now_ms())
         }
     };
+    let outcome = match outcome {
+        AttemptOutcome::Failed { failure, dead } => match failover::plan(store, channels, &lane.delivery, &job, &failure, dead).await {
+            Some(to) => AttemptOutcome::FailOver { failure, dead, to },
+            None => AttemptOutcome::Failed { failure, dead },
+        },
+        other => other,
+    };
     finish(store, channels, &job, outcome).await;
 }
 
@@ -221,19 +231,18 @@ async fn finish(store: &Store, channels: &Channels, job: &OutboxJob, outcome: At
             channel = job.channel_id, message_id = job.message_id, attempt = job.attempt, kind = failure.kind, dead,
             "send failed permanently"
         ),
+        AttemptOutcome::FailOver { failure, to, .. } => tracing::warn!(
+            channel = job.channel_id, message_id = job.message_id, attempt = job.attempt, kind = failure.kind,
+            to = to.channel_id, "send failed; failing over"
+        ),
     }
-    let outcome_label = match &outcome {
-        AttemptOutcome::Sent(_) => "sent",
-        AttemptOutcome::Retry { .. } => "retry",
-        AttemptOutcome::Failed { dead: true, .. } => "dead",
-        AttemptOutcome::Failed { .. } => "failed",
-    };
+    let outcome_label = outcome.label();
     metrics::counter!(telemetry::OUTBOX_ATTEMPTS, "channel" => job.channel_id.clone(), "outcome" => outcome_label).increment(1);
     if let Some(channel) = channels.get(&job.channel_id) {
         let result = match &outcome {
             AttemptOutcome::Sent(_) => SendResult::Sent,
             AttemptOutcome::Retry { .. } => SendResult::Retry,
-            AttemptOutcome::Failed { .. } => SendResult::Failed,
+            AttemptOutcome::Failed { .. } | AttemptOutcome::FailOver { .. } => SendResult::Failed,
         };
         channel.activity.record_send(crate::clock::now_ms(), result);
     }

@@ -176,7 +176,7 @@ mod tests {
     use super::*;
 
     fn delivery(rate_per_sec: f64, burst: u32, recipient_interval_ms: u64) -> Delivery {
-        Delivery { max_attempts: 3, max_age_ms: 60_000, rate_per_sec, burst, recipient_interval_ms, recipient_burst: 1, window_hours: 0 }
+        Delivery { max_attempts: 3, max_age_ms: 60_000, rate_per_sec, burst, recipient_interval_ms, recipient_burst: 1, window_hours: 0, failover: None }
     }
 
     #[test]

@@ -68,7 +68,7 @@ mod tests {
     }
 
     fn delivery(max_attempts: u32, max_age_ms: i64) -> Delivery {
-        Delivery { max_attempts, max_age_ms, rate_per_sec: 10.0, burst: 10, recipient_interval_ms: 0, recipient_burst: 1, window_hours: 0 }
+        Delivery { max_attempts, max_age_ms, rate_per_sec: 10.0, burst: 10, recipient_interval_ms: 0, recipient_burst: 1, window_hours: 0, failover: None }
     }
 
     #[test]

@@ -35,10 +35,12 @@ pub struct DeliveryView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub attempt: i64,
+    /// The channel it was made on (a failover moves the reply to another).
+    pub channel_id: Option<String>,
     /// When it was claimed and when its result was recorded (Unix ms).
     pub started_at: i64,
     pub finished_at: i64,
-    /// `sent`, `retry`, `failed` or `dead`.
+    /// `sent`, `retry`, `failed`, `dead`, or `failed_over` (the reply went on to another channel).
     pub outcome: String,
     pub error_kind: Option<String>,
     /// The provider's code (`131047`, `429`, an SMTP code).
@@ -74,7 +76,8 @@ pub struct StatusView {
 }
 
 /// Note that message `message_id` moved forward to `status` (its row already says so), in the
-/// caller's transaction. Callers write it only when their update changed the status.
+/// caller's transaction, and roll a read up into its conversation's read state. Callers write
+/// it only when their update changed the status.
 pub(super) async fn note_status(
     conn: &mut Conn<'_>,
     message_id: i64,
@@ -91,6 +94,16 @@ pub(super) async fn note_status(
         provider_at.map(Millis),
         error_code,
     ))?;
+    if status == DeliveryStatus::Read {
+        // Read receipts roll up into the conversation's read state: the newest message read.
+        sql!(conn, execute(
+            "UPDATE conversations SET customer_read_message_id = $1, customer_read_at = $2
+             WHERE id = (SELECT conversation_id FROM messages WHERE id = $1)
+               AND (customer_read_message_id IS NULL OR customer_read_message_id < $1)",
+            message_id,
+            Millis(provider_at.unwrap_or(now.0)),
+        ))?;
+    }
     Ok(())
 }
 
@@ -206,15 +219,16 @@ impl Store {
             return Ok(None);
         };
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(i64, Millis, Millis, String, Option<String>, Option<String>, Option<String>, Option<Millis>)> = sql!(conn, query_as(
-            "SELECT attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at
+        let rows: Vec<(i64, Millis, Millis, String, Option<String>, Option<String>, Option<String>, Option<Millis>, Option<String>)> = sql!(conn, query_as(
+            "SELECT attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at, channel_id
              FROM delivery_attempts WHERE outbox_id = $1 ORDER BY attempt",
             outbox_id,
         ).fetch_all)?;
         let history = rows
             .into_iter()
-            .map(|(attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at)| AttemptView {
+            .map(|(attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at, channel_id)| AttemptView {
                 attempt,
+                channel_id,
                 started_at: started_at.0,
                 finished_at: finished_at.0,
                 outcome,
@@ -338,6 +352,7 @@ mod tests {
             channel_id: None,
             content: OutboundContent::Text { text: "hello".into() },
             reply_to: None,
+            text: None,
             author: "ana".into(),
             request_id: None,
         };
@@ -399,6 +414,7 @@ mod tests {
                     channel_id: None,
                     content: OutboundContent::Text { text: format!("case {n}") },
                     reply_to: None,
+                    text: None,
                     author: "ana".into(),
                     request_id: None,
                 };

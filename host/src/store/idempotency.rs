@@ -26,6 +26,10 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
+fn reused(key: &IdempotencyKey) -> StoreError {
+    StoreError::Conflict(format!("the Idempotency-Key `{}` was used for a different request; use a new key for a new reply", key.key))
+}
+
 /// What an idempotent reply did.
 #[derive(Debug)]
 pub enum Queued {
@@ -36,6 +40,26 @@ pub enum Queued {
 }
 
 impl Store {
+    /// The message a request with `key` already queued, if one did: a retry is answered with it
+    /// before anything else is checked, so a retry after the window closed (or the channel
+    /// changed) still gets the first answer. The same key with a different request is a
+    /// [`StoreError::Conflict`].
+    pub async fn replayed_reply(&self, key: &IdempotencyKey) -> Result<Option<MessageView>, StoreError> {
+        let mut conn = self.db.read().await?;
+        let row: Option<(String, Option<i64>)> = sql!(conn, query_as(
+            "SELECT request_hash, message_id FROM idempotency_keys WHERE scope = $1 AND key = $2",
+            &key.scope,
+            &key.key,
+        ).fetch_optional)?;
+        let Some((request_hash, Some(message_id))) = row else {
+            return Ok(None);
+        };
+        if request_hash != key.request_hash {
+            return Err(reused(key));
+        }
+        views::message(&mut conn.conn(), message_id).await
+    }
+
     /// Queue `reply` unless `key` was used before: then answer with the message the first
     /// request queued. The same key with a different request is a [`StoreError::Conflict`].
     pub async fn queue_reply_once(&self, reply: &NewReply, key: &IdempotencyKey) -> Result<Queued, StoreError> {
@@ -57,10 +81,7 @@ impl Store {
                 &key.key,
             ).fetch_one)?;
             if request_hash != key.request_hash {
-                return Err(StoreError::Conflict(format!(
-                    "the Idempotency-Key `{}` was used for a different request; use a new key for a new reply",
-                    key.key
-                )));
+                return Err(reused(key));
             }
             let message_id = message_id.ok_or_else(|| StoreError::NotFound("the message of this Idempotency-Key".into()))?;
             let view = views::message(&mut conn, message_id)
@@ -101,6 +122,7 @@ mod tests {
             channel_id: None,
             content: OutboundContent::Text { text: text.into() },
             reply_to: None,
+            text: None,
             author: "ana".into(),
             request_id: None,
         }

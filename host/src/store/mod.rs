@@ -32,6 +32,7 @@ pub mod routing;
 pub mod saved_views;
 pub mod scratch;
 pub mod search;
+pub mod templates;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod views;
@@ -80,6 +81,9 @@ pub enum StoreError {
     /// until they opt in again.
     #[error("{0}")]
     OptedOut(String),
+    /// What was given breaks a rule of its own (a template body with a gap in its parameters).
+    #[error("{0}")]
+    Invalid(String),
     /// A change names something that does not exist (an agent or team id).
     #[error("{0}")]
     InvalidReference(String),
@@ -112,6 +116,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "routing", include_str!("../../../migrations/sqlite/0013_routing.sql")),
     (14, "delivery", include_str!("../../../migrations/sqlite/0014_delivery.sql")),
     (15, "early_statuses", include_str!("../../../migrations/sqlite/0015_early_statuses.sql")),
+    (16, "templates", include_str!("../../../migrations/sqlite/0016_templates.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -129,6 +134,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "routing", include_str!("../../../migrations/postgres/0013_routing.sql")),
     (14, "delivery", include_str!("../../../migrations/postgres/0014_delivery.sql")),
     (15, "early_statuses", include_str!("../../../migrations/postgres/0015_early_statuses.sql")),
+    (16, "templates", include_str!("../../../migrations/postgres/0016_templates.sql")),
 ];
 
 #[derive(Clone)]

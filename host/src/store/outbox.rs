@@ -22,6 +22,9 @@ pub struct NewReply {
     pub channel_id: Option<String>,
     pub content: OutboundContent,
     pub reply_to: Option<String>,
+    /// What the inbox shows, when it is not the content's own preview (a template's body with
+    /// its parameters filled in, so agents read what the customer got).
+    pub text: Option<String>,
     pub author: String,
     /// The API request that queued it, for logs.
     pub request_id: Option<String>,
@@ -53,6 +56,16 @@ pub enum AttemptOutcome {
     Retry { failure: SendFailure, next_attempt_at: i64 },
     /// Give up: `dead` when retries ran out, otherwise a permanent failure.
     Failed { failure: SendFailure, dead: bool },
+    /// Give up on this channel and send it on `to` instead; when that cannot be (the contact
+    /// is not there, or the reply failed over once already), [`AttemptOutcome::Failed`].
+    FailOver { failure: SendFailure, dead: bool, to: FailoverTarget },
+}
+
+/// Where a failover sends a reply, and what (a template goes as its filled-in text).
+#[derive(Debug, Clone)]
+pub struct FailoverTarget {
+    pub channel_id: String,
+    pub content: OutboundContent,
 }
 
 impl Store {
@@ -70,6 +83,21 @@ impl Store {
     }
 }
 
+/// How contact `contact_id` is reached on `channel_id` (their latest identity there): its id,
+/// the recipient a plugin sends to, and whether they opted out there.
+async fn identity_on(conn: &mut Conn<'_>, contact_id: i64, channel_id: &str) -> Result<Option<(i64, Party, bool)>, StoreError> {
+    #[allow(clippy::type_complexity)]
+    let identity: Option<(i64, String, Option<String>, Option<String>, Option<String>, Option<String>, bool)> = sql!(conn, query_as(
+        "SELECT id, external_id, phone, email, display_name, username, opted_out FROM contact_identities
+         WHERE contact_id = $1 AND channel_id = $2 ORDER BY updated_at DESC, id DESC LIMIT 1",
+        contact_id,
+        channel_id,
+    ).fetch_optional)?;
+    Ok(identity.map(|(id, external_id, phone, email, display_name, username, opted_out)| {
+        (id, Party { id: external_id, phone, email, email_verified: false, display_name, username }, opted_out)
+    }))
+}
+
 /// Store `reply` as a pending message with its outbox row, on `conn` (inside the caller's
 /// transaction), queueing its live event.
 pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: Millis, events: &mut PendingEvents) -> Result<MessageView, StoreError> {
@@ -79,15 +107,9 @@ pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: M
     ).fetch_optional)?
     .ok_or_else(|| StoreError::NotFound(format!("conversation {}", reply.conversation_id)))?;
     let channel_id = reply.channel_id.clone().unwrap_or(last_channel_id);
-    #[allow(clippy::type_complexity)]
-    let identity: (i64, String, Option<String>, Option<String>, Option<String>, Option<String>, bool) = sql!(conn, query_as(
-        "SELECT id, external_id, phone, email, display_name, username, opted_out FROM contact_identities
-         WHERE contact_id = $1 AND channel_id = $2 ORDER BY updated_at DESC, id DESC LIMIT 1",
-        contact_id,
-        &channel_id,
-    ).fetch_optional)?
-    .ok_or_else(|| StoreError::Unreachable(format!("the contact cannot be reached on channel `{channel_id}`")))?;
-    let (identity_id, external_id, phone, email, display_name, username, opted_out) = identity;
+    let (identity_id, recipient, opted_out) = identity_on(conn, contact_id, &channel_id)
+        .await?
+        .ok_or_else(|| StoreError::Unreachable(format!("the contact cannot be reached on channel `{channel_id}`")))?;
     if opted_out {
         return Err(StoreError::OptedOut(format!("the contact opted out of messages on channel `{channel_id}`")));
     }
@@ -100,7 +122,7 @@ pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: M
         identity_id,
         Direction::Outbound.as_str(),
         reply.content.kind(),
-        reply.content.preview_text(),
+        reply.text.clone().or_else(|| reply.content.preview_text()),
         &reply.reply_to,
         &reply.author,
         DeliveryStatus::Pending.as_str(),
@@ -109,7 +131,7 @@ pub(super) async fn queue_reply_on(conn: &mut Conn<'_>, reply: &NewReply, now: M
     ).fetch_one)?;
     let outbound = OutboundMessage {
         message_id: message_id.to_string(),
-        recipient: Party { id: external_id, phone, email, email_verified: false, display_name, username },
+        recipient,
         content: reply.content.clone(),
         reply_to: reply.reply_to.clone(),
     };
@@ -215,10 +237,29 @@ impl Store {
         let now = Millis(crate::clock::now_ms());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
+        let degraded;
+        let outcome = match outcome {
+            AttemptOutcome::FailOver { failure, dead, to } => match fail_over(&mut conn, job, failure, to, now).await? {
+                FailedOver::Yes => {
+                    tx.commit().await?;
+                    self.live_events_written.notify_one();
+                    return Ok(true);
+                }
+                FailedOver::ClaimLost => return Ok(false),
+                FailedOver::Cannot(why) => {
+                    let message = format!("{} (no failover to `{}`: {why})", failure.message, to.channel_id);
+                    degraded = AttemptOutcome::Failed { failure: SendFailure { message, ..failure.clone() }, dead: *dead };
+                    &degraded
+                }
+            },
+            other => other,
+        };
         let (state, next_attempt_at, failure) = match outcome {
             AttemptOutcome::Sent(_) => ("sent", None, None),
             AttemptOutcome::Retry { failure, next_attempt_at } => ("pending", Some(Millis(*next_attempt_at)), Some(failure)),
-            AttemptOutcome::Failed { failure, dead } => (if *dead { "dead" } else { "failed" }, None, Some(failure)),
+            AttemptOutcome::Failed { failure, dead } | AttemptOutcome::FailOver { failure, dead, .. } => {
+                (if *dead { "dead" } else { "failed" }, None, Some(failure))
+            }
         };
         let owned = sql!(conn, execute(
             "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), lease_until = NULL,
@@ -234,32 +275,14 @@ impl Store {
         if !owned {
             return Ok(false);
         }
-        let attempt_outcome = match outcome {
-            AttemptOutcome::Sent(_) => "sent",
-            AttemptOutcome::Retry { .. } => "retry",
-            AttemptOutcome::Failed { dead: true, .. } => "dead",
-            AttemptOutcome::Failed { .. } => "failed",
-        };
-        sql!(conn, execute(
-            "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            job.outbox_id,
-            job.attempt,
-            Millis(job.claimed_at),
-            now,
-            attempt_outcome,
-            failure.map(|f| f.kind.as_str()),
-            failure.and_then(|f| f.code.as_deref()),
-            failure.map(|f| f.message.as_str()),
-            next_attempt_at,
-        ))?;
+        record_attempt(&mut conn, job, outcome.label(), failure, next_attempt_at, now).await?;
         let message_changed = match outcome {
             AttemptOutcome::Sent(receipt) => {
                 record_receipt(&mut conn, job, receipt, now).await?;
                 true
             }
             AttemptOutcome::Retry { .. } => false,
-            AttemptOutcome::Failed { failure, .. } => {
+            AttemptOutcome::Failed { failure, .. } | AttemptOutcome::FailOver { failure, .. } => {
                 let code = failure.code.as_deref().unwrap_or(&failure.kind);
                 let failed = sql!(conn, execute(
                     "UPDATE messages SET status = 'failed', status_rank = $1, error_code = $2, error_message = $3, updated_at = $4
@@ -287,6 +310,109 @@ impl Store {
         }
         Ok(true)
     }
+}
+
+impl AttemptOutcome {
+    /// The outcome as the attempt history and metrics name it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Sent(_) => "sent",
+            Self::Retry { .. } => "retry",
+            Self::Failed { dead: true, .. } => "dead",
+            Self::Failed { .. } => "failed",
+            Self::FailOver { .. } => "failed_over",
+        }
+    }
+}
+
+/// Write one finished attempt of `job`, on the channel it was made on.
+async fn record_attempt(
+    conn: &mut Conn<'_>,
+    job: &OutboxJob,
+    outcome: &str,
+    failure: Option<&SendFailure>,
+    retry_at: Option<Millis>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sql!(conn, execute(
+        "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at, channel_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        job.outbox_id,
+        job.attempt,
+        Millis(job.claimed_at),
+        now,
+        outcome,
+        failure.map(|f| f.kind.as_str()),
+        failure.and_then(|f| f.code.as_deref()),
+        failure.map(|f| f.message.as_str()),
+        retry_at,
+        &job.channel_id,
+    ))?;
+    Ok(())
+}
+
+/// How a failover went.
+enum FailedOver {
+    Yes,
+    ClaimLost,
+    /// Not possible; why, for the failure's message.
+    Cannot(String),
+}
+
+/// Move `job`'s reply to `to`'s channel, to the contact's identity there: the outbox row is due
+/// at once there with a fresh set of attempts, the attempt is recorded as `failed_over` on the
+/// channel it failed on, and the message says where it came from and why. Once per message,
+/// so two channels that fail over to each other cannot pass a reply back and forth.
+async fn fail_over(conn: &mut Conn<'_>, job: &OutboxJob, failure: &SendFailure, to: &FailoverTarget, now: Millis) -> Result<FailedOver, StoreError> {
+    let (from, contact_id): (Option<String>, i64) = sql!(conn, query_as(
+        "SELECT m.failover_from, c.contact_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1",
+        job.message_id,
+    ).fetch_one)?;
+    if let Some(from) = from {
+        return Ok(FailedOver::Cannot(format!("it failed over from `{from}` already")));
+    }
+    let Some((identity_id, recipient, opted_out)) = identity_on(conn, contact_id, &to.channel_id).await? else {
+        return Ok(FailedOver::Cannot("the contact has no identity there".into()));
+    };
+    if opted_out {
+        return Ok(FailedOver::Cannot("the contact opted out there".into()));
+    }
+    let payload = OutboundMessage {
+        message_id: job.message.message_id.clone(),
+        recipient,
+        content: to.content.clone(),
+        // The provider id replied to belongs to the first channel.
+        reply_to: None,
+    };
+    let owned = sql!(conn, execute(
+        "UPDATE outbox SET state = 'pending', channel_id = $1, payload = $2, next_attempt_at = $3, retries_from = attempts,
+             lease_until = NULL, last_error = $4, updated_at = $3
+         WHERE id = $5 AND attempts = $6 AND state = 'sending'",
+        &to.channel_id,
+        Json(&payload),
+        now,
+        &failure.message,
+        job.outbox_id,
+        job.attempt,
+    ))? == 1;
+    if !owned {
+        return Ok(FailedOver::ClaimLost);
+    }
+    record_attempt(conn, job, "failed_over", Some(failure), None, now).await?;
+    let code = failure.code.as_deref().unwrap_or(&failure.kind);
+    sql!(conn, execute(
+        "UPDATE messages SET channel_id = $1, identity_id = $2, failover_from = $3, failover_code = $4, updated_at = $5 WHERE id = $6",
+        &to.channel_id,
+        identity_id,
+        &job.channel_id,
+        code,
+        now,
+        job.message_id,
+    ))?;
+    let mut events = PendingEvents::default();
+    announce_message(conn, LiveEventKind::MessageUpdated, job.message_id, &mut events).await?;
+    events.append(conn).await?;
+    Ok(FailedOver::Yes)
 }
 
 /// Record the provider's id for a sent message.
@@ -355,6 +481,7 @@ mod tests {
             channel_id: None,
             content: OutboundContent::Text { text: text.into() },
             reply_to: None,
+            text: None,
             author: "agent".into(),
             request_id: None,
         }

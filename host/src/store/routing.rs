@@ -261,6 +261,7 @@ impl Store {
                 channel_id: outcome.auto_reply_channel.clone(),
                 content: OutboundContent::Text { text: text.clone() },
                 reply_to: None,
+                text: None,
                 author: format!("routing: {policy}"),
                 request_id: None,
             };

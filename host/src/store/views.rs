@@ -14,6 +14,8 @@ pub struct ContactSummary {
     /// E.164.
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// The language the contact reads (`en`, `pt_BR`), when known; template sends must match it.
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -49,6 +51,10 @@ pub struct ConversationView {
     pub labels: Vec<String>,
     /// When a snoozed conversation reopens by itself (Unix ms).
     pub snoozed_until: Option<i64>,
+    /// The newest of our messages the customer has read here (from read receipts and
+    /// watermarks), and when they read it (the provider's time when it gave one, Unix ms).
+    pub customer_read_message_id: Option<i64>,
+    pub customer_read_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -58,6 +64,15 @@ pub struct SenderView {
     pub external_id: String,
     pub display_name: Option<String>,
     pub phone: Option<String>,
+}
+
+/// A reply that could not go out on its first channel and was sent on another.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FailoverView {
+    /// The channel it failed on first.
+    pub from_channel_id: String,
+    /// Why: the provider's code there (`131047`), or the failure's kind.
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -87,6 +102,9 @@ pub struct MessageView {
     pub author: Option<String>,
     pub status: String,
     pub error: Option<ErrorView>,
+    /// Set when the reply failed over from another channel to `channel_id`.
+    #[serde(default)]
+    pub failover: Option<FailoverView>,
     /// When the provider says it was sent (inbound), Unix ms.
     pub provider_timestamp: Option<i64>,
     pub created_at: i64,
@@ -111,6 +129,8 @@ pub struct ContactView {
     pub display_name: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// The language the contact reads (`en`, `pt_BR`), when known; template sends must match it.
+    pub language: Option<String>,
     pub identities: Vec<IdentityView>,
     /// Channels the contact can be written to: those of identities that have not opted out.
     /// A reply may pick any of them (`channel_id`); by default it goes where they last wrote.
@@ -144,7 +164,7 @@ impl<T> Page<T> {
 
 pub(super) const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.channel_id, m.direction, m.external_id, m.kind, m.text,
         m.attachments, m.extra, m.reply_to_external_id, m.author, m.status, m.error_code, m.error_message,
-        m.provider_timestamp, m.created_at, m.updated_at, m.identity_id,
+        m.provider_timestamp, m.created_at, m.updated_at, m.identity_id, m.failover_from, m.failover_code,
         i.external_id AS identity_external_id, i.display_name AS identity_name, i.phone AS identity_phone
     FROM messages m LEFT JOIN contact_identities i ON i.id = m.identity_id";
 
@@ -152,6 +172,7 @@ from_row!(MessageView, |row| {
     let identity_id: Option<i64> = row.try_get("identity_id")?;
     let error_code: Option<String> = row.try_get("error_code")?;
     let error_message: Option<String> = row.try_get("error_message")?;
+    let failover_from: Option<String> = row.try_get("failover_from")?;
     Ok(MessageView {
         id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
@@ -176,6 +197,10 @@ from_row!(MessageView, |row| {
         status: row.try_get("status")?,
         error: (error_code.is_some() || error_message.is_some())
             .then_some(ErrorView { code: error_code, message: error_message }),
+        failover: match failover_from {
+            Some(from_channel_id) => Some(FailoverView { from_channel_id, code: row.try_get("failover_code")? }),
+            None => None,
+        },
         provider_timestamp: row.try_get::<Option<Millis>, _>("provider_timestamp")?.map(|at| at.0),
         created_at: row.try_get::<Millis, _>("created_at")?.0,
         updated_at: row.try_get::<Millis, _>("updated_at")?.0,
@@ -194,7 +219,8 @@ fn stored<T>(text: String, parse: fn(&str) -> Option<T>) -> Result<T, sqlx::Erro
 }
 
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.status, c.priority, c.last_channel_id, c.last_message_at, c.unread_count,
-        c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email, c.assignee_id, c.team_id, c.snoozed_until, c.reply_channel_id,
+        c.created_at, c.contact_id, ct.display_name, ct.phone, ct.email, ct.language, c.assignee_id, c.team_id, c.snoozed_until, c.reply_channel_id,
+        c.customer_read_message_id, c.customer_read_at,
         m.id AS m_id, m.direction AS m_direction, m.kind AS m_kind, m.text AS m_text, m.status AS m_status,
         m.created_at AS m_created_at
     FROM conversations c
@@ -214,6 +240,7 @@ from_row!(ConversationView, |row| {
             display_name: row.try_get("display_name")?,
             phone: row.try_get("phone")?,
             email: row.try_get("email")?,
+            language: row.try_get("language")?,
         },
         last_message: match last_id {
             Some(id) => Some(MessagePreview {
@@ -233,6 +260,8 @@ from_row!(ConversationView, |row| {
         team_id: row.try_get("team_id")?,
         labels: Vec::new(),
         snoozed_until: row.try_get::<Option<Millis>, _>("snoozed_until")?.map(|at| at.0),
+        customer_read_message_id: row.try_get("customer_read_message_id")?,
+        customer_read_at: row.try_get::<Option<Millis>, _>("customer_read_at")?.map(|at| at.0),
     })
 });
 
@@ -478,16 +507,30 @@ impl Store {
 
     /// Change a contact's name, email or phone (already normalised); `None` leaves a field.
     pub async fn update_contact(&self, id: i64, display_name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> Result<ContactView, StoreError> {
+        self.update_contact_with_language(id, display_name, email, phone, None).await
+    }
+
+    /// [`Store::update_contact`], also setting the language the contact reads.
+    pub async fn update_contact_with_language(
+        &self,
+        id: i64,
+        display_name: Option<&str>,
+        email: Option<&str>,
+        phone: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<ContactView, StoreError> {
         let now = Millis(crate::clock::now_ms());
         let mut conn = self.db.write().await?;
         let updated = sql!(conn, execute(
-            "UPDATE contacts SET display_name = COALESCE($2, display_name), email = COALESCE($3, email), phone = COALESCE($4, phone), updated_at = $5
+            "UPDATE contacts SET display_name = COALESCE($2, display_name), email = COALESCE($3, email), phone = COALESCE($4, phone),
+                 language = COALESCE($6, language), updated_at = $5
              WHERE id = $1",
             id,
             display_name,
             email,
             phone,
             now,
+            language,
         ))?;
         drop(conn);
         if updated == 0 {
@@ -527,11 +570,11 @@ impl Store {
     pub async fn contact(&self, id: i64) -> Result<Option<ContactView>, StoreError> {
         let mut conn = self.db.read().await?;
         #[allow(clippy::type_complexity)]
-        let contact: Option<(i64, Option<String>, Option<String>, Option<String>, Millis, Option<i64>)> = sql!(conn, query_as(
-            "SELECT id, display_name, phone, email, created_at, merged_into_id FROM contacts WHERE id = $1",
+        let contact: Option<(i64, Option<String>, Option<String>, Option<String>, Millis, Option<i64>, Option<String>)> = sql!(conn, query_as(
+            "SELECT id, display_name, phone, email, created_at, merged_into_id, language FROM contacts WHERE id = $1",
             id,
         ).fetch_optional)?;
-        let Some((id, display_name, phone, email, created_at, merged_into_id)) = contact else {
+        let Some((id, display_name, phone, email, created_at, merged_into_id, language)) = contact else {
             return Ok(None);
         };
         #[allow(clippy::type_complexity)]
@@ -563,7 +606,7 @@ impl Store {
                 opted_out,
             })
             .collect();
-        Ok(Some(ContactView { id, display_name, phone, email, identities, reachable_channels, merged_into_id, created_at: created_at.0 }))
+        Ok(Some(ContactView { id, display_name, phone, email, language, identities, reachable_channels, merged_into_id, created_at: created_at.0 }))
     }
 }
 

@@ -178,6 +178,7 @@ async fn store_message(
         author: None,
         status: status.as_str().to_string(),
         error: None,
+        failover: None,
         provider_timestamp: Some(message.timestamp_ms),
         created_at: now.0,
         updated_at: now.0,
