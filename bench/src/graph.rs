@@ -28,6 +28,9 @@ struct Counters {
     rate_limited: AtomicU64,
     unavailable: AtomicU64,
     rejected: AtomicU64,
+    /// Accepted sends of a text already accepted once: the customer would see it twice.
+    duplicates: AtomicU64,
+    accepted_texts: Mutex<std::collections::HashSet<String>>,
     first_request: Mutex<Option<Instant>>,
     last_ok: Mutex<Option<Instant>>,
 }
@@ -56,6 +59,9 @@ pub struct GraphStats {
     pub unavailable_503: u64,
     /// Bad auth or malformed bodies (should be 0).
     pub rejected: u64,
+    /// Accepted sends whose text had been accepted before (each reply's text is unique, so
+    /// this counts replies the customer would have seen twice; should be 0).
+    pub duplicates: u64,
     /// Successful sends per second between the first answered request and the last success.
     pub ok_per_s: f64,
 }
@@ -95,6 +101,7 @@ impl FakeGraph {
             rate_limited_429: c.rate_limited.load(Ordering::Relaxed),
             unavailable_503: c.unavailable.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
             ok_per_s: if window > 0.0 { ok as f64 / window } else { 0.0 },
         }
     }
@@ -149,6 +156,10 @@ async fn messages(State(state): State<GraphState>, Path(_phone_number_id): Path<
         );
     }
     c.ok.fetch_add(1, Ordering::Relaxed);
+    let text = parsed["text"]["body"].as_str().unwrap_or_default().to_string();
+    if !c.accepted_texts.lock().unwrap().insert(text) {
+        c.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
     *c.last_ok.lock().unwrap() = Some(Instant::now());
     let to = parsed["to"].as_str().unwrap_or_default().to_string();
     json(

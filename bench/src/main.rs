@@ -49,6 +49,11 @@ enum Scenario {
     IngestRouted,
     Live,
     Outbound,
+    /// The outbound scenario with the gateway on a scratch PostgreSQL database.
+    OutboundPostgres,
+    /// The outbound scenario with two gateways draining one scratch PostgreSQL outbox.
+    #[value(name = "outbound-postgres-2-nodes")]
+    OutboundPostgres2Nodes,
     Plugin,
     Storage,
     /// The agent inbox in headless Chromium: first paint and scrolling of 10,000 conversations.
@@ -348,9 +353,30 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
     if selected(Scenario::Outbound) {
         eprintln!("bench: [5/8] outbound");
         ctx.settle("outbound").await;
-        match scenarios::outbound(&ctx).await {
+        match scenarios::outbound(&ctx, None, 1).await {
             Ok(r) => results.outbound = Some(r),
             Err(e) => note_error("outbound", e),
+        }
+    }
+    for (scenario, nodes, step) in [(Scenario::OutboundPostgres, 1, "5b/8"), (Scenario::OutboundPostgres2Nodes, 2, "5c/8")] {
+        if !selected(scenario) {
+            continue;
+        }
+        let name = if nodes == 1 { "outbound-postgres" } else { "outbound-postgres-2-nodes" };
+        eprintln!("bench: [{step}] outbound on PostgreSQL, {nodes} node(s)");
+        match scenarios::postgres_database(&postgres_url).await {
+            Ok(db) => {
+                ctx.settle(name).await;
+                match scenarios::outbound(&ctx, Some(&db), nodes).await {
+                    Ok(r) if nodes == 1 => results.outbound_postgres = Some(r),
+                    Ok(r) => results.outbound_postgres_2_nodes = Some(r),
+                    Err(e) => note_error(name, e),
+                }
+            }
+            Err(reason) => {
+                eprintln!("bench:   skipped: {reason}");
+                skipped.push(report::Skipped { scenario: name.into(), reason });
+            }
         }
     }
     if selected(Scenario::Plugin) {

@@ -25,6 +25,11 @@ pub struct Scenarios {
     pub ingest_routed: Option<IngestResult>,
     pub live: Option<LiveResult>,
     pub outbound: Option<OutboundResult>,
+    /// The outbound scenario on PostgreSQL.
+    #[serde(default)]
+    pub outbound_postgres: Option<OutboundResult>,
+    /// The outbound scenario with two gateways draining one PostgreSQL outbox.
+    pub outbound_postgres_2_nodes: Option<OutboundResult>,
     pub plugin: Option<PluginResult>,
     pub storage: Option<StorageResult>,
     pub inbox: Option<crate::inbox::InboxResult>,
@@ -241,19 +246,31 @@ pub fn targets(s: &Scenarios) -> Vec<TargetCheck> {
         |v| v <= 50.0,
         s.plugin.as_ref().map(|p| format!("handle_webhook, fresh instance per call; p99 {:.1} µs", p.call.p99_ms * 1e3)).unwrap_or_default(),
     ));
+    for (name, outbound) in [("outbound ≥ 2,000 sends/s", &s.outbound), ("outbound on PostgreSQL ≥ 2,000 sends/s", &s.outbound_postgres)] {
+        out.push(check(
+            name,
+            outbound.as_ref().map(|o| o.sends_per_s),
+            "sends/s",
+            |v| v >= 2000.0,
+            outbound
+                .as_ref()
+                .map(|o| {
+                    format!(
+                        "backlog of {} replies drained; {} ms provider latency, {}% 429 + {}% 503; {} failed, {} dead",
+                        o.replies_accepted, o.faults.latency_ms, o.faults.rate_limited_pct, o.faults.unavailable_pct, o.failed, o.dead
+                    )
+                })
+                .unwrap_or_default(),
+        ));
+    }
     out.push(check(
-        "outbound ≥ 2,000 sends/s",
-        s.outbound.as_ref().map(|o| o.sends_per_s),
-        "sends/s",
-        |v| v >= 2000.0,
-        s.outbound
+        "two PostgreSQL nodes drain one outbox without a duplicate send",
+        s.outbound_postgres_2_nodes.as_ref().map(|o| o.provider.duplicates as f64),
+        "duplicates",
+        |v| v == 0.0,
+        s.outbound_postgres_2_nodes
             .as_ref()
-            .map(|o| {
-                format!(
-                    "backlog of {} replies drained; {} ms provider latency, {}% 429 + {}% 503; {} failed, {} dead",
-                    o.replies_accepted, o.faults.latency_ms, o.faults.rate_limited_pct, o.faults.unavailable_pct, o.failed, o.dead
-                )
-            })
+            .map(|o| format!("{} replies, sent by node {:?}, {} unfinished; {:.0} sends/s", o.replies_accepted, o.sent_by_node, o.unfinished, o.sends_per_s))
             .unwrap_or_default(),
     ));
     out
@@ -445,10 +462,11 @@ pub fn render(report: &Report) -> String {
         verification_line(&mut out, &l.verification);
         log_line(&mut out, &l.server_log);
     }
-    if let Some(o) = &sc.outbound {
+    for (backend, o) in [("SQLite", &sc.outbound), ("PostgreSQL", &sc.outbound_postgres), ("PostgreSQL, two nodes", &sc.outbound_postgres_2_nodes)] {
+        let Some(o) = o else { continue };
         let _ = writeln!(
             out,
-            "\n4. Outbound — fake Graph API: {} ms latency, {}% 429 (130429, Retry-After: 0), {}% 503",
+            "\n4. Outbound on {backend} — fake Graph API: {} ms latency, {}% 429 (130429, Retry-After: 0), {}% 503",
             o.faults.latency_ms, o.faults.rate_limited_pct, o.faults.unavailable_pct
         );
         let _ = writeln!(out, "  replies are queued while the provider holds every request; then it opens and the outbox drains the backlog");
@@ -477,8 +495,8 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "  server while draining: {} of core 0; by thread: {}", pct(o.drain_server_cpu_pct), threads_line(&o.drain_server_thread_cpu_s));
         let _ = writeln!(
             out,
-            "  provider saw {} requests: {} ok, {} × 429, {} × 503, {} rejected; attempts recorded {:?}",
-            o.provider.requests, o.provider.ok, o.provider.rate_limited_429, o.provider.unavailable_503, o.provider.rejected, o.attempts
+            "  provider saw {} requests: {} ok, {} × 429, {} × 503, {} rejected, {} duplicates; attempts recorded {:?}; sent by node {:?}",
+            o.provider.requests, o.provider.ok, o.provider.rate_limited_429, o.provider.unavailable_503, o.provider.rejected, o.provider.duplicates, o.attempts, o.sent_by_node
         );
         log_line(&mut out, &o.server_log);
     }

@@ -694,6 +694,10 @@ pub async fn live(ctx: &Ctx) -> Result<LiveResult> {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct OutboundResult {
+    /// Gateways draining the one outbox.
+    pub nodes: usize,
+    /// Replies each node's worker sent (its `switchboard_outbox_attempts_total{outcome="sent"}`).
+    pub sent_by_node: Vec<u64>,
     pub faults: Faults,
     pub conversations: u64,
     pub replies_requested: u64,
@@ -723,11 +727,76 @@ pub struct OutboundResult {
     pub server_log: LogSummary,
 }
 
-pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
+/// The outbox's state as the outbound scenario reads it, from either backend (read only on
+/// SQLite; times as Unix ms on both).
+enum OutboxReader {
+    Sqlite(SqlitePool),
+    Postgres(PgConnection),
+}
+
+impl OutboxReader {
+    async fn states(&mut self) -> Result<BTreeMap<String, u64>> {
+        const STATES: &str = "SELECT state, COUNT(*) FROM outbox GROUP BY state";
+        let rows: Vec<(String, i64)> = match self {
+            Self::Sqlite(pool) => sqlx::query_as(STATES).fetch_all(&*pool).await?,
+            Self::Postgres(conn) => sqlx::query_as(STATES).fetch_all(conn).await?,
+        };
+        Ok(rows.into_iter().map(|(k, v)| (k, v as u64)).collect())
+    }
+
+    /// When the last row changed, and when each sent one was sent.
+    async fn times(&mut self) -> Result<(Option<i64>, Vec<i64>)> {
+        let (last, sent): (Option<i64>, Vec<(i64,)>) = match self {
+            Self::Sqlite(pool) => (
+                sqlx::query_scalar("SELECT MAX(updated_at) FROM outbox").fetch_one(&*pool).await?,
+                sqlx::query_as("SELECT updated_at FROM outbox WHERE state = 'sent'").fetch_all(&*pool).await?,
+            ),
+            Self::Postgres(conn) => (
+                sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM MAX(updated_at)) * 1000)::bigint FROM outbox").fetch_one(&mut *conn).await?,
+                sqlx::query_as("SELECT (EXTRACT(EPOCH FROM updated_at) * 1000)::bigint FROM outbox WHERE state = 'sent'").fetch_all(&mut *conn).await?,
+            ),
+        };
+        Ok((last, sent.into_iter().map(|(at,)| at).collect()))
+    }
+
+    async fn attempts(&mut self) -> Result<Vec<(String, i64)>> {
+        const ATTEMPTS: &str = "SELECT outcome, COUNT(*) FROM delivery_attempts GROUP BY outcome";
+        Ok(match self {
+            Self::Sqlite(pool) => sqlx::query_as(ATTEMPTS).fetch_all(&*pool).await?,
+            Self::Postgres(conn) => sqlx::query_as(ATTEMPTS).fetch_all(conn).await?,
+        })
+    }
+
+    async fn close(self) -> Result<()> {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(conn) => conn.close().await?,
+        }
+        Ok(())
+    }
+}
+
+/// The outbound scenario on SQLite (`postgres` none) or on a scratch PostgreSQL database.
+/// The outbound drain: `nodes` gateways (more than one only on PostgreSQL) sharing one outbox.
+/// Replies are queued through each node in turn; CPU figures are the first node's.
+pub async fn outbound(ctx: &Ctx, postgres: Option<&ScratchDatabase>, nodes: usize) -> Result<OutboundResult> {
     let s = &ctx.settings;
     let graph = FakeGraph::start(s.faults).await?;
-    let options = Options { graph: Some(graph.addr), outbound: true, ..Default::default() };
-    let server = Server::switchboard(&ctx.env, "outbound", &options).await?;
+    let options = Options { graph: Some(graph.addr), outbound: true, postgres: postgres.map(|db| db.url.clone()), ..Default::default() };
+    let name = match (postgres.is_some(), nodes) {
+        (false, _) => "outbound".to_string(),
+        (true, 1) => "outbound-postgres".to_string(),
+        (true, n) => format!("outbound-postgres-{n}-nodes"),
+    };
+    if postgres.is_none() && nodes > 1 {
+        bail!("several nodes need PostgreSQL");
+    }
+    let server = Server::switchboard(&ctx.env, &name, &options).await?;
+    let mut others = Vec::new();
+    for n in 1..nodes {
+        others.push(Server::switchboard(&ctx.env, &format!("{name}-{n}"), &options).await?);
+    }
+    let bases: Arc<Vec<String>> = Arc::new(std::iter::once(&server).chain(&others).map(|node| node.base.clone()).collect());
     let generator = ctx.generator(&server, "O", Senders::Unique { offset: 0 })?;
     ctx.measure("seed conversations", Some(server.pid), closed_loop(&generator, 32, Stop::Count(s.outbound_conversations))).await;
 
@@ -757,7 +826,7 @@ pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
     let queue_started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..32 {
-        let (api, next, results, ids, base) = (api.clone(), next.clone(), results.clone(), ids.clone(), server.base.clone());
+        let (api, next, results, ids, bases) = (api.clone(), next.clone(), results.clone(), ids.clone(), bases.clone());
         let total = s.outbound_replies;
         workers.push(tokio::spawn(async move {
             loop {
@@ -766,6 +835,7 @@ pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
                     break;
                 }
                 let id = ids[(i % ids.len() as u64) as usize];
+                let base = &bases[(i % bases.len() as u64) as usize];
                 let body = format!(r#"{{"text":"Olá! Aqui é a equipe de suporte, resposta {i}. Como posso ajudar?"}}"#);
                 let started = Instant::now();
                 let outcome = api
@@ -798,14 +868,15 @@ pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
     let threads_before = crate::machine::thread_ticks(server.pid);
     let opened_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     graph.open();
-    // Wait for the outbox to drain, reading the database read-only.
-    let db = server.db.clone().context("no database")?;
-    let pool = open_db(&db, true).await?;
+    // Wait for the outbox to drain, reading the database (read-only on SQLite).
+    let mut reader = match postgres {
+        Some(db) => OutboxReader::Postgres(PgConnection::connect(&db.url).await.context("connecting to the scenario's PostgreSQL database")?),
+        None => OutboxReader::Sqlite(open_db(&server.db.clone().context("no database")?, true).await?),
+    };
     let deadline = Instant::now() + secs(s.outbound_timeout_s);
     let mut states: BTreeMap<String, u64>;
     loop {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetch_all(&pool).await?;
-        states = rows.into_iter().map(|(k, v)| (k, v as u64)).collect();
+        states = reader.states().await?;
         let finished: u64 = ["sent", "failed", "dead"].iter().map(|k| states.get(*k).copied().unwrap_or(0)).sum();
         if finished >= accepted || Instant::now() > deadline {
             break;
@@ -814,14 +885,25 @@ pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
     }
     let drain_cpu = drain_meter.finish();
     let drain_server_thread_cpu_s = thread_delta(&threads_before, server.pid, ctx.env.ticks_per_s);
-    let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(updated_at) FROM outbox").fetch_one(&pool).await?;
-    let per_reply: Vec<(i64,)> =
-        sqlx::query_as("SELECT updated_at FROM outbox WHERE state = 'sent'").fetch_all(&pool).await?;
-    let attempts: Vec<(String, i64)> =
-        sqlx::query_as("SELECT outcome, COUNT(*) FROM delivery_attempts GROUP BY outcome").fetch_all(&pool).await?;
-    pool.close().await;
+    let (last, per_reply) = reader.times().await?;
+    let attempts = reader.attempts().await?;
+    reader.close().await?;
     let provider = graph.stats();
+    // Who sent what, from each node's own counter.
+    let mut sent_by_node = Vec::new();
+    for base in bases.iter() {
+        let metrics = api.get(format!("{base}/metrics")).send().await?.text().await?;
+        let sent = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(r#"switchboard_outbox_attempts_total{channel="whatsapp",outcome="sent"} "#))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        sent_by_node.push(sent as u64);
+    }
     let server_log = server.stop().await?;
+    for other in others {
+        other.stop().await?;
+    }
     graph.stop();
 
     let get = |k: &str| states.get(k).copied().unwrap_or(0);
@@ -831,6 +913,8 @@ pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
         _ => 0.0,
     };
     let result = OutboundResult {
+        nodes,
+        sent_by_node,
         faults: s.faults,
         conversations: ids.len() as u64,
         replies_requested: s.outbound_replies,
@@ -846,14 +930,15 @@ pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
         sends_per_s: if drain_s > 0.0 { sent as f64 / drain_s } else { 0.0 },
         drain_server_cpu_pct: drain_cpu.server,
         drain_server_thread_cpu_s,
-        open_to_sent: Latency::from_nanos(per_reply.into_iter().map(|(at,)| (at - opened_ms).max(0) as u64 * 1_000_000).collect()),
+        open_to_sent: Latency::from_nanos(per_reply.into_iter().map(|at| (at - opened_ms).max(0) as u64 * 1_000_000).collect()),
         attempts: attempts.into_iter().map(|(k, v)| (k, v as u64)).collect(),
         provider,
         server_log,
     };
     eprintln!(
-        "bench:   {} sent, {} failed, {} dead, {} unfinished in {:.2} s: {:.0} sends/s; provider saw {} requests ({} × 429, {} × 503)",
+        "bench:   {} sent (by node: {:?}), {} failed, {} dead, {} unfinished in {:.2} s: {:.0} sends/s; provider saw {} requests ({} × 429, {} × 503, {} duplicates)",
         result.sent,
+        result.sent_by_node,
         result.failed,
         result.dead,
         result.unfinished,
@@ -861,7 +946,8 @@ pub async fn outbound(ctx: &Ctx) -> Result<OutboundResult> {
         result.sends_per_s,
         result.provider.requests,
         result.provider.rate_limited_429,
-        result.provider.unavailable_503
+        result.provider.unavailable_503,
+        result.provider.duplicates
     );
     Ok(result)
 }

@@ -26,6 +26,7 @@ pub mod memory;
 pub mod model;
 pub mod outbox;
 pub mod plugins;
+pub mod rate;
 pub mod realtime;
 pub mod routing;
 pub mod smtp;

@@ -156,6 +156,69 @@ async fn two_nodes_share_one_database_without_duplicates() {
     pool.close().await;
 }
 
+/// Every node drains the one outbox: each reply reaches the provider once, both nodes send,
+/// and between them the channel keeps to its rate, 50/s within 10% over six seconds (a bucket
+/// per node would let two nodes send at twice the rate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_drain_one_outbox_at_the_channel_rate() {
+    if postgres_admin_url().is_none() {
+        eprintln!("skipped: set TEST_DATABASE_URL to run the multi-node test");
+        return;
+    }
+    const REPLIES: usize = 400;
+    let database = TestDatabase::postgres().await;
+    let graph = FakeGraph::start().await;
+    graph.set_latency_ms(40);
+    let delivery = "[channels.delivery]\nrate_per_sec = 50.0\nburst = 10\nrecipient_interval_ms = 0\n";
+    let a = Node::start_with(&database.url, Some(graph.addr), "", delivery).await;
+    let b = Node::start_with(&database.url, Some(graph.addr), "", delivery).await;
+    let client = reqwest::Client::new();
+    assert!(post(&client, &a.base, whatsapp_text("wamid.DRAIN", "16505550100", "hello")).await.is_success());
+    let conversation = api_get(&client, &b.base, "/api/v1/conversations").await["items"][0]["id"].as_i64().unwrap();
+
+    // Queued through both nodes, eight at a time, faster than the channel may send them.
+    let mut queuers = Vec::new();
+    for lane in 0..8 {
+        let (client, bases) = (client.clone(), [a.base.clone(), b.base.clone()]);
+        queuers.push(tokio::spawn(async move {
+            for n in (lane..REPLIES).step_by(8) {
+                let response = client
+                    .post(format!("{}/api/v1/conversations/{conversation}/messages", bases[n % 2]))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&json!({"text": format!("drain {n}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "reply {n}: {}", response.status());
+            }
+        }));
+    }
+    for queuer in queuers {
+        queuer.await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while graph.received().len() < REPLIES && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a second send of anything, were there one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let received = graph.received();
+    let texts: Vec<&str> = received.iter().map(|r| r.body["text"]["body"].as_str().unwrap()).collect();
+    let distinct: BTreeSet<&str> = texts.iter().copied().collect();
+    assert_eq!(distinct.len(), REPLIES, "every reply sent");
+    assert_eq!(texts.len(), REPLIES, "no reply sent twice");
+
+    let sent = r#"switchboard_outbox_attempts_total{channel="whatsapp",outcome="sent"}"#;
+    let (by_a, by_b) = (a.metric(sent).await, b.metric(sent).await);
+    assert_eq!(by_a + by_b, REPLIES as f64);
+    assert!(by_a > 0.0 && by_b > 0.0, "both nodes send: {by_a} and {by_b}");
+
+    let start = received[0].at;
+    let in_six_seconds = received.iter().filter(|r| r.at.duration_since(start) < Duration::from_secs(6)).count();
+    // A burst of 10, then 50 a second between the two nodes: 310 in six seconds.
+    assert!((279..=341).contains(&in_six_seconds), "{in_six_seconds} sends in the first 6 s at 50/s (by {by_a} and {by_b})");
+}
+
 #[tokio::test]
 async fn database_outage_answers_503_and_recovers_without_loss() {
     let Some(admin_url) = postgres_admin_url() else {

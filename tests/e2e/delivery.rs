@@ -288,8 +288,9 @@ async fn a_131047_fails_over_to_sms_with_both_attempts_on_the_message() {
 }
 
 /// Held to `rate_per_sec` within 10% over ten seconds: 20/s with no burst, 260 replies queued
-/// at once, counted where the provider sees them. (SQLite only: the bucket is node-local and
-/// the same code on either backend; the claim path is covered on both above.)
+/// at once, counted where the provider sees them. (SQLite here; the bucket is a database row on
+/// either backend, and `cluster::two_nodes_drain_one_outbox_at_the_channel_rate` holds two
+/// PostgreSQL nodes to one rate.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_is_held_to_its_rate() {
     let graph = FakeGraph::start().await;

@@ -886,10 +886,16 @@ pub struct Node {
 
 impl Node {
     pub async fn start(database_url: &str, graph: Option<SocketAddr>, database_settings: &str) -> Self {
+        Self::start_with(database_url, graph, database_settings, "").await
+    }
+
+    /// [`Node::start`] with `tail` appended to the config (after the WhatsApp channel, so a
+    /// `[channels.delivery]` there is WhatsApp's).
+    pub async fn start_with(database_url: &str, graph: Option<SocketAddr>, database_settings: &str, tail: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let path = write_config(dir.path(), port, graph, database_url);
-        let text = std::fs::read_to_string(&path).unwrap().replace("max_connections = 4\n", &format!("max_connections = 4\n{database_settings}\n"));
+        let text = std::fs::read_to_string(&path).unwrap().replace("max_connections = 4\n", &format!("max_connections = 4\n{database_settings}\n")) + tail;
         std::fs::write(&path, text).unwrap();
         let child = spawn_server(&path, port).await;
         Self { base: format!("http://127.0.0.1:{port}"), port, child, _dir: dir }

@@ -11,10 +11,10 @@
 //! - Pacing ([`pacing`]): each channel claims only as many rows as its token bucket allows, and
 //!   a send to a recipient sent to too recently is put back until it may go.
 //!
-//! With several nodes on one PostgreSQL database, only the leader (see
-//! [`crate::store::leader`]) runs this worker; the claim's lease and `SKIP LOCKED` keep a send
-//! single even while leadership changes hands. What is guaranteed per channel is in
-//! `docs/delivery.md`.
+//! With several nodes on one PostgreSQL database, every node runs this worker: a claim takes
+//! rows with `FOR UPDATE SKIP LOCKED` under a lease, so no two nodes hold one row, and the
+//! channel's bucket is a row all of them draw from, so the channel keeps to its rate however
+//! many nodes send. What is guaranteed per channel is in `docs/delivery.md`.
 
 pub mod failover;
 pub mod pacing;
@@ -32,7 +32,8 @@ use futures_util::StreamExt;
 use pacing::Lanes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use std::collections::VecDeque;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tracing::Instrument;
 
 /// Wakes the worker when a reply is queued.
@@ -45,8 +46,14 @@ impl OutboxSignal {
     }
 }
 
-/// The worker loop. On shutdown it stops claiming but finishes the sends it has started, so a
-/// rolling restart does not leave replies to be sent again when their lease runs out.
+/// The worker loop. On shutdown it stops claiming but finishes the sends it has started and
+/// records their results, so a rolling restart does not leave replies to be sent again when
+/// their lease runs out.
+///
+/// Work flows continuously: up to `concurrency` sends run at once, and when half of them have
+/// finished the worker claims more (as many as each channel's bucket allows), instead of
+/// waiting for a whole batch to end. Results go to [`record`], which writes every result that
+/// finished meanwhile in one transaction.
 pub async fn run(
     store: Store,
     channels: Arc<Channels>,
@@ -57,65 +64,161 @@ pub async fn run(
 ) {
     let lanes = &*lanes;
     let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
-    let batch = settings.concurrency.max(1) as u32 * 4;
-    let mut leadership = store.leadership();
+    let concurrency = settings.concurrency.max(1);
+    let (results, recorded) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record(store.clone(), recorded));
+    let buckets: Vec<_> = lanes.iter().map(|(channel_id, lane)| (channel_id.as_str(), lane.bucket())).collect();
+    if let Err(error) = store.ensure_buckets(&buckets).await {
+        // Claims still work: a channel without a row starts full.
+        tracing::warn!(%error, "outbox: cannot create the channels' rate buckets");
+    }
     // When rows of channels no longer configured were last looked for (once a minute: such
     // rows fail when they come due, and retries come due later).
     let mut orphans_checked: Option<Instant> = None;
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut waiting: VecDeque<OutboxJob> = VecDeque::new();
+    // Claim again at once while claims come back full; otherwise after a wake-up or a poll.
+    let mut claim_now = true;
+    let mut next_claim = Instant::now();
     loop {
-        tokio::select! {
-            () = leadership.wait_until_leader() => {}
-            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        let stopping = *shutdown.borrow();
+        while in_flight.len() < concurrency
+            && let Some(job) = waiting.pop_front()
+        {
+            in_flight.push(deliver_traced(&store, &channels, lanes, &settings, &results, job));
         }
-        if *shutdown.borrow() {
-            return;
+        if stopping && in_flight.is_empty() {
+            break;
         }
-        if orphans_checked.is_none_or(|at| at.elapsed() >= ORPHAN_CHECK_EVERY) {
-            // Rows of channels no longer configured fail visibly instead of waiting forever.
-            if fail_orphans(&store, &channels, lanes, &settings).await {
-                orphans_checked = Some(Instant::now());
-            }
-        }
-        let now = Instant::now();
-        let mut jobs = Vec::new();
-        let mut more = false;
-        let mut next_token = poll;
-        for (channel_id, lane) in lanes.iter() {
-            let room = lane.pacer.available(now).min(batch);
-            if room == 0 {
-                next_token = next_token.min(lane.pacer.next_token_in(now));
-                continue;
-            }
-            match store.claim_outbox(room, settings.lease_ms as i64, Some(channel_id)).await {
-                Ok(claimed) => {
-                    more |= claimed.len() as u32 == room;
-                    jobs.extend(claimed);
+        if !stopping && waiting.is_empty() && in_flight.len() <= concurrency / 2 && (claim_now || Instant::now() >= next_claim) {
+            if orphans_checked.is_none_or(|at| at.elapsed() >= ORPHAN_CHECK_EVERY) {
+                // Rows of channels no longer configured fail visibly instead of waiting forever.
+                if fail_orphans(&store, &channels, lanes, &settings, &results).await {
+                    orphans_checked = Some(Instant::now());
                 }
-                Err(error) => tracing::warn!(%error, channel = channel_id, "outbox: cannot claim work"),
             }
-        }
-        if !jobs.is_empty() {
-            futures_util::stream::iter(jobs)
-                .for_each_concurrent(settings.concurrency.max(1), |job| {
-                    // The span carries the id of the API request that queued the reply.
-                    let span = tracing::info_span!(
-                        "outbox_send",
-                        request_id = job.request_id.as_deref().unwrap_or_default(),
-                        outbox_id = job.outbox_id,
-                        attempt = job.attempt
-                    );
-                    deliver(&store, &channels, lanes, &settings, job).instrument(span)
-                })
-                .await;
-            if more {
+            let room = u32::try_from(2 * concurrency - in_flight.len()).unwrap_or(u32::MAX);
+            let (claimed, full, next_token) = claim(&store, lanes, &settings, room, poll).await;
+            waiting.extend(claimed);
+            claim_now = full;
+            next_claim = Instant::now() + next_token.max(Duration::from_millis(1));
+            if !waiting.is_empty() {
                 continue;
             }
         }
-        let wait = next_token.max(Duration::from_millis(1));
+        let wait = next_claim.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         tokio::select! {
-            _ = tokio::time::timeout(wait, signal.0.notified()) => {}
-            _ = shutdown.wait_for(|stopping| *stopping) => return,
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            _ = tokio::time::timeout(wait, signal.0.notified()), if !stopping => claim_now = true,
+            _ = shutdown.wait_for(|stopping| *stopping), if !stopping => {}
         }
+    }
+    // Every result is handed over; the recorder ends once it has written them.
+    drop(in_flight);
+    drop(results);
+    if let Err(error) = recorder.await {
+        tracing::error!(%error, "outbox: the result recorder stopped");
+    }
+}
+
+/// Claim up to `room` due rows across the channels, each within what its shared bucket holds.
+/// Returns them, whether some channel had more than it got (claim again at once), and how soon
+/// a bucket that is empty now gains a token (or `poll`).
+async fn claim(store: &Store, lanes: &Lanes, settings: &OutboxConfig, room: u32, poll: Duration) -> (Vec<OutboxJob>, bool, Duration) {
+    let mut jobs = Vec::new();
+    let mut full = false;
+    let mut next_token = poll;
+    for (channel_id, lane) in lanes.iter() {
+        let left = room.saturating_sub(jobs.len() as u32);
+        if left == 0 {
+            full = true;
+            break;
+        }
+        match store.claim_paced(channel_id, left, lane.bucket(), settings.lease_ms as i64, crate::clock::now_ms()).await {
+            Ok(claimed) => {
+                if claimed.next_token_in.is_zero() {
+                    full |= claimed.more_rows;
+                } else {
+                    next_token = next_token.min(claimed.next_token_in);
+                }
+                jobs.extend(claimed.jobs);
+            }
+            Err(error) => tracing::warn!(%error, channel = channel_id, "outbox: cannot claim work"),
+        }
+    }
+    (jobs, full, next_token)
+}
+
+/// [`deliver`] in a span that carries the id of the API request that queued the reply.
+fn deliver_traced<'a>(
+    store: &'a Store,
+    channels: &'a Channels,
+    lanes: &'a Lanes,
+    settings: &'a OutboxConfig,
+    results: &'a Results,
+    job: OutboxJob,
+) -> impl std::future::Future<Output = ()> + 'a {
+    let span = tracing::info_span!(
+        "outbox_send",
+        request_id = job.request_id.as_deref().unwrap_or_default(),
+        outbox_id = job.outbox_id,
+        attempt = job.attempt
+    );
+    deliver(store, channels, lanes, settings, results, job).instrument(span)
+}
+
+/// A finished attempt on its way to be written, with who to tell once it is.
+type Finished = (OutboxJob, AttemptOutcome, oneshot::Sender<()>);
+
+/// Where finished attempts go to be written.
+type Results = mpsc::UnboundedSender<Finished>;
+
+/// The most results written in one transaction.
+const RESULTS_PER_COMMIT: usize = 128;
+
+/// Write finished attempts as they come: every result that arrived while the previous write
+/// ran goes into the next one, so under load one commit serves many sends, and when idle a
+/// result is written at once. If a batch cannot be written, each is tried alone, so one bad
+/// row does not hold back the others. Each send is told when its result is written: until
+/// then it keeps its place among the `concurrency` in flight, so a crash can leave no more
+/// than `concurrency` sends unrecorded (the bound `docs/delivery.md` promises). Ends when the
+/// worker has stopped and all are written.
+async fn record(store: Store, mut recorded: mpsc::UnboundedReceiver<Finished>) {
+    let mut batch = Vec::with_capacity(RESULTS_PER_COMMIT);
+    let mut results = Vec::with_capacity(RESULTS_PER_COMMIT);
+    while recorded.recv_many(&mut batch, RESULTS_PER_COMMIT).await > 0 {
+        let acks: Vec<oneshot::Sender<()>> = batch.drain(..).map(|(job, outcome, ack)| {
+            results.push((job, outcome));
+            ack
+        }).collect();
+        match store.finish_attempts(&results).await {
+            Ok(owned) => {
+                for ((job, _), owned) in results.iter().zip(owned) {
+                    lost_claim(job, owned);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, results = results.len(), "outbox: cannot record a batch of results; recording each alone");
+                for (job, outcome) in &results {
+                    match store.finish_attempt(job, outcome).await {
+                        Ok(owned) => lost_claim(job, owned),
+                        // The lease will expire and the row will be retried: at-least-once delivery.
+                        Err(error) => tracing::error!(outbox_id = job.outbox_id, %error, "cannot record send result"),
+                    }
+                }
+            }
+        }
+        results.clear();
+        for ack in acks {
+            // The send may have been dropped at shutdown; nobody to tell then.
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn lost_claim(job: &OutboxJob, owned: bool) {
+    if !owned {
+        tracing::warn!(outbox_id = job.outbox_id, "outbox claim expired before the result was recorded");
     }
 }
 
@@ -123,7 +226,7 @@ const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Claim and fail the due rows of channels no longer in the config. Returns whether the check
 /// ran to the end.
-async fn fail_orphans(store: &Store, channels: &Channels, lanes: &Lanes, settings: &OutboxConfig) -> bool {
+async fn fail_orphans(store: &Store, channels: &Channels, lanes: &Lanes, settings: &OutboxConfig, results: &Results) -> bool {
     let queued = match store.outbox_channels().await {
         Ok(queued) => queued,
         Err(error) => {
@@ -135,7 +238,7 @@ async fn fail_orphans(store: &Store, channels: &Channels, lanes: &Lanes, setting
         match store.claim_outbox(1000, settings.lease_ms as i64, Some(channel_id)).await {
             Ok(jobs) => {
                 for job in jobs {
-                    deliver(store, channels, lanes, settings, job).await;
+                    deliver(store, channels, lanes, settings, results, job).await;
                 }
             }
             Err(error) => {
@@ -165,7 +268,7 @@ async fn send(store: &Store, channel: &ChannelPlugin, job: &OutboxJob) -> Result
     }
 }
 
-async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &OutboxConfig, job: OutboxJob) {
+async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &OutboxConfig, results: &Results, job: OutboxJob) {
     let (channel, lane) = match (channels.get(&job.channel_id), lanes.get(&job.channel_id)) {
         (Some(channel), Some(lane)) => (channel, lane),
         _ => {
@@ -176,7 +279,7 @@ async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &O
                 retryable: false,
                 retry_after_ms: None,
             };
-            finish(store, channels, &job, AttemptOutcome::Failed { failure, dead: false }).await;
+            finish(channels, results, job, AttemptOutcome::Failed { failure, dead: false }).await;
             return;
         }
     };
@@ -214,11 +317,11 @@ async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &O
         },
         other => other,
     };
-    finish(store, channels, &job, outcome).await;
+    finish(channels, results, job, outcome).await;
 }
 
-/// Log, count and record an attempt's outcome.
-async fn finish(store: &Store, channels: &Channels, job: &OutboxJob, outcome: AttemptOutcome) {
+/// Log and count an attempt's outcome, hand it to the recorder and wait until it is written.
+async fn finish(channels: &Channels, results: &Results, job: OutboxJob, outcome: AttemptOutcome) {
     match &outcome {
         AttemptOutcome::Sent(receipt) => {
             tracing::info!(channel = job.channel_id, message_id = job.message_id, external_id = receipt.external_id, "sent")
@@ -249,10 +352,12 @@ async fn finish(store: &Store, channels: &Channels, job: &OutboxJob, outcome: At
     if outcome_label == "dead" {
         metrics::counter!(telemetry::OUTBOX_DEAD_LETTERS, "channel" => job.channel_id.clone()).increment(1);
     }
-    match store.finish_attempt(job, &outcome).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(outbox_id = job.outbox_id, "outbox claim expired before the result was recorded"),
-        // The lease will expire and the row will be retried: at-least-once delivery.
-        Err(error) => tracing::error!(outbox_id = job.outbox_id, %error, "cannot record send result"),
+    let (ack, written) = oneshot::channel();
+    if results.send((job, outcome, ack)).is_err() {
+        // Only when the recorder died; the lease will expire and the row be sent again.
+        tracing::error!("outbox: the result recorder is gone; this result is not recorded");
+        return;
     }
+    // An error means the recorder stopped without writing it (logged there).
+    let _ = written.await;
 }

@@ -117,6 +117,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "delivery", include_str!("../../../migrations/sqlite/0014_delivery.sql")),
     (15, "early_statuses", include_str!("../../../migrations/sqlite/0015_early_statuses.sql")),
     (16, "templates", include_str!("../../../migrations/sqlite/0016_templates.sql")),
+    (17, "outbox_buckets", include_str!("../../../migrations/sqlite/0017_outbox_buckets.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -135,6 +136,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "delivery", include_str!("../../../migrations/postgres/0014_delivery.sql")),
     (15, "early_statuses", include_str!("../../../migrations/postgres/0015_early_statuses.sql")),
     (16, "templates", include_str!("../../../migrations/postgres/0016_templates.sql")),
+    (17, "outbox_buckets", include_str!("../../../migrations/postgres/0017_outbox_buckets.sql")),
 ];
 
 #[derive(Clone)]

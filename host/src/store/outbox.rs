@@ -5,14 +5,16 @@
 //! runs out (its worker died mid-send) becomes due again. Results are written only by the
 //! holder of the current claim (matched on the attempt number).
 
-use super::db::{sql, Conn, Millis};
+use super::db::{sql, Backend, Conn, Millis};
 use super::delivery::{apply_early_statuses, note_status};
 use super::ingest::announce_message;
 use super::live::{LiveEventKind, PendingEvents};
 use super::views::MessageView;
 use super::{views, Store, StoreError};
 use crate::model::{DeliveryStatus, Direction, OutboundContent, OutboundMessage, Party, SendFailure, SendReceipt};
+use crate::rate::Bucket;
 use sqlx::types::Json;
+use std::time::Duration;
 
 /// An agent's reply, as the API accepted it.
 #[derive(Debug, Clone)]
@@ -28,6 +30,16 @@ pub struct NewReply {
     pub author: String,
     /// The API request that queued it, for logs.
     pub request_id: Option<String>,
+}
+
+/// What [`Store::claim_paced`] got.
+#[derive(Debug)]
+pub struct PacedClaim {
+    pub jobs: Vec<OutboxJob>,
+    /// Every row the bucket allowed was there: there may be more due.
+    pub more_rows: bool,
+    /// How long until the channel's bucket holds a whole token (zero when it still does).
+    pub next_token_in: Duration,
 }
 
 /// A claimed outbox row.
@@ -166,40 +178,61 @@ impl Store {
     /// PostgreSQL, rows another node is claiming at this moment are skipped rather than waited
     /// for (and never claimed twice).
     pub async fn claim_outbox(&self, limit: u32, lease_ms: i64, channel_id: Option<&str>) -> Result<Vec<OutboxJob>, StoreError> {
-        let now = crate::clock::now_ms();
         let mut conn = self.db.write().await?;
-        let sql = format!(
-            "UPDATE outbox SET state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
-             WHERE id IN (
-                 SELECT id FROM outbox
-                 WHERE ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))
-                   AND ($4 IS NULL OR channel_id = $4)
-                 ORDER BY next_attempt_at, id LIMIT $3 {skip_locked})
-             RETURNING id, message_id, channel_id, payload, attempts, retries_from, created_at, request_id",
-            skip_locked = self.db.backend().skip_locked(),
-        );
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(i64, i64, String, Json<OutboundMessage>, i64, i64, Millis, Option<String>)> = sql!(conn, query_as(
-            &sql,
-            Millis(now),
-            Millis(now + lease_ms),
-            i64::from(limit),
+        claim_on(&mut conn.conn(), self.db.backend(), crate::clock::now_ms(), limit, lease_ms, channel_id).await
+    }
+
+    /// Make sure each channel has its shared bucket, full to `burst` when new. Run when the
+    /// worker starts, so that the first claims of nodes starting together find one row to
+    /// lock instead of each creating its own full bucket.
+    pub async fn ensure_buckets(&self, buckets: &[(&str, Bucket)]) -> Result<(), StoreError> {
+        let now = Millis(crate::clock::now_ms());
+        let mut conn = self.db.write().await?;
+        for (channel_id, bucket) in buckets {
+            sql!(conn, execute(
+                "INSERT INTO outbox_buckets (channel_id, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT (channel_id) DO NOTHING",
+                *channel_id,
+                bucket.burst,
+                now,
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Claim up to `room` due rows of `channel_id`, no more than the channel's shared bucket
+    /// holds at `now_ms`, and take a token for each. The bucket's row is locked for the claim,
+    /// so every node draining this database draws from the one bucket and the channel keeps to
+    /// its rate however many nodes send. A claim that gets nothing writes nothing.
+    pub async fn claim_paced(&self, channel_id: &str, room: u32, bucket: Bucket, lease_ms: i64, now_ms: i64) -> Result<PacedClaim, StoreError> {
+        let backend = self.db.backend();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let lock = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE",
+        };
+        let stored: Option<(f64, Millis)> = sql!(conn, query_as(
+            &format!("SELECT tokens, updated_at FROM outbox_buckets WHERE channel_id = $1 {lock}"),
             channel_id,
-        ).fetch_all)?;
-        Ok(rows
-            .into_iter()
-            .map(|(outbox_id, message_id, channel_id, message, attempt, retries_from, queued_at, request_id)| OutboxJob {
-                outbox_id,
-                message_id,
+        ).fetch_optional)?;
+        // A channel added since the worker started has no row yet: it starts full.
+        let (tokens, at) = stored.map_or((bucket.burst, now_ms), |(tokens, at)| (tokens, at.0));
+        let level = bucket.refilled(tokens, (now_ms - at) as f64 / 1000.0);
+        let allowed = (level.max(0.0).floor() as u32).min(room);
+        let jobs = if allowed == 0 { Vec::new() } else { claim_on(&mut conn, backend, now_ms, allowed, lease_ms, Some(channel_id)).await? };
+        let left = level - jobs.len() as f64;
+        if !jobs.is_empty() {
+            sql!(conn, execute(
+                "INSERT INTO outbox_buckets (channel_id, tokens, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (channel_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
                 channel_id,
-                message: message.0,
-                attempt,
-                retries_from,
-                queued_at: queued_at.0,
-                request_id,
-                claimed_at: now,
-            })
-            .collect())
+                left,
+                Millis(now_ms.max(at)),
+            ))?;
+            tx.commit().await?;
+        }
+        let more_rows = jobs.len() as u32 == allowed && allowed > 0;
+        Ok(PacedClaim { jobs, more_rows, next_token_in: Duration::from_secs_f64(bucket.secs_to_token(left)) })
     }
 
     /// Put a claimed row back, due at `until`, without spending its attempt (pacing held it).
@@ -234,82 +267,96 @@ impl Store {
     /// Record an attempt's outcome. Returns false when the claim was lost (another worker took
     /// the row after our lease ran out), in which case nothing is written.
     pub async fn finish_attempt(&self, job: &OutboxJob, outcome: &AttemptOutcome) -> Result<bool, StoreError> {
+        let owned = self.finish_attempts(&[(job.clone(), outcome.clone())]).await?;
+        Ok(owned.first().copied().unwrap_or(false))
+    }
+
+    /// Record many attempts' outcomes in one transaction (the outbox worker's group commit:
+    /// one commit, and on PostgreSQL one WAL flush, for every result that finished meanwhile).
+    /// Returns, for each, whether its claim still held; a lost claim writes nothing.
+    pub async fn finish_attempts(&self, results: &[(OutboxJob, AttemptOutcome)]) -> Result<Vec<bool>, StoreError> {
         let now = Millis(crate::clock::now_ms());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
-        let degraded;
-        let outcome = match outcome {
-            AttemptOutcome::FailOver { failure, dead, to } => match fail_over(&mut conn, job, failure, to, now).await? {
-                FailedOver::Yes => {
-                    tx.commit().await?;
-                    self.live_events_written.notify_one();
-                    return Ok(true);
-                }
-                FailedOver::ClaimLost => return Ok(false),
-                FailedOver::Cannot(why) => {
-                    let message = format!("{} (no failover to `{}`: {why})", failure.message, to.channel_id);
-                    degraded = AttemptOutcome::Failed { failure: SendFailure { message, ..failure.clone() }, dead: *dead };
-                    &degraded
-                }
-            },
-            other => other,
-        };
-        let (state, next_attempt_at, failure) = match outcome {
-            AttemptOutcome::Sent(_) => ("sent", None, None),
-            AttemptOutcome::Retry { failure, next_attempt_at } => ("pending", Some(Millis(*next_attempt_at)), Some(failure)),
-            AttemptOutcome::Failed { failure, dead } | AttemptOutcome::FailOver { failure, dead, .. } => {
-                (if *dead { "dead" } else { "failed" }, None, Some(failure))
-            }
-        };
-        let owned = sql!(conn, execute(
-            "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), lease_until = NULL,
-                 last_error = $3, updated_at = $4
-             WHERE id = $5 AND attempts = $6 AND state = 'sending'",
-            state,
-            next_attempt_at,
-            failure.map(|f| f.message.as_str()),
-            now,
-            job.outbox_id,
-            job.attempt,
-        ))? == 1;
-        if !owned {
-            return Ok(false);
-        }
-        record_attempt(&mut conn, job, outcome.label(), failure, next_attempt_at, now).await?;
-        let message_changed = match outcome {
-            AttemptOutcome::Sent(receipt) => {
-                record_receipt(&mut conn, job, receipt, now).await?;
-                true
-            }
-            AttemptOutcome::Retry { .. } => false,
-            AttemptOutcome::Failed { failure, .. } | AttemptOutcome::FailOver { failure, .. } => {
-                let code = failure.code.as_deref().unwrap_or(&failure.kind);
-                let failed = sql!(conn, execute(
-                    "UPDATE messages SET status = 'failed', status_rank = $1, error_code = $2, error_message = $3, updated_at = $4
-                     WHERE id = $5 AND status_rank < $1",
-                    DeliveryStatus::Failed.rank(),
-                    failure.code.as_deref().unwrap_or(&failure.kind),
-                    &failure.message,
-                    now,
-                    job.message_id,
-                ))? == 1;
-                if failed {
-                    note_status(&mut conn, job.message_id, DeliveryStatus::Failed, now, None, Some(code)).await?;
-                }
-                true
-            }
-        };
         let mut events = PendingEvents::default();
-        if message_changed {
-            announce_message(&mut conn, LiveEventKind::MessageUpdated, job.message_id, &mut events).await?;
-            events.append(&mut conn).await?;
+        let mut owned = Vec::with_capacity(results.len());
+        for (job, outcome) in results {
+            owned.push(finish_on(&mut conn, job, outcome, now, &mut events).await?);
         }
+        let announced = !events.is_empty();
+        events.append(&mut conn).await?;
         tx.commit().await?;
-        if message_changed {
+        if announced {
             self.live_events_written.notify_one();
         }
-        Ok(true)
+        Ok(owned)
     }
+}
+
+/// [`Store::finish_attempts`] for one result, on `conn` inside the caller's transaction.
+async fn finish_on(conn: &mut Conn<'_>, job: &OutboxJob, outcome: &AttemptOutcome, now: Millis, events: &mut PendingEvents) -> Result<bool, StoreError> {
+    let degraded;
+    let outcome = match outcome {
+        AttemptOutcome::FailOver { failure, dead, to } => match fail_over(conn, job, failure, to, now, events).await? {
+            FailedOver::Yes => return Ok(true),
+            FailedOver::ClaimLost => return Ok(false),
+            FailedOver::Cannot(why) => {
+                let message = format!("{} (no failover to `{}`: {why})", failure.message, to.channel_id);
+                degraded = AttemptOutcome::Failed { failure: SendFailure { message, ..failure.clone() }, dead: *dead };
+                &degraded
+            }
+        },
+        other => other,
+    };
+    let (state, next_attempt_at, failure) = match outcome {
+        AttemptOutcome::Sent(_) => ("sent", None, None),
+        AttemptOutcome::Retry { failure, next_attempt_at } => ("pending", Some(Millis(*next_attempt_at)), Some(failure)),
+        AttemptOutcome::Failed { failure, dead } | AttemptOutcome::FailOver { failure, dead, .. } => {
+            (if *dead { "dead" } else { "failed" }, None, Some(failure))
+        }
+    };
+    let owned = sql!(conn, execute(
+        "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), lease_until = NULL,
+             last_error = $3, updated_at = $4
+         WHERE id = $5 AND attempts = $6 AND state = 'sending'",
+        state,
+        next_attempt_at,
+        failure.map(|f| f.message.as_str()),
+        now,
+        job.outbox_id,
+        job.attempt,
+    ))? == 1;
+    if !owned {
+        return Ok(false);
+    }
+    record_attempt(conn, job, outcome.label(), failure, next_attempt_at, now).await?;
+    let message_changed = match outcome {
+        AttemptOutcome::Sent(receipt) => {
+            record_receipt(conn, job, receipt, now).await?;
+            true
+        }
+        AttemptOutcome::Retry { .. } => false,
+        AttemptOutcome::Failed { failure, .. } | AttemptOutcome::FailOver { failure, .. } => {
+            let code = failure.code.as_deref().unwrap_or(&failure.kind);
+            let failed = sql!(conn, execute(
+                "UPDATE messages SET status = 'failed', status_rank = $1, error_code = $2, error_message = $3, updated_at = $4
+                 WHERE id = $5 AND status_rank < $1",
+                DeliveryStatus::Failed.rank(),
+                code,
+                &failure.message,
+                now,
+                job.message_id,
+            ))? == 1;
+            if failed {
+                note_status(conn, job.message_id, DeliveryStatus::Failed, now, None, Some(code)).await?;
+            }
+            true
+        }
+    };
+    if message_changed {
+        announce_message(conn, LiveEventKind::MessageUpdated, job.message_id, events).await?;
+    }
+    Ok(true)
 }
 
 impl AttemptOutcome {
@@ -363,7 +410,14 @@ enum FailedOver {
 /// at once there with a fresh set of attempts, the attempt is recorded as `failed_over` on the
 /// channel it failed on, and the message says where it came from and why. Once per message,
 /// so two channels that fail over to each other cannot pass a reply back and forth.
-async fn fail_over(conn: &mut Conn<'_>, job: &OutboxJob, failure: &SendFailure, to: &FailoverTarget, now: Millis) -> Result<FailedOver, StoreError> {
+async fn fail_over(
+    conn: &mut Conn<'_>,
+    job: &OutboxJob,
+    failure: &SendFailure,
+    to: &FailoverTarget,
+    now: Millis,
+    events: &mut PendingEvents,
+) -> Result<FailedOver, StoreError> {
     let (from, contact_id): (Option<String>, i64) = sql!(conn, query_as(
         "SELECT m.failover_from, c.contact_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1",
         job.message_id,
@@ -409,9 +463,7 @@ async fn fail_over(conn: &mut Conn<'_>, job: &OutboxJob, failure: &SendFailure, 
         now,
         job.message_id,
     ))?;
-    let mut events = PendingEvents::default();
-    announce_message(conn, LiveEventKind::MessageUpdated, job.message_id, &mut events).await?;
-    events.append(conn).await?;
+    announce_message(conn, LiveEventKind::MessageUpdated, job.message_id, events).await?;
     Ok(FailedOver::Yes)
 }
 
@@ -451,6 +503,43 @@ async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendRece
     Ok(())
 }
 
+/// Claim up to `limit` due rows (of `channel_id`, or of every channel), leased until
+/// `now + lease_ms`: pending rows that are due, and rows whose previous claim's lease ran out.
+async fn claim_on(conn: &mut Conn<'_>, backend: Backend, now: i64, limit: u32, lease_ms: i64, channel_id: Option<&str>) -> Result<Vec<OutboxJob>, StoreError> {
+    let sql = format!(
+        "UPDATE outbox SET state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
+         WHERE id IN (
+             SELECT id FROM outbox
+             WHERE ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))
+               AND ($4 IS NULL OR channel_id = $4)
+             ORDER BY next_attempt_at, id LIMIT $3 {skip_locked})
+         RETURNING id, message_id, channel_id, payload, attempts, retries_from, created_at, request_id",
+        skip_locked = backend.skip_locked(),
+    );
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, i64, String, Json<OutboundMessage>, i64, i64, Millis, Option<String>)> = sql!(conn, query_as(
+        &sql,
+        Millis(now),
+        Millis(now + lease_ms),
+        i64::from(limit),
+        channel_id,
+    ).fetch_all)?;
+    Ok(rows
+        .into_iter()
+        .map(|(outbox_id, message_id, channel_id, message, attempt, retries_from, queued_at, request_id)| OutboxJob {
+            outbox_id,
+            message_id,
+            channel_id,
+            message: message.0,
+            attempt,
+            retries_from,
+            queued_at: queued_at.0,
+            request_id,
+            claimed_at: now,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,7 +547,11 @@ mod tests {
     use crate::store::ingest::IngestRequest;
     use crate::store::testing::{on_both_backends, seeded_conversation, TestStore};
 
-    on_both_backends!(an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message, a_lost_claim_writes_nothing);
+    on_both_backends!(
+        an_echo_that_arrives_before_our_send_is_recorded_is_folded_into_our_message,
+        a_lost_claim_writes_nothing,
+        two_nodes_draw_from_one_bucket
+    );
 
     fn message(external_id: &str, echo: bool) -> Event {
         Event::Message(InboundMessage {
@@ -532,5 +625,47 @@ mod tests {
         let receipt = SendReceipt { external_id: "m_1".into(), status: DeliveryStatus::Sent };
         assert!(!store.finish_attempt(&first, &AttemptOutcome::Sent(receipt.clone())).await.unwrap());
         assert!(store.finish_attempt(&second, &AttemptOutcome::Sent(receipt)).await.unwrap());
+    }
+
+    async fn two_nodes_draw_from_one_bucket(store: TestStore) {
+        let conversation = seeded_conversation(&store).await;
+        for n in 0..150 {
+            store.queue_reply(&agent_reply(conversation, &format!("reply {n}"))).await.unwrap();
+        }
+        let other = store.another_node().await;
+        let bucket = Bucket { rate: 20.0, burst: 10.0 };
+        store.ensure_buckets(&[("messenger", bucket)]).await.unwrap();
+        let t0 = crate::clock::now_ms();
+        let mut claimed = Vec::new();
+        // Five seconds in 50 ms steps, the two nodes taking turns.
+        for step in 0..=100 {
+            let node = if step % 2 == 0 { &store.store } else { &other };
+            let got = node.claim_paced("messenger", 1000, bucket, 60_000, t0 + step * 50).await.unwrap();
+            claimed.extend(got.jobs.iter().map(|job| job.outbox_id));
+        }
+        // The first burst of ten, then 20/s between them: not 20/s each.
+        assert!((108..=110).contains(&claimed.len()), "{} claimed", claimed.len());
+
+        // Spent: the next claim gets nothing, writes nothing, and says when a token comes.
+        let spent = store.claim_paced("messenger", 1000, bucket, 60_000, t0 + 5_000).await.unwrap();
+        assert!(spent.jobs.is_empty());
+        assert!(!spent.next_token_in.is_zero() && spent.next_token_in <= Duration::from_millis(50), "{:?}", spent.next_token_in);
+
+        // Both at once with the bucket full again: between them, no more than it holds.
+        let later = t0 + 60_000;
+        let (a, b) = tokio::join!(
+            store.claim_paced("messenger", 1000, bucket, 60_000, later),
+            other.claim_paced("messenger", 1000, bucket, 60_000, later)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.jobs.len() + b.jobs.len(), 10, "a burst of ten, shared");
+        claimed.extend(a.jobs.iter().chain(&b.jobs).map(|job| job.outbox_id));
+        let distinct: std::collections::BTreeSet<_> = claimed.iter().collect();
+        assert_eq!(distinct.len(), claimed.len(), "no row claimed twice");
+
+        // A room smaller than the bucket: the room is the limit, and tokens are left.
+        let roomy = store.claim_paced("messenger", 3, bucket, 60_000, later + 60_000).await.unwrap();
+        assert_eq!(roomy.jobs.len(), 3);
+        assert!(roomy.more_rows && roomy.next_token_in.is_zero());
     }
 }
