@@ -15,6 +15,7 @@ on_both_backends!(
     a_dead_letter_is_listed_and_an_agent_can_retry_it,
     free_text_outside_the_window_is_refused_and_a_template_goes,
     a_131047_fails_over_to_sms_with_both_attempts_on_the_message,
+    a_read_receipt_rolls_up_and_is_announced_once,
 );
 
 /// One customer's WhatsApp conversation; its id.
@@ -284,6 +285,53 @@ async fn a_131047_fails_over_to_sms_with_both_attempts_on_the_message() {
     assert_eq!(failed["error"]["code"], "21610", "{failed}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(graph.received().len(), 3, "never back to WhatsApp");
+    server.stop().await;
+}
+
+/// A read receipt moves the conversation's read state, and the live stream says so: the
+/// message's `message.updated`, then one `conversation.updated` carrying the read state. A
+/// read of an older message afterwards moves nothing and announces nothing more.
+async fn a_read_receipt_rolls_up_and_is_announced_once() {
+    let graph = FakeGraph::start().await;
+    let server = TestServer::start(Some(graph.addr)).await;
+    let conversation_id = conversation(&server).await;
+    let first = server.queue_text_reply(conversation_id, "first").await;
+    let second = server.queue_text_reply(conversation_id, "second").await;
+    let external = |view: &Value| view["external_id"].as_str().unwrap().to_string();
+    let first_wamid = external(&server.wait_for_status(conversation_id, first, "sent").await);
+    let second_wamid = external(&server.wait_for_status(conversation_id, second, "sent").await);
+    let mut live = SseClient::connect(&server.base, None).await;
+
+    server.post_signed(&status_fixture("whatsapp/status_read.json", &second_wamid)).await;
+    let updated = loop {
+        let event = live.next(Duration::from_secs(10)).await;
+        match event.event.as_deref() {
+            Some("message.updated") => assert_eq!(event.data["message"]["id"], second, "{:?}", event.data),
+            Some("conversation.updated") => break event.data,
+            _ => {}
+        }
+    };
+    let conversation = &updated["conversation"];
+    assert_eq!(conversation["id"], conversation_id);
+    assert_eq!(conversation["customer_read_message_id"], second, "{conversation}");
+    assert!(conversation["customer_read_at"].as_i64().is_some());
+
+    // The older message read later: its own status moves, the conversation's does not.
+    server.post_signed(&status_fixture("whatsapp/status_read.json", &first_wamid)).await;
+    let event = live.next(Duration::from_secs(10)).await;
+    assert_eq!((event.event.as_deref(), &event.data["message"]["id"]), (Some("message.updated"), &json!(first)));
+    let view = server.api_get(&format!("/api/v1/conversations/{conversation_id}")).await;
+    assert_eq!(view["customer_read_message_id"], second, "the newest read stays");
+    // A new customer message, to see that nothing came before it.
+    let text = String::from_utf8(fixture("whatsapp/text.json")).unwrap().replace("wamid.HBgL", "wamid.NEXT");
+    server.post_signed(text.as_bytes()).await;
+    loop {
+        let event = live.next(Duration::from_secs(10)).await;
+        if event.event.as_deref() == Some("message.created") {
+            break;
+        }
+        assert_ne!(event.event.as_deref(), Some("conversation.updated"), "an older read announced nothing: {:?}", event.data);
+    }
     server.stop().await;
 }
 

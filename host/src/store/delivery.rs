@@ -77,7 +77,9 @@ pub struct StatusView {
 
 /// Note that message `message_id` moved forward to `status` (its row already says so), in the
 /// caller's transaction, and roll a read up into its conversation's read state. Callers write
-/// it only when their update changed the status.
+/// it only when their update changed the status. Returns the conversation whose read state
+/// moved, for the caller to announce (`conversation.updated`) once however many reads it
+/// applies.
 pub(super) async fn note_status(
     conn: &mut Conn<'_>,
     message_id: i64,
@@ -85,7 +87,7 @@ pub(super) async fn note_status(
     now: Millis,
     provider_at: Option<i64>,
     error_code: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<Option<i64>, StoreError> {
     sql!(conn, execute(
         "INSERT INTO message_statuses (message_id, status, at, provider_at, error_code) VALUES ($1, $2, $3, $4, $5)",
         message_id,
@@ -94,15 +96,25 @@ pub(super) async fn note_status(
         provider_at.map(Millis),
         error_code,
     ))?;
-    if status == DeliveryStatus::Read {
-        // Read receipts roll up into the conversation's read state: the newest message read.
-        sql!(conn, execute(
-            "UPDATE conversations SET customer_read_message_id = $1, customer_read_at = $2
-             WHERE id = (SELECT conversation_id FROM messages WHERE id = $1)
-               AND (customer_read_message_id IS NULL OR customer_read_message_id < $1)",
-            message_id,
-            Millis(provider_at.unwrap_or(now.0)),
-        ))?;
+    if status != DeliveryStatus::Read {
+        return Ok(None);
+    }
+    // Read receipts roll up into the conversation's read state: the newest message read.
+    Ok(sql!(conn, query_scalar(
+        "UPDATE conversations SET customer_read_message_id = $1, customer_read_at = $2
+         WHERE id = (SELECT conversation_id FROM messages WHERE id = $1)
+           AND (customer_read_message_id IS NULL OR customer_read_message_id < $1)
+         RETURNING id",
+        message_id,
+        Millis(provider_at.unwrap_or(now.0)),
+    ).fetch_optional)?)
+}
+
+/// Announce `conversation.updated` for each conversation whose read state moved.
+pub(super) async fn announce_reads(conn: &mut Conn<'_>, moved: impl IntoIterator<Item = i64>, events: &mut PendingEvents) -> Result<(), StoreError> {
+    let moved: std::collections::BTreeSet<i64> = moved.into_iter().collect();
+    for conversation_id in moved {
+        super::workflow::announce(conn, conversation_id, &[], None, events).await?;
     }
     Ok(())
 }
@@ -130,7 +142,14 @@ pub(super) async fn keep_early_status(conn: &mut Conn<'_>, channel_id: &str, upd
 
 /// Apply the statuses that arrived for `external_id` before message `message_id` had it, in
 /// rank order, each only if it moves the message forward; then forget them.
-pub(super) async fn apply_early_statuses(conn: &mut Conn<'_>, channel_id: &str, external_id: &str, message_id: i64, now: Millis) -> Result<(), StoreError> {
+pub(super) async fn apply_early_statuses(
+    conn: &mut Conn<'_>,
+    channel_id: &str,
+    external_id: &str,
+    message_id: i64,
+    now: Millis,
+    events: &mut PendingEvents,
+) -> Result<(), StoreError> {
     #[allow(clippy::type_complexity)]
     let early: Vec<(String, i64, Option<Millis>, Option<String>, Option<String>)> = sql!(conn, query_as(
         "SELECT status, status_rank, provider_at, error_code, error_message FROM early_statuses
@@ -155,7 +174,8 @@ pub(super) async fn apply_early_statuses(conn: &mut Conn<'_>, channel_id: &str, 
             message_id,
         ))? == 1;
         if moved {
-            note_status(conn, message_id, status, now, provider_at.map(|at| at.0), error_code.as_deref()).await?;
+            let read = note_status(conn, message_id, status, now, provider_at.map(|at| at.0), error_code.as_deref()).await?;
+            announce_reads(conn, read, events).await?;
         }
     }
     sql!(conn, execute("DELETE FROM early_statuses WHERE channel_id = $1 AND external_id = $2", channel_id, external_id))?;

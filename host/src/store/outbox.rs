@@ -332,7 +332,7 @@ async fn finish_on(conn: &mut Conn<'_>, job: &OutboxJob, outcome: &AttemptOutcom
     record_attempt(conn, job, outcome.label(), failure, next_attempt_at, now).await?;
     let message_changed = match outcome {
         AttemptOutcome::Sent(receipt) => {
-            record_receipt(conn, job, receipt, now).await?;
+            record_receipt(conn, job, receipt, now, events).await?;
             true
         }
         AttemptOutcome::Retry { .. } => false,
@@ -468,7 +468,7 @@ async fn fail_over(
 }
 
 /// Record the provider's id for a sent message.
-async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendReceipt, now: Millis) -> Result<(), StoreError> {
+async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendReceipt, now: Millis, events: &mut PendingEvents) -> Result<(), StoreError> {
     // A provider that echoes our sends (Messenger) may have delivered the echo before we got
     // here; it was stored as a message of its own. Fold it into ours.
     let echo: Option<i64> = sql!(conn, query_scalar(
@@ -499,7 +499,7 @@ async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendRece
     if rank < receipt.status.rank() {
         note_status(conn, job.message_id, receipt.status, now, None, None).await?;
     }
-    apply_early_statuses(conn, &job.channel_id, &receipt.external_id, job.message_id, now).await?;
+    apply_early_statuses(conn, &job.channel_id, &receipt.external_id, job.message_id, now, events).await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! contact's open one), statuses that only move forward, profiles and consent. Runs inside the
 //! group commit's transaction.
 
-use crate::store::delivery::{keep_early_status, note_status};
+use crate::store::delivery::{announce_reads, keep_early_status, note_status};
 use super::IngestReport;
 use super::IngestRequest;
 use crate::identity::link::{refresh_profile, resolve_identity};
@@ -249,8 +249,9 @@ async fn apply_status(
     match changed {
         Some(message_id) => {
             let provider_at = (update.timestamp_ms > 0).then_some(update.timestamp_ms);
-            note_status(conn, message_id, update.status, now, provider_at, error.map(|e| e.code.as_str())).await?;
+            let read = note_status(conn, message_id, update.status, now, provider_at, error.map(|e| e.code.as_str())).await?;
             announce_message(conn, LiveEventKind::MessageUpdated, message_id, events).await?;
+            announce_reads(conn, read, events).await?;
             Ok(true)
         }
         None => {
@@ -290,10 +291,13 @@ async fn apply_watermark(
         Millis(mark.watermark_ms),
         &mark.recipient,
     ).fetch_all)?;
+    let mut read = Vec::new();
     for message_id in &changed {
-        note_status(conn, *message_id, mark.status, now, Some(mark.watermark_ms), None).await?;
+        read.extend(note_status(conn, *message_id, mark.status, now, Some(mark.watermark_ms), None).await?);
         announce_message(conn, LiveEventKind::MessageUpdated, *message_id, events).await?;
     }
+    // One `conversation.updated` per conversation, however many messages the watermark read.
+    announce_reads(conn, read, events).await?;
     Ok(changed.len() as u32)
 }
 
