@@ -26,13 +26,14 @@ use crate::model::{SendFailure, SendReceipt};
 use crate::plugins::activity::SendResult;
 use crate::plugins::{ChannelPlugin, Channels, PluginError};
 use crate::store::outbox::{AttemptOutcome, OutboxJob};
+use crate::store::db::Backend;
 use crate::store::Store;
 use crate::telemetry;
 use futures_util::StreamExt;
 use pacing::Lanes;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use std::collections::VecDeque;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tracing::Instrument;
 
@@ -77,48 +78,79 @@ pub async fn run(
     let mut orphans_checked: Option<Instant> = None;
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
     let mut waiting: VecDeque<OutboxJob> = VecDeque::new();
+    // The claim under way, if any. It runs beside the sends (polled in the same `select!`), so
+    // a claim's transaction never stalls the sends in flight or their results.
+    let mut claiming: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Claimed> + Send + '_>>> = None;
     // Claim again at once while claims come back full; otherwise after a wake-up or a poll.
     let mut claim_now = true;
     let mut next_claim = Instant::now();
     loop {
         let stopping = *shutdown.borrow();
-        while in_flight.len() < concurrency
+        while !stopping
+            && in_flight.len() < concurrency
             && let Some(job) = waiting.pop_front()
         {
             in_flight.push(deliver_traced(&store, &channels, lanes, &settings, &results, job));
         }
-        if stopping && in_flight.is_empty() {
+        if stopping && in_flight.is_empty() && claiming.is_none() {
             break;
         }
-        if !stopping && waiting.is_empty() && in_flight.len() <= concurrency / 2 && (claim_now || Instant::now() >= next_claim) {
-            if orphans_checked.is_none_or(|at| at.elapsed() >= ORPHAN_CHECK_EVERY) {
+        // Keep half a round of claimed rows ready behind the sends, so a freed slot starts the
+        // next send at once.
+        if !stopping
+            && claiming.is_none()
+            && in_flight.len() + waiting.len() <= concurrency + concurrency / 2
+            && (claim_now || Instant::now() >= next_claim)
+        {
+            let room = u32::try_from(2 * concurrency - in_flight.len() - waiting.len()).unwrap_or(u32::MAX);
+            let check_orphans = orphans_checked.is_none_or(|at| at.elapsed() >= ORPHAN_CHECK_EVERY);
+            let (store, channels, settings, results) = (&store, &*channels, &settings, &results);
+            claiming = Some(Box::pin(async move {
                 // Rows of channels no longer configured fail visibly instead of waiting forever.
-                if fail_orphans(&store, &channels, lanes, &settings, &results).await {
-                    orphans_checked = Some(Instant::now());
-                }
-            }
-            let room = u32::try_from(2 * concurrency - in_flight.len()).unwrap_or(u32::MAX);
-            let (claimed, full, next_token) = claim(&store, lanes, &settings, room, poll).await;
-            waiting.extend(claimed);
-            claim_now = full;
-            next_claim = Instant::now() + next_token.max(Duration::from_millis(1));
-            if !waiting.is_empty() {
-                continue;
-            }
+                let orphans_checked = check_orphans && fail_orphans(store, channels, lanes, settings, results).await;
+                Claimed { orphans_checked, rows: claim(store, lanes, settings, room, poll).await }
+            }));
+            claim_now = false;
         }
         let wait = next_claim.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         tokio::select! {
             Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
-            _ = tokio::time::timeout(wait, signal.0.notified()), if !stopping => claim_now = true,
+            claimed = async { claiming.as_mut().expect("polled only while claiming").await }, if claiming.is_some() => {
+                claiming = None;
+                if claimed.orphans_checked {
+                    orphans_checked = Some(Instant::now());
+                }
+                let (rows, full, next_token) = claimed.rows;
+                waiting.extend(rows);
+                claim_now = full;
+                next_claim = Instant::now() + next_token.max(Duration::from_millis(1));
+            }
+            _ = tokio::time::timeout(wait, signal.0.notified()), if !stopping && claiming.is_none() => claim_now = true,
             _ = shutdown.wait_for(|stopping| *stopping), if !stopping => {}
         }
     }
+    // Rows claimed but not started go back at once, for another node or the next start,
+    // instead of waiting out their lease.
+    let now = crate::clock::now_ms();
+    for job in waiting {
+        if let Err(error) = store.defer_outbox(&job, now).await {
+            tracing::warn!(outbox_id = job.outbox_id, %error, "cannot put an unstarted reply back; its lease will return it");
+        }
+    }
     // Every result is handed over; the recorder ends once it has written them.
+    drop(claiming);
     drop(in_flight);
     drop(results);
     if let Err(error) = recorder.await {
         tracing::error!(%error, "outbox: the result recorder stopped");
     }
+}
+
+/// What one claim round brought back: whether the check for orphaned rows ran to the end, and
+/// [`claim`]'s result.
+struct Claimed {
+    orphans_checked: bool,
+    rows: (Vec<OutboxJob>, bool, Duration),
 }
 
 /// Claim up to `room` due rows across the channels, each within what its shared bucket holds.
@@ -178,41 +210,77 @@ const RESULTS_PER_COMMIT: usize = 128;
 
 /// Write finished attempts as they come: every result that arrived while the previous write
 /// ran goes into the next one, so under load one commit serves many sends, and when idle a
-/// result is written at once. If a batch cannot be written, each is tried alone, so one bad
-/// row does not hold back the others. Each send is told when its result is written: until
-/// then it keeps its place among the `concurrency` in flight, so a crash can leave no more
-/// than `concurrency` sends unrecorded (the bound `docs/delivery.md` promises). Ends when the
-/// worker has stopped and all are written.
+/// result is written at once. On PostgreSQL several such writes run at once ([`WRITERS`]): each
+/// result is a handful of statements, and there a statement costs a network round trip, so one
+/// writer at a time would cap the drain at its latency. If a batch cannot be written, each
+/// result is tried alone, so one bad row does not hold back the others.
+///
+/// Each send is told when its result is written: until then it keeps its place among the
+/// `concurrency` in flight, so a crash can leave no more than `concurrency` sends unrecorded
+/// (the bound `docs/delivery.md` promises). Ends when the worker has stopped and all are
+/// written.
 async fn record(store: Store, mut recorded: mpsc::UnboundedReceiver<Finished>) {
-    let mut batch = Vec::with_capacity(RESULTS_PER_COMMIT);
-    let mut results = Vec::with_capacity(RESULTS_PER_COMMIT);
-    while recorded.recv_many(&mut batch, RESULTS_PER_COMMIT).await > 0 {
-        let acks: Vec<oneshot::Sender<()>> = batch.drain(..).map(|(job, outcome, ack)| {
+    let writers = match store.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => WRITERS,
+    };
+    let mut writing = futures_util::stream::FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            batch = async {
+                let mut batch = Vec::with_capacity(RESULTS_PER_COMMIT);
+                recorded.recv_many(&mut batch, RESULTS_PER_COMMIT).await;
+                batch
+            }, if open && writing.len() < writers => {
+                if batch.is_empty() {
+                    open = false;
+                } else {
+                    writing.push(write_results(&store, batch));
+                }
+            }
+            Some(()) = writing.next(), if !writing.is_empty() => {}
+            else => break,
+        }
+    }
+}
+
+/// Results written at once on PostgreSQL, each its own transaction and connection. (On
+/// SQLite there is one writer, so one at a time.) Their rows are disjoint (each its own outbox
+/// row and message), so they do not wait on one another, except to append live events in
+/// commit order.
+const WRITERS: usize = 4;
+
+/// Write one batch of results, then tell each send.
+async fn write_results(store: &Store, batch: Vec<Finished>) {
+    let mut results = Vec::with_capacity(batch.len());
+    let acks: Vec<oneshot::Sender<()>> = batch
+        .into_iter()
+        .map(|(job, outcome, ack)| {
             results.push((job, outcome));
             ack
-        }).collect();
-        match store.finish_attempts(&results).await {
-            Ok(owned) => {
-                for ((job, _), owned) in results.iter().zip(owned) {
-                    lost_claim(job, owned);
-                }
+        })
+        .collect();
+    match store.finish_attempts(&results).await {
+        Ok(owned) => {
+            for ((job, _), owned) in results.iter().zip(owned) {
+                lost_claim(job, owned);
             }
-            Err(error) => {
-                tracing::warn!(%error, results = results.len(), "outbox: cannot record a batch of results; recording each alone");
-                for (job, outcome) in &results {
-                    match store.finish_attempt(job, outcome).await {
-                        Ok(owned) => lost_claim(job, owned),
-                        // The lease will expire and the row will be retried: at-least-once delivery.
-                        Err(error) => tracing::error!(outbox_id = job.outbox_id, %error, "cannot record send result"),
-                    }
+        }
+        Err(error) => {
+            tracing::warn!(%error, results = results.len(), "outbox: cannot record a batch of results; recording each alone");
+            for (job, outcome) in &results {
+                match store.finish_attempt(job, outcome).await {
+                    Ok(owned) => lost_claim(job, owned),
+                    // The lease will expire and the row will be retried: at-least-once delivery.
+                    Err(error) => tracing::error!(outbox_id = job.outbox_id, %error, "cannot record send result"),
                 }
             }
         }
-        results.clear();
-        for ack in acks {
-            // The send may have been dropped at shutdown; nobody to tell then.
-            let _ = ack.send(());
-        }
+    }
+    for ack in acks {
+        // The send may have been dropped at shutdown; nobody to tell then.
+        let _ = ack.send(());
     }
 }
 
