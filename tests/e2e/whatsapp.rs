@@ -259,6 +259,10 @@ async fn live_stream_delivers_messages_and_status_changes_and_resumes() {
     let read = resumed.next(Duration::from_secs(5)).await;
     assert_eq!(read.data["message"]["status"], "read");
     assert!(read.id.unwrap().parse::<i64>().unwrap() > last_seen.parse::<i64>().unwrap());
+    // The read moved the conversation's read state, announced once.
+    let rolled_up = resumed.next(Duration::from_secs(5)).await;
+    assert_eq!(rolled_up.event.as_deref(), Some("conversation.updated"));
+    assert_eq!(rolled_up.data["conversation"]["customer_read_message_id"], message_id);
     assert!(resumed.try_next(Duration::from_millis(300)).await.is_none(), "nothing is sent twice");
     server.stop().await;
 }

@@ -25,7 +25,7 @@ use crate::config::OutboxConfig;
 use crate::model::{SendFailure, SendReceipt};
 use crate::plugins::activity::SendResult;
 use crate::plugins::{ChannelPlugin, Channels, PluginError};
-use crate::store::outbox::{AttemptOutcome, OutboxJob};
+use crate::store::outbox::{AttemptOutcome, AttemptResult, OutboxJob};
 use crate::store::db::Backend;
 use crate::store::Store;
 use crate::telemetry;
@@ -200,7 +200,7 @@ fn deliver_traced<'a>(
 }
 
 /// A finished attempt on its way to be written, with who to tell once it is.
-type Finished = (OutboxJob, AttemptOutcome, oneshot::Sender<()>);
+type Finished = (AttemptResult, oneshot::Sender<()>);
 
 /// Where finished attempts go to be written.
 type Results = mpsc::UnboundedSender<Finished>;
@@ -256,24 +256,24 @@ async fn write_results(store: &Store, batch: Vec<Finished>) {
     let mut results = Vec::with_capacity(batch.len());
     let acks: Vec<oneshot::Sender<()>> = batch
         .into_iter()
-        .map(|(job, outcome, ack)| {
-            results.push((job, outcome));
+        .map(|(result, ack)| {
+            results.push(result);
             ack
         })
         .collect();
     match store.finish_attempts(&results).await {
         Ok(owned) => {
-            for ((job, _), owned) in results.iter().zip(owned) {
-                lost_claim(job, owned);
+            for (result, owned) in results.iter().zip(owned) {
+                lost_claim(&result.job, owned);
             }
         }
         Err(error) => {
             tracing::warn!(%error, results = results.len(), "outbox: cannot record a batch of results; recording each alone");
-            for (job, outcome) in &results {
-                match store.finish_attempt(job, outcome).await {
-                    Ok(owned) => lost_claim(job, owned),
+            for result in &results {
+                match store.finish_attempts(std::slice::from_ref(result)).await {
+                    Ok(owned) => lost_claim(&result.job, owned.first().copied().unwrap_or(false)),
                     // The lease will expire and the row will be retried: at-least-once delivery.
-                    Err(error) => tracing::error!(outbox_id = job.outbox_id, %error, "cannot record send result"),
+                    Err(error) => tracing::error!(outbox_id = result.job.outbox_id, %error, "cannot record send result"),
                 }
             }
         }
@@ -347,7 +347,7 @@ async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &O
                 retryable: false,
                 retry_after_ms: None,
             };
-            finish(channels, results, job, AttemptOutcome::Failed { failure, dead: false }).await;
+            finish(channels, results, job, AttemptOutcome::Failed { failure, dead: false }, crate::clock::now_ms()).await;
             return;
         }
     };
@@ -362,10 +362,12 @@ async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &O
         }
         return;
     }
-    let now_ms = || crate::clock::now_ms();
-    let outcome = match send(store, channel, &job).await {
+    let sent = send(store, channel, &job).await;
+    // The attempt's end: its `finished_at`, and what a retry's delay counts from.
+    let finished_at = crate::clock::now_ms();
+    let outcome = match sent {
         Ok(Ok(receipt)) => AttemptOutcome::Sent(receipt),
-        Ok(Err(failure)) => retry::after_failure(failure, &job, &lane.delivery, settings, now_ms()),
+        Ok(Err(failure)) => retry::after_failure(failure, &job, &lane.delivery, settings, finished_at),
         Err(plugin_error) => {
             tracing::error!(channel = job.channel_id, outbox_id = job.outbox_id, error = %plugin_error, "plugin send call failed");
             let failure = SendFailure {
@@ -375,7 +377,7 @@ async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &O
                 retryable: true,
                 retry_after_ms: None,
             };
-            retry::after_failure(failure, &job, &lane.delivery, settings, now_ms())
+            retry::after_failure(failure, &job, &lane.delivery, settings, finished_at)
         }
     };
     let outcome = match outcome {
@@ -385,11 +387,11 @@ async fn deliver(store: &Store, channels: &Channels, lanes: &Lanes, settings: &O
         },
         other => other,
     };
-    finish(channels, results, job, outcome).await;
+    finish(channels, results, job, outcome, finished_at).await;
 }
 
 /// Log and count an attempt's outcome, hand it to the recorder and wait until it is written.
-async fn finish(channels: &Channels, results: &Results, job: OutboxJob, outcome: AttemptOutcome) {
+async fn finish(channels: &Channels, results: &Results, job: OutboxJob, outcome: AttemptOutcome, finished_at: i64) {
     match &outcome {
         AttemptOutcome::Sent(receipt) => {
             tracing::info!(channel = job.channel_id, message_id = job.message_id, external_id = receipt.external_id, "sent")
@@ -415,13 +417,14 @@ async fn finish(channels: &Channels, results: &Results, job: OutboxJob, outcome:
             AttemptOutcome::Retry { .. } => SendResult::Retry,
             AttemptOutcome::Failed { .. } | AttemptOutcome::FailOver { .. } => SendResult::Failed,
         };
-        channel.activity.record_send(crate::clock::now_ms(), result);
+        channel.activity.record_send(finished_at, result);
     }
     if outcome_label == "dead" {
         metrics::counter!(telemetry::OUTBOX_DEAD_LETTERS, "channel" => job.channel_id.clone()).increment(1);
     }
     let (ack, written) = oneshot::channel();
-    if results.send((job, outcome, ack)).is_err() {
+    let result = AttemptResult { job, outcome, finished_at };
+    if results.send((result, ack)).is_err() {
         // Only when the recorder died; the lease will expire and the row be sent again.
         tracing::error!("outbox: the result recorder is gone; this result is not recorded");
         return;

@@ -14,6 +14,7 @@ use super::{views, Store, StoreError};
 use crate::model::{DeliveryStatus, Direction, OutboundContent, OutboundMessage, Party, SendFailure, SendReceipt};
 use crate::rate::Bucket;
 use sqlx::types::Json;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::time::Duration;
 
 /// An agent's reply, as the API accepted it.
@@ -40,6 +41,16 @@ pub struct PacedClaim {
     pub more_rows: bool,
     /// How long until the channel's bucket holds a whole token (zero when it still does).
     pub next_token_in: Duration,
+}
+
+/// One attempt's result, as [`Store::finish_attempts`] records it.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub job: OutboxJob,
+    pub outcome: AttemptOutcome,
+    /// When the attempt's call returned (Unix ms): its `finished_at`, which may be a little
+    /// before the result is written, since results are written in batches.
+    pub finished_at: i64,
 }
 
 /// A claimed outbox row.
@@ -267,22 +278,25 @@ impl Store {
     /// Record an attempt's outcome. Returns false when the claim was lost (another worker took
     /// the row after our lease ran out), in which case nothing is written.
     pub async fn finish_attempt(&self, job: &OutboxJob, outcome: &AttemptOutcome) -> Result<bool, StoreError> {
-        let owned = self.finish_attempts(&[(job.clone(), outcome.clone())]).await?;
+        let result = AttemptResult { job: job.clone(), outcome: outcome.clone(), finished_at: crate::clock::now_ms() };
+        let owned = self.finish_attempts(&[result]).await?;
         Ok(owned.first().copied().unwrap_or(false))
     }
 
     /// Record many attempts' outcomes in one transaction (the outbox worker's group commit:
     /// one commit, and on PostgreSQL one WAL flush, for every result that finished meanwhile).
     /// Returns, for each, whether its claim still held; a lost claim writes nothing.
-    pub async fn finish_attempts(&self, results: &[(OutboxJob, AttemptOutcome)]) -> Result<Vec<bool>, StoreError> {
+    pub async fn finish_attempts(&self, results: &[AttemptResult]) -> Result<Vec<bool>, StoreError> {
         let now = Millis(crate::clock::now_ms());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
         let mut events = PendingEvents::default();
+        let mut attempts = Attempts::default();
         let mut owned = Vec::with_capacity(results.len());
-        for (job, outcome) in results {
-            owned.push(finish_on(&mut conn, job, outcome, now, &mut events).await?);
+        for result in results {
+            owned.push(finish_on(&mut conn, result, now, &mut attempts, &mut events).await?);
         }
+        attempts.insert(&mut conn).await?;
         let announced = !events.is_empty();
         events.append(&mut conn).await?;
         tx.commit().await?;
@@ -294,10 +308,18 @@ impl Store {
 }
 
 /// [`Store::finish_attempts`] for one result, on `conn` inside the caller's transaction.
-async fn finish_on(conn: &mut Conn<'_>, job: &OutboxJob, outcome: &AttemptOutcome, now: Millis, events: &mut PendingEvents) -> Result<bool, StoreError> {
+async fn finish_on(
+    conn: &mut Conn<'_>,
+    result: &AttemptResult,
+    now: Millis,
+    attempts: &mut Attempts,
+    events: &mut PendingEvents,
+) -> Result<bool, StoreError> {
+    let AttemptResult { job, outcome, finished_at } = result;
+    let finished_at = Millis(*finished_at);
     let degraded;
     let outcome = match outcome {
-        AttemptOutcome::FailOver { failure, dead, to } => match fail_over(conn, job, failure, to, now, events).await? {
+        AttemptOutcome::FailOver { failure, dead, to } => match fail_over(conn, job, failure, to, now, finished_at, attempts, events).await? {
             FailedOver::Yes => return Ok(true),
             FailedOver::ClaimLost => return Ok(false),
             FailedOver::Cannot(why) => {
@@ -329,7 +351,7 @@ async fn finish_on(conn: &mut Conn<'_>, job: &OutboxJob, outcome: &AttemptOutcom
     if !owned {
         return Ok(false);
     }
-    record_attempt(conn, job, outcome.label(), failure, next_attempt_at, now).await?;
+    attempts.push(job, outcome.label(), failure, next_attempt_at, finished_at);
     let message_changed = match outcome {
         AttemptOutcome::Sent(receipt) => {
             record_receipt(conn, job, receipt, now, events).await?;
@@ -372,30 +394,80 @@ impl AttemptOutcome {
     }
 }
 
-/// Write one finished attempt of `job`, on the channel it was made on.
-async fn record_attempt(
-    conn: &mut Conn<'_>,
-    job: &OutboxJob,
-    outcome: &str,
-    failure: Option<&SendFailure>,
+/// The attempts one transaction finishes, inserted together at its end: one statement per
+/// [`ATTEMPTS_PER_STATEMENT`] instead of one per attempt.
+#[derive(Default)]
+struct Attempts(Vec<AttemptRow>);
+
+/// One finished attempt of a job, on the channel it was made on.
+struct AttemptRow {
+    outbox_id: i64,
+    attempt: i64,
+    started_at: Millis,
+    finished_at: Millis,
+    outcome: &'static str,
+    error_kind: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
     retry_at: Option<Millis>,
-    now: Millis,
-) -> Result<(), StoreError> {
-    sql!(conn, execute(
-        "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at, channel_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        job.outbox_id,
-        job.attempt,
-        Millis(job.claimed_at),
-        now,
-        outcome,
-        failure.map(|f| f.kind.as_str()),
-        failure.and_then(|f| f.code.as_deref()),
-        failure.map(|f| f.message.as_str()),
-        retry_at,
-        &job.channel_id,
-    ))?;
-    Ok(())
+    channel_id: String,
+}
+
+/// Ten columns a row: well under either backend's limit on bound parameters.
+const ATTEMPTS_PER_STATEMENT: usize = 256;
+
+impl Attempts {
+    fn push(&mut self, job: &OutboxJob, outcome: &'static str, failure: Option<&SendFailure>, retry_at: Option<Millis>, finished_at: Millis) {
+        self.0.push(AttemptRow {
+            outbox_id: job.outbox_id,
+            attempt: job.attempt,
+            started_at: Millis(job.claimed_at),
+            finished_at,
+            outcome,
+            error_kind: failure.map(|f| f.kind.clone()),
+            error_code: failure.and_then(|f| f.code.clone()),
+            error_message: failure.map(|f| f.message.clone()),
+            retry_at,
+            channel_id: job.channel_id.clone(),
+        });
+    }
+
+    async fn insert(&self, conn: &mut Conn<'_>) -> Result<(), StoreError> {
+        for chunk in self.0.chunks(ATTEMPTS_PER_STATEMENT) {
+            match conn.conn() {
+                Conn::Sqlite(c) => insert_attempts::<sqlx::Sqlite>(chunk).build().execute(c).await?.rows_affected(),
+                Conn::Postgres(c) => insert_attempts::<sqlx::Postgres>(chunk).build().execute(c).await?.rows_affected(),
+            };
+        }
+        Ok(())
+    }
+}
+
+fn insert_attempts<'a, DB: Database>(rows: &'a [AttemptRow]) -> QueryBuilder<'a, DB>
+where
+    &'a str: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    Millis: Encode<'a, DB> + Type<DB>,
+    Option<Millis>: Encode<'a, DB> + Type<DB>,
+{
+    let mut builder = QueryBuilder::default();
+    builder.push(
+        "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, error_kind, error_code, error_message, retry_at, channel_id) ",
+    );
+    builder.push_values(rows, |mut row, attempt| {
+        row.push_bind(attempt.outbox_id)
+            .push_bind(attempt.attempt)
+            .push_bind(attempt.started_at)
+            .push_bind(attempt.finished_at)
+            .push_bind(attempt.outcome)
+            .push_bind(attempt.error_kind.as_deref())
+            .push_bind(attempt.error_code.as_deref())
+            .push_bind(attempt.error_message.as_deref())
+            .push_bind(attempt.retry_at)
+            .push_bind(attempt.channel_id.as_str());
+    });
+    builder
 }
 
 /// How a failover went.
@@ -416,6 +488,8 @@ async fn fail_over(
     failure: &SendFailure,
     to: &FailoverTarget,
     now: Millis,
+    finished_at: Millis,
+    attempts: &mut Attempts,
     events: &mut PendingEvents,
 ) -> Result<FailedOver, StoreError> {
     let (from, contact_id): (Option<String>, i64) = sql!(conn, query_as(
@@ -452,7 +526,7 @@ async fn fail_over(
     if !owned {
         return Ok(FailedOver::ClaimLost);
     }
-    record_attempt(conn, job, "failed_over", Some(failure), None, now).await?;
+    attempts.push(job, "failed_over", Some(failure), None, finished_at);
     let code = failure.code.as_deref().unwrap_or(&failure.kind);
     sql!(conn, execute(
         "UPDATE messages SET channel_id = $1, identity_id = $2, failover_from = $3, failover_code = $4, updated_at = $5 WHERE id = $6",
@@ -469,14 +543,20 @@ async fn fail_over(
 
 /// Record the provider's id for a sent message.
 async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendReceipt, now: Millis, events: &mut PendingEvents) -> Result<(), StoreError> {
-    // A provider that echoes our sends (Messenger) may have delivered the echo before we got
-    // here; it was stored as a message of its own. Fold it into ours.
-    let echo: Option<i64> = sql!(conn, query_scalar(
-        "SELECT id FROM messages WHERE channel_id = $1 AND external_id = $2 AND id <> $3",
+    // One read for what the steps below need (each statement is a round trip on PostgreSQL
+    // and ~50 µs of sqlx on SQLite, and this runs for every send): the message's rank now,
+    // whether the provider's echo of this send (Messenger) was stored as a message of its own
+    // before we got here, and whether statuses for it arrived before its id did.
+    let (rank, echo, early): (i64, Option<i64>, bool) = sql!(conn, query_as(
+        "SELECT m.status_rank,
+                (SELECT e.id FROM messages e WHERE e.channel_id = $1 AND e.external_id = $2 AND e.id <> $3),
+                EXISTS (SELECT 1 FROM early_statuses s WHERE s.channel_id = $1 AND s.external_id = $2)
+         FROM messages m WHERE m.id = $3",
         &job.channel_id,
         &receipt.external_id,
         job.message_id,
-    ).fetch_optional)?;
+    ).fetch_one)?;
+    // The echo is folded into our message.
     if let Some(echo_id) = echo {
         sql!(conn, execute("UPDATE conversations SET last_message_id = $1 WHERE last_message_id = $2", job.message_id, echo_id))?;
         sql!(conn, execute("DELETE FROM message_statuses WHERE message_id = $1", echo_id))?;
@@ -484,7 +564,6 @@ async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendRece
     }
     // The external id is recorded even if a status webhook already raced ahead; the status
     // itself only moves forward.
-    let rank: i64 = sql!(conn, query_scalar("SELECT status_rank FROM messages WHERE id = $1", job.message_id).fetch_one)?;
     sql!(conn, execute(
         "UPDATE messages SET external_id = $1, updated_at = $2,
              status = CASE WHEN status_rank < $3 THEN $4 ELSE status END,
@@ -499,7 +578,9 @@ async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendRece
     if rank < receipt.status.rank() {
         note_status(conn, job.message_id, receipt.status, now, None, None).await?;
     }
-    apply_early_statuses(conn, &job.channel_id, &receipt.external_id, job.message_id, now, events).await?;
+    if early {
+        apply_early_statuses(conn, &job.channel_id, &receipt.external_id, job.message_id, now, events).await?;
+    }
     Ok(())
 }
 
