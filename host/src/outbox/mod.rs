@@ -108,7 +108,8 @@ pub async fn run(
             claiming = Some(Box::pin(async move {
                 // Rows of channels no longer configured fail visibly instead of waiting forever.
                 let orphans_checked = check_orphans && fail_orphans(store, channels, lanes, settings, results).await;
-                Claimed { orphans_checked, rows: claim(store, lanes, settings, room, poll).await }
+                let started = Instant::now();
+                Claimed { orphans_checked, started, rows: claim(store, lanes, settings, room, poll).await }
             }));
             claim_now = false;
         }
@@ -123,7 +124,10 @@ pub async fn run(
                 let (rows, full, next_token) = claimed.rows;
                 waiting.extend(rows);
                 claim_now = full;
-                next_claim = Instant::now() + next_token.max(Duration::from_millis(1));
+                // From when the claim read the buckets, not when it returned: with a burst of
+                // one, a wait counted from the end would add the claim's own time to every
+                // token and hold the channel below its rate.
+                next_claim = claimed.started + next_token.max(Duration::from_millis(1));
             }
             _ = tokio::time::timeout(wait, signal.0.notified()), if !stopping && claiming.is_none() => claim_now = true,
             _ = shutdown.wait_for(|stopping| *stopping), if !stopping => {}
@@ -150,6 +154,8 @@ pub async fn run(
 /// [`claim`]'s result.
 struct Claimed {
     orphans_checked: bool,
+    /// When the claim began (its buckets were read at about this instant).
+    started: Instant,
     rows: (Vec<OutboxJob>, bool, Duration),
 }
 

@@ -319,8 +319,11 @@ async fn finish_on(
     let finished_at = Millis(*finished_at);
     let degraded;
     let outcome = match outcome {
-        AttemptOutcome::FailOver { failure, dead, to } => match fail_over(conn, job, failure, to, now, finished_at, attempts, events).await? {
-            FailedOver::Yes => return Ok(true),
+        AttemptOutcome::FailOver { failure, dead, to } => match fail_over(conn, job, failure, to, now, events).await? {
+            FailedOver::Yes => {
+                attempts.push(job, "failed_over", Some(failure), None, finished_at);
+                return Ok(true);
+            }
             FailedOver::ClaimLost => return Ok(false),
             FailedOver::Cannot(why) => {
                 let message = format!("{} (no failover to `{}`: {why})", failure.message, to.channel_id);
@@ -488,8 +491,6 @@ async fn fail_over(
     failure: &SendFailure,
     to: &FailoverTarget,
     now: Millis,
-    finished_at: Millis,
-    attempts: &mut Attempts,
     events: &mut PendingEvents,
 ) -> Result<FailedOver, StoreError> {
     let (from, contact_id): (Option<String>, i64) = sql!(conn, query_as(
@@ -526,7 +527,6 @@ async fn fail_over(
     if !owned {
         return Ok(FailedOver::ClaimLost);
     }
-    attempts.push(job, "failed_over", Some(failure), None, finished_at);
     let code = failure.code.as_deref().unwrap_or(&failure.kind);
     sql!(conn, execute(
         "UPDATE messages SET channel_id = $1, identity_id = $2, failover_from = $3, failover_code = $4, updated_at = $5 WHERE id = $6",
