@@ -207,6 +207,30 @@ from_row!(MessageView, |row| {
     })
 });
 
+/// Messages `ids`, as the API shows them, in no particular order (one statement for all).
+pub async fn messages_by_id(conn: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<MessageView>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    fn select<'a, DB: sqlx::Database>(ids: &'a [i64]) -> sqlx::QueryBuilder<'a, DB>
+    where
+        i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    {
+        let mut builder = sqlx::QueryBuilder::new(MESSAGE_SELECT);
+        builder.push(" WHERE m.id IN (");
+        let mut separated = builder.separated(", ");
+        for id in ids {
+            separated.push_bind(*id);
+        }
+        builder.push(")");
+        builder
+    }
+    Ok(match conn.conn() {
+        Conn::Sqlite(c) => select::<sqlx::Sqlite>(ids).build_query_as().fetch_all(c).await?,
+        Conn::Postgres(c) => select::<sqlx::Postgres>(ids).build_query_as().fetch_all(c).await?,
+    })
+}
+
 /// One message, as the API shows it.
 pub async fn message(conn: &mut Conn<'_>, id: i64) -> Result<Option<MessageView>, StoreError> {
     let sql = format!("{MESSAGE_SELECT} WHERE m.id = $1");
