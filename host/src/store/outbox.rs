@@ -345,6 +345,7 @@ async fn finish_on(
         .collect();
     let settled_ids = settle_outbox(conn, &rows, now).await?;
     let mut changed = Vec::new();
+    let mut sent = Vec::new();
     for (i, (result, outcome)) in results.iter().zip(&settled).enumerate() {
         let Some(outcome) = outcome.as_deref() else { continue };
         let job = &result.job;
@@ -356,7 +357,7 @@ async fn finish_on(
         attempts.push(job, outcome.label(), failure, next_attempt_at, Millis(result.finished_at));
         match outcome {
             AttemptOutcome::Sent(receipt) => {
-                record_receipt(conn, job, receipt, now, events).await?;
+                sent.push((job, receipt));
                 changed.push(job.message_id);
             }
             AttemptOutcome::Retry { .. } => {}
@@ -377,6 +378,9 @@ async fn finish_on(
                 changed.push(job.message_id);
             }
         }
+    }
+    for chunk in sent.chunks(RECEIPTS_PER_STATEMENT) {
+        record_receipts(conn, chunk, now, events).await?;
     }
     // The changed messages as they now read, announced in the order their results came.
     let views: std::collections::HashMap<i64, MessageView> =
@@ -617,45 +621,117 @@ async fn fail_over(
     Ok(FailedOver::Yes)
 }
 
-/// Record the provider's id for a sent message.
-async fn record_receipt(conn: &mut Conn<'_>, job: &OutboxJob, receipt: &SendReceipt, now: Millis, events: &mut PendingEvents) -> Result<(), StoreError> {
-    // One read for what the steps below need (each statement is a round trip on PostgreSQL
-    // and ~50 µs of sqlx on SQLite, and this runs for every send): the message's rank now,
-    // whether the provider's echo of this send (Messenger) was stored as a message of its own
-    // before we got here, and whether statuses for it arrived before its id did.
-    let (rank, echo, early): (i64, Option<i64>, bool) = sql!(conn, query_as(
-        "SELECT m.status_rank,
-                (SELECT e.id FROM messages e WHERE e.channel_id = $1 AND e.external_id = $2 AND e.id <> $3),
-                EXISTS (SELECT 1 FROM early_statuses s WHERE s.channel_id = $1 AND s.external_id = $2)
-         FROM messages m WHERE m.id = $3",
-        &job.channel_id,
-        &receipt.external_id,
-        job.message_id,
-    ).fetch_one)?;
-    // The echo is folded into our message.
-    if let Some(echo_id) = echo {
-        sql!(conn, execute("UPDATE conversations SET last_message_id = $1 WHERE last_message_id = $2", job.message_id, echo_id))?;
-        sql!(conn, execute("DELETE FROM message_statuses WHERE message_id = $1", echo_id))?;
-        sql!(conn, execute("DELETE FROM messages WHERE id = $1", echo_id))?;
+/// Receipts per statement: four bound values a row at most.
+const RECEIPTS_PER_STATEMENT: usize = 256;
+
+/// Record the provider's ids for sent messages, a few statements for all of them (each
+/// statement is a round trip on PostgreSQL and ~50 µs of sqlx on SQLite):
+/// 1. one read: each message's rank now, whether the provider's echo of the send (Messenger)
+///    was stored as a message of its own before we got here, and whether statuses for it
+///    arrived before its id did;
+/// 2. echoes folded into our messages (rare, one by one);
+/// 3. one update recording the ids, and the statuses where they move forward (the id is
+///    recorded even if a status webhook raced ahead);
+/// 4. one insert of the status-history rows for the statuses that moved;
+/// 5. early statuses applied (rare, one by one).
+async fn record_receipts(conn: &mut Conn<'_>, sent: &[(&OutboxJob, &SendReceipt)], now: Millis, events: &mut PendingEvents) -> Result<(), StoreError> {
+    if sent.is_empty() {
+        return Ok(());
     }
-    // The external id is recorded even if a status webhook already raced ahead; the status
-    // itself only moves forward.
-    sql!(conn, execute(
-        "UPDATE messages SET external_id = $1, updated_at = $2,
-             status = CASE WHEN status_rank < $3 THEN $4 ELSE status END,
-             status_rank = CASE WHEN status_rank < $3 THEN $3 ELSE status_rank END
-         WHERE id = $5",
-        &receipt.external_id,
-        now,
-        receipt.status.rank(),
-        receipt.status.as_str(),
-        job.message_id,
-    ))?;
-    if rank < receipt.status.rank() {
-        note_status(conn, job.message_id, receipt.status, now, None, None).await?;
+    fn read<'a, DB: Database>(sent: &'a [(&'a OutboxJob, &'a SendReceipt)]) -> QueryBuilder<'a, DB>
+    where
+        &'a str: Encode<'a, DB> + Type<DB>,
+        i64: Encode<'a, DB> + Type<DB>,
+    {
+        let mut builder = QueryBuilder::new("WITH v (id, channel_id, external_id) AS (");
+        builder.push_values(sent, |mut row, (job, receipt)| {
+            row.push_bind(job.message_id).push_bind(job.channel_id.as_str()).push_bind(receipt.external_id.as_str());
+        });
+        builder.push(
+            ") SELECT v.id, m.status_rank,
+                 (SELECT e.id FROM messages e WHERE e.channel_id = v.channel_id AND e.external_id = v.external_id AND e.id <> v.id),
+                 EXISTS (SELECT 1 FROM early_statuses s WHERE s.channel_id = v.channel_id AND s.external_id = v.external_id)
+             FROM v JOIN messages m ON m.id = v.id",
+        );
+        builder
     }
-    if early {
-        apply_early_statuses(conn, &job.channel_id, &receipt.external_id, job.message_id, now, events).await?;
+    fn update<'a, DB: Database>(sent: &'a [(&'a OutboxJob, &'a SendReceipt)], now: Millis) -> QueryBuilder<'a, DB>
+    where
+        &'a str: Encode<'a, DB> + Type<DB>,
+        i64: Encode<'a, DB> + Type<DB>,
+        Millis: Encode<'a, DB> + Type<DB>,
+    {
+        let mut builder = QueryBuilder::new("WITH v (id, external_id, status_rank, status) AS (");
+        builder.push_values(sent, |mut row, (job, receipt)| {
+            row.push_bind(job.message_id)
+                .push_bind(receipt.external_id.as_str())
+                .push_bind(receipt.status.rank())
+                .push_bind(receipt.status.as_str());
+        });
+        builder.push(") UPDATE messages SET external_id = v.external_id, updated_at = ");
+        builder.push_bind(now);
+        builder.push(
+            ", status = CASE WHEN messages.status_rank < v.status_rank THEN v.status ELSE messages.status END,
+               status_rank = CASE WHEN messages.status_rank < v.status_rank THEN v.status_rank ELSE messages.status_rank END
+             FROM v WHERE messages.id = v.id",
+        );
+        builder
+    }
+    fn statuses<'a, DB: Database>(moved: &'a [(i64, DeliveryStatus)], now: Millis) -> QueryBuilder<'a, DB>
+    where
+        &'a str: Encode<'a, DB> + Type<DB>,
+        i64: Encode<'a, DB> + Type<DB>,
+        Millis: Encode<'a, DB> + Type<DB>,
+    {
+        let mut builder = QueryBuilder::new("INSERT INTO message_statuses (message_id, status, at) ");
+        builder.push_values(moved, |mut row, (message_id, status)| {
+            row.push_bind(*message_id).push_bind(status.as_str()).push_bind(now);
+        });
+        builder
+    }
+
+    #[allow(clippy::type_complexity)]
+    let found: Vec<(i64, i64, Option<i64>, bool)> = match conn.conn() {
+        Conn::Sqlite(c) => read::<sqlx::Sqlite>(sent).build_query_as().fetch_all(c).await?,
+        Conn::Postgres(c) => read::<sqlx::Postgres>(sent).build_query_as().fetch_all(c).await?,
+    };
+    let found: std::collections::HashMap<i64, (i64, Option<i64>, bool)> =
+        found.into_iter().map(|(id, rank, echo, early)| (id, (rank, echo, early))).collect();
+    for (job, _) in sent {
+        if let Some((_, Some(echo_id), _)) = found.get(&job.message_id) {
+            sql!(conn, execute("UPDATE conversations SET last_message_id = $1 WHERE last_message_id = $2", job.message_id, *echo_id))?;
+            sql!(conn, execute("DELETE FROM message_statuses WHERE message_id = $1", *echo_id))?;
+            sql!(conn, execute("DELETE FROM messages WHERE id = $1", *echo_id))?;
+        }
+    }
+    match conn.conn() {
+        Conn::Sqlite(c) => update::<sqlx::Sqlite>(sent, now).build().execute(c).await?.rows_affected(),
+        Conn::Postgres(c) => update::<sqlx::Postgres>(sent, now).build().execute(c).await?.rows_affected(),
+    };
+    let mut moved = Vec::new();
+    for (job, receipt) in sent {
+        let Some((rank, _, _)) = found.get(&job.message_id) else { continue };
+        if *rank >= receipt.status.rank() {
+            continue;
+        }
+        if receipt.status == DeliveryStatus::Read {
+            // A read rolls up into the conversation: the one-by-one path does that.
+            let read = note_status(conn, job.message_id, receipt.status, now, None, None).await?;
+            super::delivery::announce_reads(conn, read, events).await?;
+        } else {
+            moved.push((job.message_id, receipt.status));
+        }
+    }
+    if !moved.is_empty() {
+        match conn.conn() {
+            Conn::Sqlite(c) => statuses::<sqlx::Sqlite>(&moved, now).build().execute(c).await?.rows_affected(),
+            Conn::Postgres(c) => statuses::<sqlx::Postgres>(&moved, now).build().execute(c).await?.rows_affected(),
+        };
+    }
+    for (job, receipt) in sent {
+        if let Some((_, _, true)) = found.get(&job.message_id) {
+            apply_early_statuses(conn, &job.channel_id, &receipt.external_id, job.message_id, now, events).await?;
+        }
     }
     Ok(())
 }
