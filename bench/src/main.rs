@@ -118,6 +118,10 @@ struct RunArgs {
     /// Replies the outbound scenario queues [default: 10000; quick 2000].
     #[arg(long)]
     outbound_replies: Option<u64>,
+    /// `outbox.concurrency` of the gateways in the outbound scenarios: the sends each keeps in
+    /// flight, which is also how many a crash can leave unrecorded (and re-sent).
+    #[arg(long, default_value_t = 64)]
+    outbox_concurrency: u32,
     /// Give up waiting for the outbox after this many seconds.
     #[arg(long, default_value_t = 90.0)]
     outbound_timeout_secs: f64,
@@ -245,6 +249,7 @@ async fn run_scenarios(args: RunArgs, machine: machine::MachineInfo, pinning: re
         outbound_conversations: args.outbound_conversations.unwrap_or(if q { 200 } else { 1000 }).max(1),
         outbound_replies: args.outbound_replies.unwrap_or(if q { 2000 } else { 10_000 }),
         outbound_timeout_s: args.outbound_timeout_secs,
+        outbox_concurrency: args.outbox_concurrency.max(1),
         faults: graph::Faults {
             latency_ms: args.graph_latency_ms,
             rate_limited_pct: args.graph_429_pct,

@@ -256,8 +256,8 @@ pub fn targets(s: &Scenarios) -> Vec<TargetCheck> {
                 .as_ref()
                 .map(|o| {
                     format!(
-                        "backlog of {} replies drained; {} ms provider latency, {}% 429 + {}% 503; {} failed, {} dead",
-                        o.replies_accepted, o.faults.latency_ms, o.faults.rate_limited_pct, o.faults.unavailable_pct, o.failed, o.dead
+                        "backlog of {} replies drained, concurrency {}; {} ms provider latency, {}% 429 + {}% 503; {} failed, {} dead",
+                        o.replies_accepted, o.concurrency, o.faults.latency_ms, o.faults.rate_limited_pct, o.faults.unavailable_pct, o.failed, o.dead
                     )
                 })
                 .unwrap_or_default(),
@@ -472,13 +472,14 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "  replies are queued while the provider holds every request; then it opens and the outbox drains the backlog");
         let _ = writeln!(
             out,
-            "  {} replies over {} conversations queued at {:.0}/s (API p50 {} ms, p99 {} ms){}",
+            "  {} replies over {} conversations queued at {:.0}/s (API p50 {} ms, p99 {} ms){}; outbox.concurrency {}",
             o.replies_accepted,
             o.conversations,
             o.queue_rate,
             ms(o.queue_latency.p50_ms),
             ms(o.queue_latency.p99_ms),
-            if o.reply_api_errors.is_empty() { String::new() } else { format!(", API errors {:?}", o.reply_api_errors) }
+            if o.reply_api_errors.is_empty() { String::new() } else { format!(", API errors {:?}", o.reply_api_errors) },
+            o.concurrency
         );
         let _ = writeln!(
             out,
@@ -493,6 +494,16 @@ pub fn render(report: &Report) -> String {
             ms(o.open_to_sent.max_ms)
         );
         let _ = writeln!(out, "  server while draining: {} of core 0; by thread: {}", pct(o.drain_server_cpu_pct), threads_line(&o.drain_server_thread_cpu_s));
+        let t = &o.outbox_timings;
+        let _ = writeln!(
+            out,
+            "  gateway's account: result written {} ms after the send (mean), a result transaction {} ms for {} results; {} claims of {} ms",
+            t.result_wait_ms.map_or("–".into(), ms),
+            t.result_write_ms.map_or("–".into(), ms),
+            t.result_batch.map_or("–".into(), |b| format!("{b:.1}")),
+            t.claims,
+            t.claim_ms.map_or("–".into(), ms)
+        );
         let _ = writeln!(
             out,
             "  provider saw {} requests: {} ok, {} × 429, {} × 503, {} rejected, {} duplicates; attempts recorded {:?}; sent by node {:?}",

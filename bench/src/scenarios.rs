@@ -40,6 +40,8 @@ pub struct Settings {
     pub outbound_conversations: u64,
     pub outbound_replies: u64,
     pub outbound_timeout_s: f64,
+    /// The gateways' `outbox.concurrency`.
+    pub outbox_concurrency: u32,
     pub faults: Faults,
     pub plugin_calls: u64,
     pub storage_counts: Vec<u64>,
@@ -696,6 +698,8 @@ pub async fn live(ctx: &Ctx) -> Result<LiveResult> {
 pub struct OutboundResult {
     /// Gateways draining the one outbox.
     pub nodes: usize,
+    /// Each gateway's `outbox.concurrency`.
+    pub concurrency: u32,
     /// Replies each node's worker sent (its `switchboard_outbox_attempts_total{outcome="sent"}`).
     pub sent_by_node: Vec<u64>,
     pub faults: Faults,
@@ -723,8 +727,58 @@ pub struct OutboundResult {
     pub drain_server_thread_cpu_s: BTreeMap<String, f64>,
     /// Delivery attempts recorded by the gateway, by outcome.
     pub attempts: BTreeMap<String, u64>,
+    /// The gateways' own account of the drain, summed over the nodes (their
+    /// `switchboard_outbox_*` histograms; empty for a build without them).
+    pub outbox_timings: OutboxTimings,
     pub provider: GraphStats,
     pub server_log: LogSummary,
+}
+
+/// Means of the outbox histograms a gateway exposes on `/metrics`, over every node.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OutboxTimings {
+    /// A finished send's wait for its result to be written, ms.
+    pub result_wait_ms: Option<f64>,
+    /// One result transaction, ms.
+    pub result_write_ms: Option<f64>,
+    /// Results per transaction.
+    pub result_batch: Option<f64>,
+    /// One claim round, ms.
+    pub claim_ms: Option<f64>,
+    pub claims: u64,
+}
+
+impl OutboxTimings {
+    /// Read from the text of each node's `/metrics`.
+    fn from_metrics(pages: &[String]) -> Self {
+        let total = |name: &str| -> (f64, f64) {
+            let mut sum = 0.0;
+            let mut count = 0.0;
+            for page in pages {
+                for line in page.lines() {
+                    let mut parts = line.split_whitespace();
+                    let (Some(key), Some(value)) = (parts.next(), parts.next().and_then(|v| v.parse::<f64>().ok())) else { continue };
+                    if key == format!("{name}_sum") {
+                        sum += value;
+                    } else if key == format!("{name}_count") {
+                        count += value;
+                    }
+                }
+            }
+            (sum, count)
+        };
+        let mean = |name: &str, scale: f64| {
+            let (sum, count) = total(name);
+            (count > 0.0).then(|| sum / count * scale)
+        };
+        OutboxTimings {
+            result_wait_ms: mean("switchboard_outbox_result_wait_seconds", 1e3),
+            result_write_ms: mean("switchboard_outbox_result_write_seconds", 1e3),
+            result_batch: mean("switchboard_outbox_result_batch_size", 1.0),
+            claim_ms: mean("switchboard_outbox_claim_seconds", 1e3),
+            claims: total("switchboard_outbox_claim_seconds").1 as u64,
+        }
+    }
 }
 
 /// The outbox's state as the outbound scenario reads it, from either backend (read only on
@@ -782,7 +836,7 @@ impl OutboxReader {
 pub async fn outbound(ctx: &Ctx, postgres: Option<&ScratchDatabase>, nodes: usize) -> Result<OutboundResult> {
     let s = &ctx.settings;
     let graph = FakeGraph::start(s.faults).await?;
-    let options = Options { graph: Some(graph.addr), outbound: true, postgres: postgres.map(|db| db.url.clone()), ..Default::default() };
+    let options = Options { graph: Some(graph.addr), outbound: Some(s.outbox_concurrency), postgres: postgres.map(|db| db.url.clone()), ..Default::default() };
     let name = match (postgres.is_some(), nodes) {
         (false, _) => "outbound".to_string(),
         (true, 1) => "outbound-postgres".to_string(),
@@ -891,6 +945,7 @@ pub async fn outbound(ctx: &Ctx, postgres: Option<&ScratchDatabase>, nodes: usiz
     let provider = graph.stats();
     // Who sent what, from each node's own counter.
     let mut sent_by_node = Vec::new();
+    let mut pages = Vec::new();
     for base in bases.iter() {
         let metrics = api.get(format!("{base}/metrics")).send().await?.text().await?;
         let sent = metrics
@@ -899,6 +954,7 @@ pub async fn outbound(ctx: &Ctx, postgres: Option<&ScratchDatabase>, nodes: usiz
             .and_then(|value| value.trim().parse::<f64>().ok())
             .unwrap_or(0.0);
         sent_by_node.push(sent as u64);
+        pages.push(metrics);
     }
     let server_log = server.stop().await?;
     for other in others {
@@ -914,6 +970,7 @@ pub async fn outbound(ctx: &Ctx, postgres: Option<&ScratchDatabase>, nodes: usiz
     };
     let result = OutboundResult {
         nodes,
+        concurrency: s.outbox_concurrency,
         sent_by_node,
         faults: s.faults,
         conversations: ids.len() as u64,
@@ -932,6 +989,7 @@ pub async fn outbound(ctx: &Ctx, postgres: Option<&ScratchDatabase>, nodes: usiz
         drain_server_thread_cpu_s,
         open_to_sent: Latency::from_nanos(per_reply.into_iter().map(|at| (at - opened_ms).max(0) as u64 * 1_000_000).collect()),
         attempts: attempts.into_iter().map(|(k, v)| (k, v as u64)).collect(),
+        outbox_timings: OutboxTimings::from_metrics(&pages),
         provider,
         server_log,
     };

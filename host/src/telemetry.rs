@@ -46,6 +46,20 @@ pub const OUTBOX_DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
 /// Claimed replies put back because their recipient was sent to too recently (the pair rate
 /// limit). Labels: `channel`.
 pub const OUTBOX_DEFERRED: &str = "switchboard_outbox_deferred_total";
+/// Results written per outbox result transaction.
+pub const OUTBOX_RESULT_BATCH_SIZE: &str = "switchboard_outbox_result_batch_size";
+/// One outbox result transaction, from its first statement to its commit.
+pub const OUTBOX_RESULT_WRITE: &str = "switchboard_outbox_result_write_seconds";
+/// A finished send's wait for its result to be written: the time it keeps its place among
+/// the `concurrency` in flight after the provider answered.
+pub const OUTBOX_RESULT_WAIT: &str = "switchboard_outbox_result_wait_seconds";
+/// One claim round across the channels.
+pub const OUTBOX_CLAIM: &str = "switchboard_outbox_claim_seconds";
+/// 1 for each plugin build serving on this node. Labels: `world` (`channel`, `router`),
+/// `plugin` (the file's stem), `version`, `wit` (the contract version), `sha256`.
+pub const PLUGIN_BUILD_INFO: &str = "switchboard_plugin_build_info";
+/// When the build serving a plugin file was loaded (Unix seconds). Labels: `world`, `plugin`.
+pub const PLUGIN_LOADED_AT: &str = "switchboard_plugin_loaded_timestamp_seconds";
 /// Client connections open now.
 pub const OPEN_CONNECTIONS: &str = "switchboard_http_connections";
 /// Connections answered and closed at the door. Labels: `reason` (`max_connections`, `max_connections_per_ip`).
@@ -72,7 +86,7 @@ pub fn handle() -> &'static PrometheusHandle {
         let latency_buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency_buckets)
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(INGEST_BATCH_SIZE.into()), &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]));
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_batch_size".into()), &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]));
         match builder.and_then(|b| b.install_recorder()) {
             Ok(handle) => handle,
             Err(error) => {

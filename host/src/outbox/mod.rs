@@ -163,6 +163,7 @@ struct Claimed {
 /// Returns them, whether some channel had more than it got (claim again at once), and how soon
 /// a bucket that is empty now gains a token (or `poll`).
 async fn claim(store: &Store, lanes: &Lanes, settings: &OutboxConfig, room: u32, poll: Duration) -> (Vec<OutboxJob>, bool, Duration) {
+    let started = Instant::now();
     let mut jobs = Vec::new();
     let mut full = false;
     let mut next_token = poll;
@@ -184,6 +185,7 @@ async fn claim(store: &Store, lanes: &Lanes, settings: &OutboxConfig, room: u32,
             Err(error) => tracing::warn!(%error, channel = channel_id, "outbox: cannot claim work"),
         }
     }
+    metrics::histogram!(telemetry::OUTBOX_CLAIM).record(started.elapsed().as_secs_f64());
     (jobs, full, next_token)
 }
 
@@ -267,7 +269,11 @@ async fn write_results(store: &Store, batch: Vec<Finished>) {
             ack
         })
         .collect();
-    match store.finish_attempts(&results).await {
+    metrics::histogram!(telemetry::OUTBOX_RESULT_BATCH_SIZE).record(results.len() as f64);
+    let started = Instant::now();
+    let written = store.finish_attempts(&results).await;
+    metrics::histogram!(telemetry::OUTBOX_RESULT_WRITE).record(started.elapsed().as_secs_f64());
+    match written {
         Ok(owned) => {
             for (result, owned) in results.iter().zip(owned) {
                 lost_claim(&result.job, owned);
@@ -430,6 +436,7 @@ async fn finish(channels: &Channels, results: &Results, job: OutboxJob, outcome:
     }
     let (ack, written) = oneshot::channel();
     let result = AttemptResult { job, outcome, finished_at };
+    let handed = Instant::now();
     if results.send((result, ack)).is_err() {
         // Only when the recorder died; the lease will expire and the row be sent again.
         tracing::error!("outbox: the result recorder is gone; this result is not recorded");
@@ -437,4 +444,5 @@ async fn finish(channels: &Channels, results: &Results, job: OutboxJob, outcome:
     }
     // An error means the recorder stopped without writing it (logged there).
     let _ = written.await;
+    metrics::histogram!(telemetry::OUTBOX_RESULT_WAIT).record(handed.elapsed().as_secs_f64());
 }

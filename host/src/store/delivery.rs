@@ -346,12 +346,10 @@ impl Store {
         note_status(&mut conn, message_id, DeliveryStatus::Pending, now, None, None).await?;
         let mut events = PendingEvents::default();
         announce_message(&mut conn, LiveEventKind::MessageUpdated, message_id, &mut events).await?;
-        events.append(&mut conn).await?;
         let view = views::message(&mut conn, message_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("message {message_id}")))?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
+        self.commit(tx, events).await?;
         Ok(view)
     }
 }

@@ -97,9 +97,7 @@ impl Store {
             &key.scope,
             &key.key,
         ))?;
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
+        self.commit(tx, events).await?;
         Ok(Queued::New(view))
     }
 

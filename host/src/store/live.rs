@@ -11,7 +11,7 @@
 //! `NOTIFY` then wakes every node's feed; the payload stays in the table (NOTIFY payloads are
 //! capped at 8 KB).
 
-use super::db::{Conn, Millis};
+use super::db::{Conn, Millis, Tx};
 use super::views::MessageView;
 use super::{sql, Store, StoreError};
 use serde::Serialize;
@@ -123,8 +123,15 @@ impl PendingEvents {
         self.0.is_empty()
     }
 
-    /// Append the events; must be the transaction's last statement before it commits.
-    pub async fn append(&self, conn: &mut Conn<'_>) -> Result<(), StoreError> {
+    /// Append the events as the transaction's last statement and commit it. Returns whether
+    /// there were any (whether this node's feed should be woken: [`Store::commit`] does so).
+    pub async fn commit(self, mut tx: Tx) -> Result<bool, StoreError> {
+        self.append(&mut tx.conn()).await?;
+        tx.commit().await?;
+        Ok(!self.0.is_empty())
+    }
+
+    async fn append(&self, conn: &mut Conn<'_>) -> Result<(), StoreError> {
         if self.0.is_empty() {
             return Ok(());
         }
@@ -163,6 +170,17 @@ where
             .push_bind(event.previous_team_id);
     });
     builder
+}
+
+impl Store {
+    /// Commit `tx` with the live events it announces, and wake this node's feed if there were
+    /// any. Every write that announces something ends here.
+    pub(super) async fn commit(&self, tx: Tx, events: PendingEvents) -> Result<(), StoreError> {
+        if events.commit(tx).await? {
+            self.live_events_written.notify_one();
+        }
+        Ok(())
+    }
 }
 
 /// Wake `written` whenever any node commits live events (PostgreSQL).

@@ -176,9 +176,7 @@ impl Store {
         for conversation in moved.conversations.iter().chain(moved.joined.as_ref().map(|j| &j.into)) {
             announce(&mut conn, *conversation, "contact_merged", actor, merged_id, survivor_id, now, &mut events).await?;
         }
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
+        self.commit(tx, events).await?;
         let contact = self.contact(survivor_id).await?.ok_or_else(|| StoreError::NotFound(format!("contact {survivor_id}")))?;
         Ok(MergeView { id, survivor_id, merged_id, contact })
     }
@@ -255,9 +253,7 @@ impl Store {
         for conversation in moved.conversations.iter().chain(moved.joined.as_ref().map(|j| &j.into)) {
             announce(&mut conn, *conversation, "contact_unmerged", actor, merged_id, survivor_id, now, &mut events).await?;
         }
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
+        self.commit(tx, events).await?;
         self.contact(merged_id).await?.ok_or_else(|| StoreError::NotFound(format!("contact {merged_id}")))
     }
 }

@@ -118,6 +118,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "early_statuses", include_str!("../../../migrations/sqlite/0015_early_statuses.sql")),
     (16, "templates", include_str!("../../../migrations/sqlite/0016_templates.sql")),
     (17, "outbox_buckets", include_str!("../../../migrations/sqlite/0017_outbox_buckets.sql")),
+    (18, "outbox_claim_index", include_str!("../../../migrations/sqlite/0018_outbox_claim_index.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -137,6 +138,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "early_statuses", include_str!("../../../migrations/postgres/0015_early_statuses.sql")),
     (16, "templates", include_str!("../../../migrations/postgres/0016_templates.sql")),
     (17, "outbox_buckets", include_str!("../../../migrations/postgres/0017_outbox_buckets.sql")),
+    (18, "outbox_claim_index", include_str!("../../../migrations/postgres/0018_outbox_claim_index.sql")),
 ];
 
 #[derive(Clone)]

@@ -99,9 +99,7 @@ impl Store {
         let mut conn = tx.conn();
         let mut events = PendingEvents::default();
         let view = queue_reply_on(&mut conn, reply, now, &mut events).await?;
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
+        self.commit(tx, events).await?;
         Ok(view)
     }
 }
@@ -294,12 +292,7 @@ impl Store {
         let mut attempts = Attempts::default();
         let owned = finish_on(&mut conn, results, now, &mut attempts, &mut events).await?;
         attempts.insert(&mut conn).await?;
-        let announced = !events.is_empty();
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        if announced {
-            self.live_events_written.notify_one();
-        }
+        self.commit(tx, events).await?;
         Ok(owned)
     }
 }
@@ -737,16 +730,23 @@ async fn record_receipts(conn: &mut Conn<'_>, sent: &[(&OutboxJob, &SendReceipt)
 }
 
 /// Claim up to `limit` due rows (of `channel_id`, or of every channel), leased until
-/// `now + lease_ms`: pending rows that are due, and rows whose previous claim's lease ran out.
+/// `now + lease_ms`: rows whose previous claim's lease ran out first, then pending rows that
+/// are due, oldest first. Each kind is read in index order (`outbox_claim`) and stops at the
+/// limit, so a claim costs the rows it takes, not the backlog behind them.
 async fn claim_on(conn: &mut Conn<'_>, backend: Backend, now: i64, limit: u32, lease_ms: i64, channel_id: Option<&str>) -> Result<Vec<OutboxJob>, StoreError> {
     let sql = format!(
-        "UPDATE outbox SET state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
-         WHERE id IN (
-             SELECT id FROM outbox
-             WHERE ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))
-               AND ($4 IS NULL OR channel_id = $4)
+        "WITH expired AS (
+             SELECT id, 0 AS rank, next_attempt_at FROM outbox WHERE {channel} AND state = 'sending' AND lease_until < $1
+             ORDER BY next_attempt_at, id LIMIT $3 {skip_locked}),
+         due AS (
+             SELECT id, 1 AS rank, next_attempt_at FROM outbox WHERE {channel} AND state = 'pending' AND next_attempt_at <= $1
              ORDER BY next_attempt_at, id LIMIT $3 {skip_locked})
+         UPDATE outbox SET state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
+         WHERE id IN (
+             SELECT id FROM (SELECT id, rank, next_attempt_at FROM expired UNION ALL SELECT id, rank, next_attempt_at FROM due) AS claimable
+             ORDER BY rank, next_attempt_at, id LIMIT $3)
          RETURNING id, message_id, channel_id, payload, attempts, retries_from, created_at, request_id",
+        channel = if channel_id.is_some() { "channel_id = $4" } else { "$4 IS NULL" },
         skip_locked = backend.skip_locked(),
     );
     #[allow(clippy::type_complexity)]

@@ -78,11 +78,11 @@ async fn ensure_visible(conn: &mut Conn<'_>, viewer: Viewer, id: i64) -> Result<
     visible.map(|_| ()).ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))
 }
 
-/// Queue and append `presence.updated` carrying `presence` (the conversation's whole list).
-async fn announce(conn: &mut Conn<'_>, presence: &ConversationPresence) -> Result<(), StoreError> {
+/// `presence.updated` carrying `presence` (the conversation's whole list).
+fn announce(presence: &ConversationPresence) -> Result<PendingEvents, StoreError> {
     let mut events = PendingEvents::default();
     events.conversation(LiveEventKind::PresenceUpdated, presence.conversation_id, None, presence)?;
-    events.append(conn).await
+    Ok(events)
 }
 
 impl Store {
@@ -113,13 +113,8 @@ impl Store {
             Millis(now_ms.saturating_add(ttl_ms)),
         ))?;
         let presence = of_conversation(&mut conn, id, now).await?;
-        if !unchanged {
-            announce(&mut conn, &presence).await?;
-        }
-        tx.commit().await?;
-        if !unchanged {
-            self.live_events_written.notify_one();
-        }
+        let events = if unchanged { PendingEvents::default() } else { announce(&presence)? };
+        self.commit(tx, events).await?;
         Ok(presence)
     }
 
@@ -136,14 +131,8 @@ impl Store {
             agent_id,
             now,
         ))?;
-        if removed > 0 {
-            let presence = of_conversation(&mut conn, id, now).await?;
-            announce(&mut conn, &presence).await?;
-        }
-        tx.commit().await?;
-        if removed > 0 {
-            self.live_events_written.notify_one();
-        }
+        let events = if removed > 0 { announce(&of_conversation(&mut conn, id, now).await?)? } else { PendingEvents::default() };
+        self.commit(tx, events).await?;
         Ok(())
     }
 
@@ -179,9 +168,7 @@ impl Store {
             let presence = of_conversation(&mut conn, *id, now).await?;
             events.conversation(LiveEventKind::PresenceUpdated, *id, None, &presence)?;
         }
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
+        self.commit(tx, events).await?;
         Ok(lapsed)
     }
 }

@@ -296,12 +296,7 @@ impl Store {
         if !activity.is_empty() {
             workflow::announce(&mut conn, id, &activity, left_team, &mut events).await?;
         }
-        let wrote_events = !events.is_empty();
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        if wrote_events {
-            self.live_events_written.notify_one();
-        }
+        self.commit(tx, events).await?;
         Ok(true)
     }
 

@@ -111,14 +111,10 @@ impl Store {
     /// Tell the agents in conversation `conversation_id` that its customer started or stopped
     /// typing in the widget (`contact.typing` on the live stream).
     pub async fn announce_contact_typing(&self, typing: &ContactTyping) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        let mut conn = tx.conn();
+        let tx = self.db.begin().await?;
         let mut events = PendingEvents::default();
         events.conversation(LiveEventKind::ContactTyping, typing.conversation_id, None, typing)?;
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
-        Ok(())
+        self.commit(tx, events).await
     }
 
     /// The address the visitor left to be answered at (their identity's email), if any.

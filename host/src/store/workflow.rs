@@ -304,11 +304,7 @@ impl Store {
             announce(&mut conn, id, &activity, left_team, &mut events).await?;
         }
         let conversation = views::conversation_on(&mut conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))?;
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        if !events.is_empty() {
-            self.live_events_written.notify_one();
-        }
+        self.commit(tx, events).await?;
         Ok(conversation)
     }
 
@@ -323,9 +319,7 @@ impl Store {
         let note = record(&mut conn, id, "note", actor, None, None, Some(text), now).await?;
         let mut events = PendingEvents::default();
         events.conversation(LiveEventKind::NoteCreated, id, None, &NotePayload { conversation_id: id, note: &note })?;
-        events.append(&mut conn).await?;
-        tx.commit().await?;
-        self.live_events_written.notify_one();
+        self.commit(tx, events).await?;
         Ok(note)
     }
 
@@ -388,12 +382,8 @@ impl Store {
             let change = record(&mut conn, id, "status", &Actor::system(), Some("snoozed".into()), Some("open".into()), None, now).await?;
             let mut events = PendingEvents::default();
             announce(&mut conn, id, &[change], None, &mut events).await?;
-            events.append(&mut conn).await?;
-            tx.commit().await?;
+            self.commit(tx, events).await?;
             woken.push(id);
-        }
-        if !woken.is_empty() {
-            self.live_events_written.notify_one();
         }
         Ok(woken)
     }

@@ -111,8 +111,8 @@ async fn commit_together(db: &Db, jobs: &[Job]) -> Result<Vec<IngestReport>, Sto
     }
     let logged: Vec<_> = jobs.iter().map(|job| &job.request).zip(&reports).collect();
     crate::store::webhook_log::append(&mut conn, &logged, now).await?;
-    events.append(&mut conn).await?;
-    tx.commit().await?;
+    // The queue wakes the feed once per batch, after every transaction of it.
+    events.commit(tx).await?;
     Ok(reports)
 }
 
