@@ -1,4 +1,4 @@
-// Admin pages: agents, teams, canned responses, templates, channels, routing, failed deliveries and the audit log. Only admins see the links; the
+// Admin pages: agents, teams, canned responses, templates, channels, routing, plugins, failed deliveries and the audit log. Only admins see the links; the
 // API refuses agents on every one of these routes whatever the page shows.
 import { html } from "./html.js";
 import { useEffect, useState } from "preact/hooks";
@@ -261,6 +261,34 @@ function Routing() {
   `;
 }
 
+/** Every plugin build this node runs: which file, what it reports of itself, the contract it
+ * was built against, its content hash (to tell builds apart after a deploy) and what it serves. */
+function Plugins() {
+  const [builds, , error] = useLoad("/admin/plugins");
+  const serving = (b) => b.world === "router" ? `policies: ${b.serves.join(", ")}` : `channels: ${b.serves.join(", ")}`;
+  return html`
+    <section aria-labelledby="plugins-title">
+      <h1 id="plugins-title">Plugins</h1>
+      <p class="info">The WebAssembly components this gateway node runs, one row per build. The hash is the file's SHA-256 (what <code>sha256sum</code> prints), so after a deploy it shows which build is serving. The same figures are in <code>/metrics</code> as <code>switchboard_plugin_build_info</code>.</p>
+      ${error && html`<p role="alert">${error.message}</p>`}
+      <table class="admin-table plugins-table">
+        <thead><tr><th scope="col">Plugin</th><th scope="col">Version</th><th scope="col">Contract</th><th scope="col">Build</th><th scope="col">Loaded</th><th scope="col">Serves</th></tr></thead>
+        <tbody>
+          ${(builds ?? []).map((b) => html`
+            <tr key=${`${b.world}:${b.file}:${b.sha256}`} data-plugin=${b.file} data-world=${b.world}>
+              <th scope="row"><code>${b.file}</code>${b.name !== b.file ? html` <span class="info">(${b.name})</span>` : ""}</th>
+              <td data-field="version">${b.version}</td>
+              <td data-field="wit"><code>${b.wit}</code></td>
+              <td data-field="sha256"><code title=${b.sha256}>${b.sha256.slice(0, 12)}</code> · ${(b.size_bytes / 1024).toFixed(0)} KiB</td>
+              <td><time datetime=${new Date(b.loaded_at).toISOString()} title=${new Date(b.loaded_at).toLocaleString()}>${ago(b.loaded_at) === "now" ? "just now" : `${ago(b.loaded_at)} ago`}</time></td>
+              <td data-field="serves">${serving(b)}</td>
+            </tr>`)}
+        </tbody>
+      </table>
+    </section>
+  `;
+}
+
 /** A plugin's step text with its inline Markdown (`**bold**`, `*italic*`, `` `code` ``) as
  * elements; anything else stays text, so a plugin can never inject markup. */
 function inlineMarkdown(text) {
@@ -504,7 +532,7 @@ function Deliveries() {
   `;
 }
 
-const PAGES = { agents: Agents, teams: Teams, canned: Canned, templates: Templates, channels: Channels, routing: Routing, deliveries: Deliveries, audit: Audit };
+const PAGES = { agents: Agents, teams: Teams, canned: Canned, templates: Templates, channels: Channels, routing: Routing, plugins: Plugins, deliveries: Deliveries, audit: Audit };
 
 export function AdminPage({ name }) {
   if (me.value?.role !== "admin") {

@@ -124,7 +124,7 @@ export function Sidebar() {
       ${agent?.role === "admin" && html`
         <h2>Admin</h2>
         <ul class="views">
-          ${[["agents", "Agents"], ["teams", "Teams"], ["canned", "Canned responses"], ["templates", "Templates"], ["channels", "Channels"], ["routing", "Routing"], ["deliveries", "Failed deliveries"], ["audit", "Audit log"]].map(([name, label]) => html`
+          ${[["agents", "Agents"], ["teams", "Teams"], ["canned", "Canned responses"], ["templates", "Templates"], ["channels", "Channels"], ["routing", "Routing"], ["plugins", "Plugins"], ["deliveries", "Failed deliveries"], ["audit", "Audit log"]].map(([name, label]) => html`
             <li key=${name}><button class=${"view" + (page.value === `admin:${name}` || page.value.startsWith(`admin:${name}/`) ? " active" : "")} onClick=${() => (page.value = `admin:${name}`)}>${label}</button></li>`)}
         </ul>`}
       <p class="hint">Press <kbd>?</kbd> for shortcuts</p>

@@ -38,6 +38,7 @@ SHOTS = os.environ.get("SB_SCREENSHOTS", "")
 NOTE = os.environ["SB_NOTE"]
 ACCESS_TOKEN = os.environ["SB_ACCESS_TOKEN"]
 PHONE_NUMBER_ID = os.environ["SB_PHONE_NUMBER_ID"]
+WHATSAPP_SHA256 = os.environ["SB_WHATSAPP_SHA256"]
 TIMEOUT = 15_000
 AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")
 
@@ -364,6 +365,15 @@ def main():
         admin.get_by_role("button", name="Test connection").click()
         expect(admin.get_by_role("status")).to_contain_text("Failed (unauthorized, code 190): Invalid OAuth access token.", timeout=TIMEOUT)
         admin.get_by_role("link", name="All channels").click()
+        # Plugins: each build by its file's hash, with its contract and what it serves.
+        admin.get_by_role("button", name="Plugins").click()
+        expect(admin.get_by_role("heading", name="Plugins")).to_be_visible(timeout=TIMEOUT)
+        whatsapp_build = admin.locator('tr[data-plugin="whatsapp"][data-world="channel"]')
+        expect(whatsapp_build.locator('[data-field="sha256"]')).to_contain_text(WHATSAPP_SHA256[:12], timeout=TIMEOUT)
+        expect(whatsapp_build.locator('[data-field="sha256"] code')).to_have_attribute("title", WHATSAPP_SHA256)
+        expect(whatsapp_build.locator('[data-field="wit"]')).to_have_text("switchboard:channel@0.2.0")
+        expect(whatsapp_build.locator('[data-field="serves"]')).to_have_text("channels: wa-wrong, whatsapp")
+        expect(admin.locator('tr[data-plugin="urgency"][data-world="router"] [data-field="serves"]')).to_have_text("policies: urgency")
         admin.get_by_role("button", name="Agents").click()
         admin.get_by_label("Email").fill("dee@example.com")
         admin.get_by_label("Name", exact=True).fill("Dee")

@@ -51,7 +51,7 @@ pub async fn session(server: &TestServer, email: &str) -> String {
     body["token"].as_str().unwrap().to_string()
 }
 
-async fn get_as(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
+pub async fn get_as(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
     server.client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap()
 }
 

@@ -90,6 +90,7 @@ async fn an_agent_works_the_inbox_in_chromium() {
         .env("SB_NOTE", NOTE)
         .env("SB_ACCESS_TOKEN", ACCESS_TOKEN)
         .env("SB_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
+        .env("SB_WHATSAPP_SHA256", crate::plugin_builds::file_sha256("whatsapp").0)
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(300), command.output()).await.expect("the browser test finished in time").unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

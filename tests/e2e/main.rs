@@ -21,6 +21,7 @@ mod inbox;
 mod instagram;
 mod messenger;
 mod metrics;
+mod plugin_builds;
 mod presence;
 mod routing;
 mod sandbox;

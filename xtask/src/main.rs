@@ -18,6 +18,16 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 
+const USAGE: &str = "usage: cargo xtask <task> [args…]
+
+tasks:
+  run       build the plugins, then run the gateway with config.toml on SQLite
+  test      build the plugins and test components, install the Python test tools, run every test
+  plugins   build the plugins and test components into target/plugins
+  bench     build in release and run the benchmark scenarios (--quick for a smoke run; other
+            arguments go to switchboard-bench, see docs/performance.md)
+";
+
 /// (cargo package, installed file name) of every component the project builds.
 const COMPONENTS: &[(&str, &str)] = &[
     ("switchboard-plugin-whatsapp", "whatsapp"),
@@ -83,7 +93,19 @@ fn main() -> Result<()> {
                 .args(&rest);
             run(command)
         }
-        _ => bail!("usage: cargo xtask <run|test|plugins|bench> [args…]"),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        // A usage mistake, not a failure: the usage alone, without an error chain or a
+        // backtrace (which `RUST_BACKTRACE` would add to an `Err` from `main`).
+        other => {
+            if !other.is_empty() {
+                eprintln!("cargo xtask: unknown task `{other}`\n");
+            }
+            eprint!("{USAGE}");
+            std::process::exit(2);
+        }
     }
 }
 

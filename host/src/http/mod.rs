@@ -15,6 +15,7 @@ mod listener;
 mod media;
 mod merges;
 mod openapi;
+mod plugins;
 mod presence;
 mod routing;
 mod rules;

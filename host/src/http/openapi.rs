@@ -8,7 +8,7 @@
 //! `cargo xtask test` (`tests/api_fuzz`), and their shape by the tests below.
 
 use super::auth::{QUERY_TOKEN_EXTENSION, ROLE_EXTENSION};
-use super::{agents, api, canned, channels, delivery, events, health, media, merges, presence, routing, saved_views, templates, webchat, webhooks, workflow, AppState};
+use super::{agents, api, canned, channels, delivery, events, health, media, merges, plugins, presence, routing, saved_views, templates, webchat, webhooks, workflow, AppState};
 use crate::auth::Role;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -62,6 +62,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(workflow::activity)))
         .routes(agent(routes!(workflow::routing)))
         .routes(admin(routes!(routing::routing_policies)))
+        .routes(admin(routes!(plugins::list_plugins)))
         .routes(agent(routes!(workflow::add_note)))
         .routes(agent(routes!(workflow::mark_read)))
         .routes(agent(routes!(presence::heartbeat, presence::leave)))

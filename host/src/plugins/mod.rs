@@ -14,6 +14,7 @@
 pub mod activity;
 mod allowed_hosts;
 mod bindings;
+pub mod build;
 mod convert;
 mod engine;
 mod limits;
@@ -32,6 +33,7 @@ use crate::config::{ChannelConfig, PluginsConfig};
 use crate::model::{self, Claim, PluginInfo, ThreadHints};
 use crate::telemetry;
 use anyhow::Context;
+pub use build::BuildInfo;
 use bindings::v0_1_0::switchboard::channel::types as wit;
 use limits::Limited;
 use sandbox::CallState;
@@ -171,6 +173,7 @@ pub enum WebhookOutcome {
 pub struct LoadedPlugin {
     pub info: PluginInfo,
     pub path: PathBuf,
+    pub build: BuildInfo,
     pre: Pre,
 }
 
@@ -218,6 +221,7 @@ impl PluginRuntime {
     /// for its metadata.
     pub async fn load(&self, path: &Path, channel: &Arc<ChannelContext>) -> anyhow::Result<LoadedPlugin> {
         let wasm = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+        let build = BuildInfo::of(&wasm);
         let component = self.compile(&wasm, path)?;
         let pre = Pre::new(&self.linker, &component).with_context(|| format!("plugin {} is not a channel plugin", path.display()))?;
         let contract = pre.version().as_str();
@@ -230,6 +234,7 @@ impl PluginRuntime {
                 contract: contract.into(),
             },
             path: path.to_path_buf(),
+            build,
             pre,
         };
         let timeout = Duration::from_millis(self.settings.call_timeout_ms);
@@ -407,7 +412,8 @@ impl ChannelPlugin {
         });
         let path = runtime.settings.dir.join(format!("{}.wasm", channel.plugin));
         let loaded = runtime.load(&path, &context).await.with_context(|| format!("loading channel {}", channel.id))?;
-        tracing::info!(channel = channel.id, plugin = loaded.label(), capabilities = ?loaded.info.capabilities, "channel loaded");
+        tracing::info!(channel = channel.id, plugin = loaded.label(), sha256 = loaded.build.sha256, capabilities = ?loaded.info.capabilities, "channel loaded");
+        loaded.build.publish("channel", &channel.plugin, &loaded.info.version, &loaded.info.contract);
         Ok(Self {
             context,
             secret_states,
@@ -427,6 +433,12 @@ impl ChannelPlugin {
     /// Name, version and capabilities of the build now serving this channel.
     pub fn info(&self) -> PluginInfo {
         self.current().info.clone()
+    }
+
+    /// The build now serving this channel, and the file it came from.
+    pub fn build(&self) -> (BuildInfo, PathBuf) {
+        let current = self.current();
+        (current.build.clone(), current.path.clone())
     }
 
     /// Install a new build; calls already running finish on the old one.

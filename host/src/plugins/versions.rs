@@ -34,6 +34,32 @@ impl Version {
     }
 }
 
+/// The version a component with these exports is bound to: the newest of `known` (newest
+/// first, as `(export name, version)`) that it exports. A component built against a version
+/// this host does not know (a newer gateway's, or a major version it has never had) is refused
+/// by that version's name, before anything of it runs, so an admin reads what to rebuild
+/// against rather than a list of missing exports.
+pub(super) fn pick_version<V: Copy>(exported: &[&str], known: &[(&str, V)]) -> anyhow::Result<V> {
+    if let Some((_, version)) = known.iter().find(|(name, _)| exported.contains(name)) {
+        return Ok(*version);
+    }
+    let supported: Vec<&str> = known.iter().filter_map(|(name, _)| name.split_once('@').map(|(_, v)| v)).collect();
+    // Every known export is `<package>/<interface>@<version>`; another version of one of them.
+    let interfaces: Vec<&str> = known.iter().filter_map(|(name, _)| name.split_once('@').map(|(interface, _)| interface)).collect();
+    if let Some((interface, version)) = exported.iter().filter_map(|name| name.split_once('@')).find(|(interface, _)| interfaces.contains(interface)) {
+        let package = interface.split_once('/').map_or(interface, |(package, _)| package);
+        anyhow::bail!(
+            "it was built against {package}@{version}, which this host does not support (it loads {package}@{}): rebuild the plugin against one of those, or run a gateway that knows {version}",
+            supported.join(", ")
+        );
+    }
+    anyhow::bail!(
+        "it exports none of {} (it exports: {})",
+        known.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", "),
+        if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
+    )
+}
+
 /// Link the imports of every version into one linker.
 pub fn add_to_linker(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
     v0_1_0::Channel::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
@@ -57,13 +83,7 @@ impl Pre {
         let ty = component.component_type();
         let engine = linker.engine();
         let exported: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-        let Some(version) = EXPORTS.iter().find(|(name, _)| exported.contains(name)).map(|(_, version)| *version) else {
-            anyhow::bail!(
-                "it exports none of {} (it exports: {})",
-                EXPORTS.map(|(name, _)| name).join(", "),
-                if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
-            );
-        };
+        let version = pick_version(&exported, &EXPORTS)?;
         let pre = linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
@@ -287,5 +307,33 @@ mod imports_v0_2_0 {
                 v1::outbound_http::Error::InvalidRequest(message) => outbound_http::Error::InvalidRequest(message),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod pick_tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_known_version_a_component_exports_is_picked() {
+        let exported = ["switchboard:channel/plugin@0.1.0", "switchboard:channel/plugin@0.2.0", "switchboard:channel/setup@0.2.0"];
+        assert_eq!(pick_version(&exported, &EXPORTS).unwrap(), Version::V0_2_0);
+        assert_eq!(pick_version(&["switchboard:channel/plugin@0.1.0"], &EXPORTS).unwrap(), Version::V0_1_0);
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused_by_name() {
+        let error = pick_version(&["switchboard:channel/plugin@1.0.0"], &EXPORTS).unwrap_err().to_string();
+        assert!(error.contains("built against switchboard:channel@1.0.0"), "{error}");
+        assert!(error.contains("it loads switchboard:channel@0.2.0, 0.1.0"), "{error}");
+    }
+
+    #[test]
+    fn a_component_of_another_world_is_told_what_is_missing() {
+        let error = pick_version(&["wasi:cli/run@0.2.0"], &EXPORTS).unwrap_err().to_string();
+        assert!(error.contains("exports none of switchboard:channel/plugin@0.2.0, switchboard:channel/plugin@0.1.0"), "{error}");
+        assert!(error.contains("wasi:cli/run@0.2.0"), "{error}");
+        let error = pick_version(&[], &EXPORTS).unwrap_err().to_string();
+        assert!(error.contains("it exports: nothing"), "{error}");
     }
 }

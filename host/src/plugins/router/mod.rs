@@ -66,13 +66,7 @@ impl Pre {
     fn new(linker: &Linker<PolicyState>, component: &Component) -> anyhow::Result<Self> {
         let ty = component.component_type();
         let exported: Vec<&str> = ty.exports(linker.engine()).map(|(name, _)| name).collect();
-        let Some(version) = EXPORTS.iter().find(|(name, _)| exported.contains(name)).map(|(_, version)| *version) else {
-            anyhow::bail!(
-                "it exports none of {} (it exports: {})",
-                EXPORTS.map(|(name, _)| name).join(", "),
-                if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
-            );
-        };
+        let version = super::versions::pick_version(&exported, &EXPORTS)?;
         let pre = linker.instantiate_pre(component).map_err(anyhow::Error::from).context("it needs imports a routing policy does not get")?;
         Ok(match version {
             Version::V0_1_0 => Self::V0_1_0(
@@ -133,6 +127,8 @@ pub struct PolicyInfo {
 
 struct Loaded {
     info: PolicyInfo,
+    build: super::BuildInfo,
+    path: std::path::PathBuf,
     pre: Pre,
 }
 
@@ -170,12 +166,14 @@ impl PolicyPlugin {
         });
         let path = runtime.settings.dir.join(format!("{}.wasm", policy.plugin));
         let loaded = Self::compile(runtime, &path, &context, timeout).await.with_context(|| format!("loading routing policy {}", policy.name))?;
-        tracing::info!(policy = policy.name, plugin = loaded.info.plugin_name, version = loaded.info.version, "routing policy loaded");
+        tracing::info!(policy = policy.name, plugin = loaded.info.plugin_name, version = loaded.info.version, sha256 = loaded.build.sha256, "routing policy loaded");
+        loaded.build.publish("router", &policy.plugin, &loaded.info.version, &loaded.info.contract);
         Ok(Self { context, current: RwLock::new(Arc::new(loaded)), runtime: runtime.clone(), timeout })
     }
 
     async fn compile(runtime: &PluginRuntime, path: &Path, context: &Arc<PolicyContext>, timeout: Duration) -> anyhow::Result<Loaded> {
         let wasm = std::fs::read(path).with_context(|| format!("reading policy {}", path.display()))?;
+        let build = super::BuildInfo::of(&wasm);
         let component = runtime.compile(&wasm, path)?;
         let pre = Pre::new(&runtime.policy_linker, &component).with_context(|| format!("{} is not a routing policy", path.display()))?;
         let contract = pre.version().as_str().to_string();
@@ -193,7 +191,7 @@ impl PolicyPlugin {
             description,
             contract,
         };
-        Ok(Loaded { info, pre })
+        Ok(Loaded { info, build, path: path.to_path_buf(), pre })
     }
 
     fn current(&self) -> Arc<Loaded> {
@@ -202,6 +200,12 @@ impl PolicyPlugin {
 
     pub fn info(&self) -> PolicyInfo {
         self.current().info.clone()
+    }
+
+    /// The build now serving this policy, and the file it came from.
+    pub fn build(&self) -> (super::BuildInfo, std::path::PathBuf) {
+        let current = self.current();
+        (current.build.clone(), current.path.clone())
     }
 
     pub fn name(&self) -> &str {
