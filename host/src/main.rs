@@ -23,6 +23,18 @@ enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// Manage the plugins of a running gateway, through its admin API. Authenticates with
+    /// `SWITCHBOARD_ADMIN_TOKEN`, or an admin's API token in `SWITCHBOARD_TOKEN`.
+    Plugins {
+        /// The configuration file (its `server.listen` is where the gateway is reached).
+        #[arg(long, default_value = "config.toml", global = true)]
+        config: PathBuf,
+        /// The gateway's base URL, instead of `http://` and the config's `server.listen`.
+        #[arg(long, global = true)]
+        url: Option<String>,
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
     /// Run the gateway.
     Serve {
         /// The configuration file.
@@ -51,10 +63,22 @@ enum AgentsCommand {
     List,
 }
 
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Every plugin build the node runs, as JSON.
+    List,
+    /// Load `plugins.dir/NAME.wasm` again and swap it in if it passes its self-check; prints
+    /// the new build, or why it was refused (exit status 1; the old build keeps serving).
+    Reload { name: String },
+    /// Put back the build NAME ran before its last reload.
+    Rollback { name: String },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Agents { config, command } => agents(&config, command).await,
+        Command::Plugins { config, url, command } => plugins(&config, url, command).await,
         Command::Serve { config, json_logs } => {
             let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
             // Colours only on a terminal: log files and collectors get plain text.
@@ -131,5 +155,43 @@ async fn agents(config: &std::path::Path, command: AgentsCommand) -> anyhow::Res
             }
         }
     }
+    Ok(())
+}
+
+/// `switchboard plugins …`: one admin API call to the running gateway, its answer printed.
+async fn plugins(config: &std::path::Path, url: Option<String>, command: PluginsCommand) -> anyhow::Result<()> {
+    let base = match url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let settings = Config::load(config).with_context(|| format!("loading {}", config.display()))?;
+            let mut listen = settings.server.listen;
+            if listen.ip().is_unspecified() {
+                // Listening on every address: this machine reaches it on loopback.
+                listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{listen}")
+        }
+    };
+    let token = ["SWITCHBOARD_ADMIN_TOKEN", "SWITCHBOARD_TOKEN"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|token| !token.is_empty()))
+        .context("set SWITCHBOARD_ADMIN_TOKEN (or an admin's API token in SWITCHBOARD_TOKEN)")?;
+    let client = reqwest::Client::new();
+    let request = match &command {
+        PluginsCommand::List => client.get(format!("{base}/api/v1/admin/plugins")),
+        PluginsCommand::Reload { name } => client.post(format!("{base}/api/v1/admin/plugins/{name}/reload")),
+        PluginsCommand::Rollback { name } => client.post(format!("{base}/api/v1/admin/plugins/{name}/rollback")),
+    };
+    let response = request.bearer_auth(token).send().await.with_context(|| format!("reaching the gateway at {base}"))?;
+    let status = response.status();
+    let body = response.text().await.context("reading the gateway's answer")?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|value| value["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        anyhow::bail!("{status}: {message}");
+    }
+    println!("{body}");
     Ok(())
 }

@@ -262,17 +262,36 @@ function Routing() {
 }
 
 /** Every plugin build this node runs: which file, what it reports of itself, the contract it
- * was built against, its content hash (to tell builds apart after a deploy) and what it serves. */
+ * was built against, its content hash (to tell builds apart after a deploy) and what it serves.
+ * Channel plugins can be reloaded from their file, or rolled back to the build before. */
 function Plugins() {
-  const [builds, , error] = useLoad("/admin/plugins");
+  const [builds, reload, error] = useLoad("/admin/plugins");
+  const [status, setStatus] = useState(null);
   const serving = (b) => b.world === "router" ? `policies: ${b.serves.join(", ")}` : `channels: ${b.serves.join(", ")}`;
+  const swap = async (b, action) => {
+    setStatus(null);
+    try {
+      const swapped = await api.post(`/admin/plugins/${encodeURIComponent(b.file)}/${action}`, {});
+      setStatus({ ok: true, text: `${action === "reload" ? "Reloaded" : "Rolled back"} ${b.file}: build ${swapped.sha256.slice(0, 12)} now serves ${swapped.channels.join(", ")} (was ${swapped.replaced_sha256.slice(0, 12)}).` });
+    } catch (failure) {
+      setStatus({ ok: false, text: `${action === "reload" ? "Reload" : "Rollback"} of ${b.file} refused: ${failure.message}` });
+    }
+    await reload();
+  };
+  const last = (b) => {
+    const r = b.last_reload;
+    if (!r) return "";
+    const when = ago(r.at) === "now" ? "just now" : `${ago(r.at)} ago`;
+    return r.ok ? `${r.action === "reload" ? "reloaded" : "rolled back"} ${when}` : `${r.action} refused ${when}: ${r.error}`;
+  };
   return html`
     <section aria-labelledby="plugins-title">
       <h1 id="plugins-title">Plugins</h1>
-      <p class="info">The WebAssembly components this gateway node runs, one row per build. The hash is the file's SHA-256 (what <code>sha256sum</code> prints), so after a deploy it shows which build is serving. The same figures are in <code>/metrics</code> as <code>switchboard_plugin_build_info</code>.</p>
+      <p class="info">The WebAssembly components this gateway node runs, one row per build. The hash is the file's SHA-256 (what <code>sha256sum</code> prints), so after a deploy it shows which build is serving. The same figures are in <code>/metrics</code> as <code>switchboard_plugin_build_info</code>. <strong>Reload</strong> reads the file again and swaps it in only if it passes its self-check; webhooks and sends in progress finish on the old build. <strong>Roll back</strong> puts back the build before. Both act on this node only.</p>
       ${error && html`<p role="alert">${error.message}</p>`}
+      ${status && html`<p role=${status.ok ? "status" : "alert"} class=${status.ok ? "info" : "error"}>${status.text}</p>`}
       <table class="admin-table plugins-table">
-        <thead><tr><th scope="col">Plugin</th><th scope="col">Version</th><th scope="col">Contract</th><th scope="col">Build</th><th scope="col">Loaded</th><th scope="col">Serves</th></tr></thead>
+        <thead><tr><th scope="col">Plugin</th><th scope="col">Version</th><th scope="col">Contract</th><th scope="col">Build</th><th scope="col">Loaded</th><th scope="col">Serves</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>
           ${(builds ?? []).map((b) => html`
             <tr key=${`${b.world}:${b.file}:${b.sha256}`} data-plugin=${b.file} data-world=${b.world}>
@@ -280,8 +299,13 @@ function Plugins() {
               <td data-field="version">${b.version}</td>
               <td data-field="wit"><code>${b.wit}</code></td>
               <td data-field="sha256"><code title=${b.sha256}>${b.sha256.slice(0, 12)}</code> · ${(b.size_bytes / 1024).toFixed(0)} KiB</td>
-              <td><time datetime=${new Date(b.loaded_at).toISOString()} title=${new Date(b.loaded_at).toLocaleString()}>${ago(b.loaded_at) === "now" ? "just now" : `${ago(b.loaded_at)} ago`}</time></td>
+              <td><time datetime=${new Date(b.loaded_at).toISOString()} title=${new Date(b.loaded_at).toLocaleString()}>${ago(b.loaded_at) === "now" ? "just now" : `${ago(b.loaded_at)} ago`}</time>${b.last_reload ? html`<br /><span class="info" data-field="last-reload">${last(b)}</span>` : ""}</td>
               <td data-field="serves">${serving(b)}</td>
+              <td>
+                ${b.world === "channel" && html`
+                  <button onClick=${() => swap(b, "reload")} aria-label=${`Reload ${b.file}`}>Reload</button>
+                  <button onClick=${() => swap(b, "rollback")} aria-label=${`Roll back ${b.file}`}>Roll back</button>`}
+              </td>
             </tr>`)}
         </tbody>
       </table>

@@ -374,6 +374,15 @@ def main():
         expect(whatsapp_build.locator('[data-field="wit"]')).to_have_text("switchboard:channel@0.2.0")
         expect(whatsapp_build.locator('[data-field="serves"]')).to_have_text("channels: wa-wrong, whatsapp")
         expect(admin.locator('tr[data-plugin="urgency"][data-world="router"] [data-field="serves"]')).to_have_text("policies: urgency")
+        # Reload the WhatsApp plugin from its file (the same build: its hash stays), then roll back.
+        admin.get_by_role("button", name="Reload whatsapp").click()
+        plugins_page = admin.locator('section[aria-labelledby="plugins-title"]')
+        expect(plugins_page.get_by_role("status")).to_contain_text(f"Reloaded whatsapp: build {WHATSAPP_SHA256[:12]} now serves wa-wrong, whatsapp", timeout=TIMEOUT)
+        expect(whatsapp_build.locator('[data-field="last-reload"]')).to_have_text("reloaded just now", timeout=TIMEOUT)
+        admin.get_by_role("button", name="Roll back whatsapp").click()
+        expect(plugins_page.get_by_role("status")).to_contain_text("Rolled back whatsapp", timeout=TIMEOUT)
+        expect(whatsapp_build.locator('[data-field="last-reload"]')).to_have_text("rolled back just now", timeout=TIMEOUT)
+        assert admin.get_by_role("button", name="Reload urgency").count() == 0, "routing policies are not reloaded from here"
         admin.get_by_role("button", name="Agents").click()
         admin.get_by_label("Email").fill("dee@example.com")
         admin.get_by_label("Name", exact=True).fill("Dee")

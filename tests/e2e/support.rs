@@ -144,6 +144,8 @@ pub struct Settings<'a> {
     pub server: &'a str,
     pub database: &'a str,
     pub plugins: &'a str,
+    /// `plugins.dir`, when not the built plugins' own folder.
+    pub plugins_dir: &'a str,
     /// Whole sections (e.g. `[metrics]`), placed before the channels.
     pub sections: &'a str,
 }
@@ -196,7 +198,7 @@ config = {{ phone_number_id = "{PHONE_NUMBER_ID}", api_base = "http://{graph_hos
 secrets = {{ app_secret = "{APP_SECRET}", verify_token = "{VERIFY_TOKEN}", access_token = "{ACCESS_TOKEN}" }}
 {extra_channels}
 "#,
-        plugins = plugin_dir().display(),
+        plugins = if settings.plugins_dir.is_empty() { plugin_dir().display().to_string() } else { settings.plugins_dir.to_string() },
         cache = cache_dir().display(),
         server = settings.server,
         database = settings.database,

@@ -63,6 +63,8 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(agent(routes!(workflow::routing)))
         .routes(admin(routes!(routing::routing_policies)))
         .routes(admin(routes!(plugins::list_plugins)))
+        .routes(admin(routes!(plugins::reload_plugin)))
+        .routes(admin(routes!(plugins::roll_back_plugin)))
         .routes(agent(routes!(workflow::add_note)))
         .routes(agent(routes!(workflow::mark_read)))
         .routes(agent(routes!(presence::heartbeat, presence::leave)))

@@ -27,6 +27,17 @@ impl BuildInfo {
     /// labelled with what identifies it) and its load time. `world` is `channel` or `router`;
     /// `file` the plugin file's stem; `version` and `wit` what the build reports and exports.
     pub fn publish(&self, world: &'static str, file: &str, version: &str, wit: &str) {
+        self.info_gauge(world, file, version, wit).set(1.0);
+        metrics::gauge!(crate::telemetry::PLUGIN_LOADED_AT, "world" => world, "plugin" => file.to_string()).set(self.loaded_at as f64 / 1000.0);
+    }
+
+    /// Mark it no longer serving in `/metrics` (its `switchboard_plugin_build_info` series
+    /// goes to 0), after a reload or a rollback replaced it everywhere it served.
+    pub fn retire(&self, world: &'static str, file: &str, version: &str, wit: &str) {
+        self.info_gauge(world, file, version, wit).set(0.0);
+    }
+
+    fn info_gauge(&self, world: &'static str, file: &str, version: &str, wit: &str) -> metrics::Gauge {
         metrics::gauge!(
             crate::telemetry::PLUGIN_BUILD_INFO,
             "world" => world,
@@ -35,8 +46,6 @@ impl BuildInfo {
             "wit" => wit.to_string(),
             "sha256" => self.sha256.clone()
         )
-        .set(1.0);
-        metrics::gauge!(crate::telemetry::PLUGIN_LOADED_AT, "world" => world, "plugin" => file.to_string()).set(self.loaded_at as f64 / 1000.0);
     }
 }
 

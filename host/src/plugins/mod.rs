@@ -20,6 +20,7 @@ mod engine;
 mod limits;
 pub mod mail_relay;
 mod outbound;
+pub mod reload;
 pub mod output_limits;
 mod replay;
 pub mod router;
@@ -366,6 +367,8 @@ pub struct ChannelPlugin {
     /// Whether the channel has a `[channels.mail]` table: its replies go out as mail.
     mail_channel: bool,
     current: RwLock<Arc<LoadedPlugin>>,
+    /// The build the last reload or rollback replaced, for the next rollback.
+    previous: RwLock<Option<Arc<LoadedPlugin>>>,
     runtime: Arc<PluginRuntime>,
 }
 
@@ -422,6 +425,7 @@ impl ChannelPlugin {
             mail_addresses: channel.mail.as_ref().map(|mail| mail.addresses.clone()).unwrap_or_default(),
             mail_channel: channel.mail.is_some(),
             current: RwLock::new(Arc::new(loaded)),
+            previous: RwLock::new(None),
             runtime: runtime.clone(),
         })
     }
@@ -449,6 +453,11 @@ impl ChannelPlugin {
     /// Verify a webhook request and, when authentic, parse it — in one instance.
     pub async fn handle_webhook(&self, request: WebhookRequest) -> Result<WebhookOutcome, PluginError> {
         let plugin = self.current();
+        self.webhook_on(&plugin, request).await
+    }
+
+    /// [`Self::handle_webhook`] on build `plugin` (the current one, or one a reload checks).
+    async fn webhook_on(&self, plugin: &LoadedPlugin, request: WebhookRequest) -> Result<WebhookOutcome, PluginError> {
         let request = wit::IncomingRequest {
             method: request.method,
             url: request.url,
@@ -461,7 +470,7 @@ impl ChannelPlugin {
         let _turn = self.runtime.inbound_calls.acquire().await;
         let mut outcome = self
             .runtime
-            .call(&plugin, &self.context, "webhook", timeout, async |store, instance| {
+            .call(plugin, &self.context, "webhook", timeout, async |store, instance| {
                 match instance.verify(&mut *store, &request).await? {
                     wit::Verdict::Respond(response) => Ok(WebhookOutcome::Respond(response_from_wit(response))),
                     wit::Verdict::Reject(rejection) => Ok(WebhookOutcome::Reject(rejection_from_wit(rejection))),
@@ -617,6 +626,8 @@ fn rejection_from_wit(rejection: wit::Rejection) -> Rejection {
 pub struct Channels {
     pub runtime: Arc<PluginRuntime>,
     by_id: HashMap<String, Arc<ChannelPlugin>>,
+    /// The last reload or rollback of each plugin file ([`reload`]).
+    reloads: std::sync::Mutex<HashMap<String, reload::ReloadAttempt>>,
 }
 
 impl Channels {
@@ -629,7 +640,7 @@ impl Channels {
             let plugin = ChannelPlugin::load(&runtime, channel).await?;
             by_id.insert(channel.id.clone(), Arc::new(plugin));
         }
-        Ok(Self { runtime, by_id })
+        Ok(Self { runtime, by_id, reloads: Default::default() })
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<ChannelPlugin>> {
