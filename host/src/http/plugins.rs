@@ -155,6 +155,6 @@ pub async fn reload_plugin(State(state): State<AppState>, file: Result<Path<Stri
         Unauthorized, Forbidden))]
 pub async fn roll_back_plugin(State(state): State<AppState>, file: Result<Path<String>, PathRejection>) -> Result<Json<SwapView>, ApiError> {
     let Path(file) = file?;
-    let swapped = state.channels.roll_back(&file)?;
+    let swapped = state.channels.roll_back(&file).await?;
     Ok(swap_view(file, swapped))
 }

@@ -628,6 +628,8 @@ pub struct Channels {
     by_id: HashMap<String, Arc<ChannelPlugin>>,
     /// The last reload or rollback of each plugin file ([`reload`]).
     reloads: std::sync::Mutex<HashMap<String, reload::ReloadAttempt>>,
+    /// Held through a reload or rollback: two at once would interleave their swaps.
+    swapping: tokio::sync::Mutex<()>,
 }
 
 impl Channels {
@@ -640,7 +642,7 @@ impl Channels {
             let plugin = ChannelPlugin::load(&runtime, channel).await?;
             by_id.insert(channel.id.clone(), Arc::new(plugin));
         }
-        Ok(Self { runtime, by_id, reloads: Default::default() })
+        Ok(Self { runtime, by_id, reloads: Default::default(), swapping: Default::default() })
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<ChannelPlugin>> {

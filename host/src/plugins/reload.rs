@@ -3,10 +3,11 @@
 //! A reload reads `plugins.dir/<file>.wasm` again and prepares a build for every channel
 //! instance the file serves, off the hot path: it is compiled (or found in the compile cache),
 //! bound to the contract version it exports, pre-instantiated, and put through a self-check
-//! (`metadata`, then a dry `verify` of a bodiless request, and `parse` if it accepts it:
-//! it may reject the request, but must answer without trapping or running out of time). Only when every instance's build passed is each swapped in; a
-//! build that fails leaves every instance on the build it had, and the reason is returned and
-//! kept for the admin's Plugins page. Calls already running finish on the build they started
+//! (`metadata`, then a dry `verify` of a bodiless request, and `parse` if it accepts it: it
+//! may reject the request, but must answer without trapping or running out of time). Only when
+//! every instance's build passed is each swapped in; a build that fails leaves every instance
+//! on the build it had, and the reason is returned and kept for the admin's Plugins page.
+//! Reloads and rollbacks run one at a time. Calls already running finish on the build they started
 //! with (each holds its own reference), so a swap drops no webhook and no send.
 //!
 //! The build replaced is kept, so a rollback is one call. This reloads one node; the other
@@ -87,6 +88,7 @@ impl Channels {
 
     /// Reload plugin file `file` for every channel instance it serves, all or none.
     pub async fn reload(&self, file: &str) -> Result<Swapped, ReloadError> {
+        let _one_at_a_time = self.swapping.lock().await;
         let running = self.running(file);
         if running.is_empty() {
             return Err(ReloadError::UnknownPlugin(file.to_string()));
@@ -108,7 +110,8 @@ impl Channels {
     }
 
     /// Put back the build each instance of `file` ran before its last reload (or rollback).
-    pub fn roll_back(&self, file: &str) -> Result<Swapped, ReloadError> {
+    pub async fn roll_back(&self, file: &str) -> Result<Swapped, ReloadError> {
+        let _one_at_a_time = self.swapping.lock().await;
         let running = self.running(file);
         if running.is_empty() {
             return Err(ReloadError::UnknownPlugin(file.to_string()));
