@@ -393,7 +393,9 @@ def main():
         admin.get_by_label("Name", exact=True).fill("Returns")
         admin.get_by_role("button", name="Create team").click()
         expect(admin.get_by_role("heading", name="Returns")).to_be_visible(timeout=TIMEOUT)
-        admin.locator(".team-card", has_text="Returns").get_by_label("Dee").check()
+        # The box ticks at once; wait for the membership to be saved before reloading the page.
+        with admin.expect_response(lambda r: "/members/" in r.url and r.request.method == "PUT" and r.ok, timeout=TIMEOUT):
+            admin.locator(".team-card", has_text="Returns").get_by_label("Dee").check()
         expect(admin.locator(".team-card", has_text="Returns").get_by_label("Dee")).to_be_checked(timeout=TIMEOUT)
         admin.reload()
         expect(admin.locator(".team-card", has_text="Returns").get_by_label("Dee")).to_be_checked(timeout=TIMEOUT)
